@@ -1,0 +1,56 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Layers, bottom to top: C modules -> one Swift wrapper per C library -> the format (pure Swift)
+// -> reading/verifying a bundle -> low side (Pack, Fetch) | high side (Apply) -> commands -> thin
+// executables. The high side (`mirrorctl`) never depends on Pack or Fetch: read its target list.
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "airgap-bundles",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bundlectl", targets: ["bundlectl"]),
+        .executable(name: "mirrorctl", targets: ["mirrorctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, found with pkg-config; module map and a one-line header each.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSystem"),
+
+        // Wrappers: own the C handles, turn return codes into errors.
+        .target(name: "Support", dependencies: ["CSystem", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Sodium", dependencies: ["CSodium", "Support"], swiftSettings: strict),
+        .target(name: "Libarchive", dependencies: ["CArchive", "Support"], swiftSettings: strict),
+        .target(name: "Zstd", dependencies: ["CZstd", "Support"], swiftSettings: strict),
+
+        // The bundle format: canonical JSON, manifest, index, minisign envelopes. No C.
+        .target(name: "BundleFormat", dependencies: ["Support"], swiftSettings: strict),
+        // Opening, authenticating and streaming a bundle: shared by both sides.
+        .target(name: "BundleVerify", dependencies: ["BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], swiftSettings: strict),
+
+        // Low side: spec -> sources -> objects -> packs -> signed archive.
+        .target(name: "Fetch", dependencies: ["Support"], swiftSettings: strict),
+        .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], swiftSettings: strict),
+        // High side: verify -> stage -> swap. No packing, no network.
+        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Sodium", "Support"], swiftSettings: strict),
+
+        .target(name: "CommandSupport", dependencies: ["Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),
+        .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], swiftSettings: strict),
+
+        .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
+        .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+    ]
+)

@@ -1,0 +1,122 @@
+import BundleFormat
+import Sodium
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The mirror's configuration: who it trusts. Written once by `mirrorctl init`.
+public struct MirrorConfig: Equatable {
+    public static let format = "airgap-mirror/1"
+    public var id: String
+    public var created: Int64
+    public var threshold: Int
+    public var keys: [PublicKey]
+
+    var json: JSON {
+        .object([
+            "format": .string(MirrorConfig.format),
+            "id": .string(id),
+            "created": .string(Timestamp.format(created)),
+            "trust": .object(["threshold": .int(Int64(threshold)), "keys": .array(keys.map { .string($0.base64) })]),
+        ])
+    }
+
+    init(id: String, created: Int64, threshold: Int, keys: [PublicKey]) {
+        self.id = id
+        self.created = created
+        self.threshold = threshold
+        self.keys = keys
+    }
+
+    init(bytes: [UInt8], path: String) throws {
+        let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
+        try o.allowOnly(["format", "id", "created", "trust"])
+        guard try o.string("format") == MirrorConfig.format else { throw ToolError.environment("\(path) has an unknown format") }
+        id = try o.string("id")
+        created = Timestamp.parse(try o.string("created")) ?? 0
+        let t = try o.object("trust")
+        threshold = Int(try t.int("threshold", min: 1, max: 100))
+        keys = try t.array("keys").map { v in
+            guard case .string(let s) = v else { throw ToolError.environment("\(path): a trusted key is not a string") }
+            return try PublicKey(text: s, what: "a key pinned in \(path)")
+        }
+    }
+}
+
+/// What the mirror remembers between runs. The `current` link is the commit point; this file
+/// follows it, and is repaired from it after a crash.
+struct MirrorState: Equatable {
+    var channel: String?
+    var highestSequence: Int64?
+    /// Retained versions, oldest first.
+    var versions: [String]
+
+    var json: JSON {
+        .object([
+            "channel": channel.map { .string($0) } ?? .null,
+            "highestSequence": highestSequence.map { .int($0) } ?? .null,
+            "versions": .array(versions.map { .string($0) }),
+        ])
+    }
+
+    init(channel: String? = nil, highestSequence: Int64? = nil, versions: [String] = []) {
+        self.channel = channel
+        self.highestSequence = highestSequence
+        self.versions = versions
+    }
+
+    init(bytes: [UInt8], path: String) throws {
+        let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
+        channel = try o.optionalString("channel")
+        if case .int(let v)? = o.members["highestSequence"] { highestSequence = v } else { highestSequence = nil }
+        versions = try o.array("versions").map { v in
+            guard case .string(let s) = v, VersionID.isValid(s) else { throw ToolError.environment("\(path) names a malformed version") }
+            return s
+        }
+    }
+}
+
+/// A version's folder name: "<sequence>-<first 12 hex digits of the manifest digest>".
+enum VersionID {
+    static func make(sequence: Int64, manifest: SHA256Digest) -> String { "\(sequence)-\(manifest.hex.prefix(12))" }
+
+    static func sequence(of id: String) -> Int64? {
+        id.split(separator: "-").first.flatMap { Int64($0) }
+    }
+
+    static func isValid(_ id: String) -> Bool {
+        let parts = id.split(separator: "-")
+        return parts.count == 2 && Int64(parts[0]) != nil && parts[1].count == 12 && Hex.decode(String(parts[1])) != nil
+    }
+}
+
+/// Paths inside a mirror folder.
+struct MirrorPaths {
+    let root: String
+    var config: String { root + "/mirror.json" }
+    var state: String { root + "/state.json" }
+    var journal: String { root + "/journal.jsonl" }
+    var current: String { root + "/current" }
+    var versions: String { root + "/versions" }
+    var staging: String { root + "/staging" }
+    var lock: String { root + "/.lock" }
+    func version(_ id: String) -> String { versions + "/" + id }
+    func tree(_ id: String) -> String { version(id) + "/tree" }
+}
+
+/// An exclusive lock on the mirror, held for the life of the object.
+/// The corresponding C function is `flock`; the kernel drops it if the process dies.
+final class MirrorLock {
+    private let fd: FileDescriptor
+
+    init(_ paths: MirrorPaths) throws {
+        fd = try FileDescriptor.open(paths.lock, flags: O_RDWR | O_CREAT, mode: 0o644)
+        if flock(fd.raw, LOCK_EX | LOCK_NB) != 0 {
+            let holder = (try? FS.readFile(paths.lock, limit: 64)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
+            throw ToolError.environment("another mirrorctl is working on '\(paths.root)'\(holder.isEmpty ? "" : " (pid \(holder))"); try again when it has finished")
+        }
+        _ = ftruncate(fd.raw, 0)
+        try? fd.write(Array("\(getpid())\n".utf8))
+    }
+}

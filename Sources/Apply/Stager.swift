@@ -1,0 +1,121 @@
+import BundleFormat
+import BundleVerify
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes a bundle's verified objects into a staging tree. A file whose bytes and mode the
+/// current version already has is hard-linked from it (after re-hashing it) instead of written,
+/// so retained versions share unchanged files on disk.
+final class Stager: ObjectSink {
+    private struct Key: Hashable { var digest: SHA256Digest; var mode: UInt32 }
+
+    let tree: String
+    let index: BundleIndex
+    private var filesByObject: [[Int]]
+    private var reuse: [Key: String] = [:]
+    private var madeDirectories: Set<String> = [""]
+
+    // The object being received: small ones in memory, large ones in a scratch file.
+    private static let memoryLimit: Int64 = 4 << 20
+    private var buffer: [UInt8] = []
+    private var scratch: FileDescriptor?
+    private var scratchPath: String { tree + "/.incoming" }
+
+    private(set) var linked = 0
+    private(set) var written: Int64 = 0
+
+    init(tree: String, index: BundleIndex, reuse: (tree: String, listing: TreeListing)?) {
+        self.tree = tree
+        self.index = index
+        filesByObject = Array(repeating: [], count: index.objects.count)
+        for (i, f) in index.files.enumerated() { filesByObject[f.object].append(i) }
+        if let reuse {
+            for e in reuse.listing.entries { remember(Key(digest: e.sha256, mode: e.mode), reuse.tree + "/" + e.path) }
+        }
+    }
+
+    private func remember(_ k: Key, _ path: String) {
+        if reuse[k] == nil { reuse[k] = path }
+    }
+
+    func begin(object: Int, size: Int64) throws {
+        buffer.removeAll(keepingCapacity: true)
+        if size > Stager.memoryLimit {
+            try FS.remove(scratchPath)
+            scratch = try FileDescriptor.create(scratchPath, mode: 0o600)
+        } else {
+            scratch = nil
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if let scratch { try scratch.write(bytes) } else { buffer.append(contentsOf: bytes) }
+    }
+
+    func end(object: Int, sha256: SHA256Digest) throws {
+        try scratch?.close()
+        defer { scratch = nil }
+        var materialized: String?  // a staged path holding these bytes, for copies in another mode
+        let files = filesByObject[object].map { index.files[$0] }
+        for mode in Set(files.map(\.mode)).sorted() {
+            let group = files.filter { $0.mode == mode }
+            let first = try place(group[0].path)
+            let key = Key(digest: sha256, mode: mode)
+            if let existing = reuse[key], (try? SHA256Stream.file(existing).0) == sha256, (try? FS.link(existing, first)) != nil {
+                linked += 1
+            } else if let source = materialized {
+                try copy(source, to: first, mode: mode)
+            } else if scratch != nil {
+                try FS.rename(scratchPath, first)
+                try FS.chmod(first, mode_t(mode))
+                written += Int64(index.objects[object].size)
+            } else {
+                let fd = try FileDescriptor.create(first, mode: mode_t(mode))
+                try fd.write(buffer)
+                try fd.close()
+                try FS.chmod(first, mode_t(mode))  // exact mode, whatever the umask
+                written += Int64(buffer.count)
+            }
+            materialized = first
+            for other in group.dropFirst() {
+                let path = try place(other.path)
+                do {
+                    try FS.link(first, path)
+                } catch {
+                    try copy(first, to: path, mode: mode)  // e.g. the file system's link limit
+                }
+            }
+        }
+        try? FS.remove(scratchPath)
+    }
+
+    /// The staging path for a logical path, with its folders created.
+    private func place(_ logical: String) throws -> String {
+        var dir = ""
+        for part in logical.split(separator: "/").dropLast() {
+            dir = dir.isEmpty ? String(part) : dir + "/" + part
+            if !madeDirectories.contains(dir) {
+                try FS.makeDirectory(tree + "/" + dir)
+                madeDirectories.insert(dir)
+            }
+        }
+        return tree + "/" + logical
+    }
+
+    private func copy(_ from: String, to: String, mode: UInt32) throws {
+        let input = try FileDescriptor.open(from)
+        let out = try FileDescriptor.create(to, mode: mode_t(mode))
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buf.deallocate() }
+        while true {
+            let n = try input.read(into: buf)
+            if n == 0 { break }
+            try out.write(UnsafeRawBufferPointer(rebasing: buf[..<n]))
+            written += Int64(n)
+        }
+        try out.close()
+        try FS.chmod(to, mode_t(mode))
+    }
+}

@@ -1,0 +1,34 @@
+import Support
+
+/// Rules for the logical paths a bundle may name. Every path is checked before it touches a
+/// file system, so a signed-but-hostile or buggy manifest cannot write outside the tree.
+public enum LogicalPath {
+    public static let maxLength = 4096
+    public static let maxComponent = 255
+
+    /// The reason `path` is unacceptable, or nil if it is fine.
+    public static func problem(_ path: String) -> String? {
+        if path.isEmpty { return "is empty" }
+        if path.utf8.count > maxLength { return "is longer than \(maxLength) bytes" }
+        if path.hasPrefix("/") { return "is absolute" }
+        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+            if part.isEmpty { return "has an empty component" }
+            if part == "." || part == ".." { return "has a '\(part)' component" }
+            if part.utf8.count > maxComponent { return "has a component longer than \(maxComponent) bytes" }
+        }
+        if path.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains a control character" }
+        return nil
+    }
+
+    /// A source name becomes one folder name: keep it plain.
+    public static func isPlainName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 128, name != ".", name != ".." else { return false }
+        return name.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95
+        }
+    }
+
+    public static func bytewiseLess(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+}

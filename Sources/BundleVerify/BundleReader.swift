@@ -1,0 +1,229 @@
+import BundleFormat
+import Libarchive
+import Support
+import Zstd
+
+/// Receives the verified contents of a bundle, object by object, in pack order.
+/// Nothing it receives may be trusted until `BundleReader.readObjects` returns without error.
+public protocol ObjectSink: AnyObject {
+    func begin(object: Int, size: Int64) throws
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    func end(object: Int, sha256: SHA256Digest) throws
+}
+
+/// Opens a bundle and authenticates it step by step, never reading past what it has checked:
+/// MANIFEST and its signature first, then the index, then each pack against its signed digest.
+///
+/// The archive must hold exactly MANIFEST, MANIFEST.sig, INDEX.zst and the manifest's packs, in
+/// that order, as regular files; anything else is refused by name.
+public final class BundleReader {
+    public let path: String
+    public let manifest: Manifest
+    public let manifestBytes: [UInt8]
+    public let signatureText: String
+    public let signature: SignatureFile
+    /// The trusted key whose signature held; nil when opened without trust (inspect).
+    public let signer: PublicKey?
+    private let tar: TarReader
+
+    public var manifestDigest: SHA256Digest { Manifest.digest(of: manifestBytes) }
+
+    /// - Parameter trust: keys whose signature is accepted; nil reads without checking (inspect only).
+    public init(path: String, trust: [PublicKey]?) throws {
+        self.path = path
+        guard let info = try FS.info(path) else { throw ToolError.usage("bundle '\(path)' does not exist") }
+        guard info.kind == .regular else { throw ToolError.usage("bundle '\(path)' is not a regular file") }
+        tar = try TarReader(path: path)
+        let first = try BundleReader.expectEntry(tar, "MANIFEST", path: path)
+        guard first.size <= Int64(Manifest.maxBytes) else { throw ToolError.refused("MANIFEST in '\(path)' is implausibly large (\(first.size) bytes)") }
+        manifestBytes = try tar.readAll(limit: Manifest.maxBytes, what: "MANIFEST")
+        _ = try BundleReader.expectEntry(tar, "MANIFEST.sig", path: path)
+        let sigBytes = try tar.readAll(limit: 64 << 10, what: "MANIFEST.sig")
+        guard let text = String(validating: sigBytes, as: UTF8.self) else { throw ToolError.refused("MANIFEST.sig in '\(path)' is not text") }
+        signatureText = text
+        let sig = try SignatureFile(text: text, what: "MANIFEST.sig")
+        signature = sig
+        let bytes = manifestBytes
+
+        if let trust {
+            let candidates = trust.filter { $0.keyId == sig.keyId }
+            guard let key = candidates.first else {
+                let known = trust.map(\.idText).joined(separator: ", ")
+                throw ToolError.refused("'\(path)' is signed by key \(sig.keyIdText), which is not trusted (trusted: \(known))")
+            }
+            guard MinisignCrypto.verify(bytes, signature: sig, key: key) else {
+                throw ToolError.refused("the signature by key \(sig.keyIdText) does not match the MANIFEST of '\(path)': the bundle was altered or damaged")
+            }
+            signer = key
+        } else {
+            signer = nil
+        }
+        // Parsed only after the signature held: the parser never sees unauthenticated bytes.
+        manifest = try Manifest(canonical: bytes)
+    }
+
+    private static func expectEntry(_ tar: TarReader, _ name: String, path: String) throws -> TarEntry {
+        guard let e = try tar.next() else { throw ToolError.refused("'\(path)' is truncated: \(name) is missing") }
+        guard e.name == name else { throw ToolError.refused("'\(path)' is not a bundle: expected \(name), found entry '\(e.name)'") }
+        guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(name) is not a regular file") }
+        return e
+    }
+
+    /// Reads and checks the index. Call once, before `readObjects`.
+    public func readIndex() throws -> BundleIndex {
+        let ref = manifest.index
+        let e = try BundleReader.expectEntry(tar, ref.path, path: path)
+        guard e.size == ref.size else { throw ToolError.refused("\(ref.path) in '\(path)' is \(e.size) bytes; the manifest says \(ref.size)") }
+        guard ref.size <= 1 << 30, ref.uncompressed <= 4 << 30 else { throw ToolError.refused("the index of '\(path)' is implausibly large") }
+        let compressed = try tar.readAll(limit: Int(ref.size), what: ref.path)
+        guard Int64(compressed.count) == ref.size else { throw ToolError.refused("'\(path)' is truncated inside \(ref.path)") }
+        guard SHA256Digest.of(compressed) == ref.sha256 else {
+            throw ToolError.refused("\(ref.path) in '\(path)' does not match its signed digest: the bundle was altered or damaged")
+        }
+        var plain: [UInt8] = []
+        plain.reserveCapacity(Int(ref.uncompressed))
+        let d = try ZstdDecompressor(ref.path, limit: ref.uncompressed) { plain.append(contentsOf: $0) }
+        try compressed.withUnsafeBytes { try d.write($0) }
+        try d.finish()
+        guard Int64(plain.count) == ref.uncompressed else { throw ToolError.refused("\(ref.path) is shorter than its declared size") }
+        return try BundleIndex(canonical: plain, manifest: manifest)
+    }
+
+    /// Streams every pack, checking each against its signed digest and splitting it into
+    /// objects for `sink`. Returns each object's SHA-256. Refuses any entry the manifest does not list.
+    public func readObjects(_ index: BundleIndex, into sink: ObjectSink, progress: Progress? = nil) throws -> [SHA256Digest] {
+        var digests: [SHA256Digest] = []
+        digests.reserveCapacity(index.objects.count)
+        var nextObject = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+
+        for (packNumber, pack) in manifest.packs.enumerated() {
+            guard let e = try tar.next() else {
+                throw ToolError.refused("'\(path)' is truncated: pack \(pack.path) is missing")
+            }
+            guard e.name == pack.path else {
+                if manifest.packs.contains(where: { $0.path == e.name }) {
+                    throw ToolError.refused("'\(path)': pack \(e.name) is out of order (expected \(pack.path))")
+                }
+                throw ToolError.refused("'\(path)' holds an entry '\(e.name)' that the manifest does not list (expected \(pack.path))")
+            }
+            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
+            guard e.size == pack.size else { throw ToolError.refused("\(pack.path) in '\(path)' is \(e.size) bytes; the manifest says \(pack.size)") }
+
+            // Objects of this pack, in order; the splitter hands each its exact byte count.
+            let splitter = ObjectSplitter(index: index, first: nextObject, pack: packNumber, sink: sink)
+            var compressedHash = SHA256Stream()
+            let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
+            while true {
+                let n = try tar.read(into: buffer)
+                if n == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+                compressedHash.update(chunk)
+                try decoder.write(chunk)
+                progress?.advance(Int64(n))
+            }
+            guard compressedHash.count == pack.size else { throw ToolError.refused("'\(path)' is truncated inside \(pack.path)") }
+            guard compressedHash.finalize() == pack.sha256 else {
+                throw ToolError.refused("\(pack.path) in '\(path)' does not match its signed digest: the bundle was altered or damaged")
+            }
+            try decoder.finish()
+            guard decoder.produced == pack.uncompressed else {
+                throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")
+            }
+            try splitter.close()
+            digests += splitter.digests
+            nextObject = splitter.next
+        }
+        guard nextObject == index.objects.count else { throw ToolError.refused("the index of '\(path)' names objects that no pack holds") }
+        if let extra = try tar.next() {
+            throw ToolError.refused("'\(path)' holds an entry '\(extra.name)' that the manifest does not list")
+        }
+        return digests
+    }
+
+    /// Rebuilds the tree listing from the index and the objects' digests, and checks it against
+    /// the signed tree digest: this is what proves every file's path, mode, size and SHA-256.
+    public func checkTree(_ index: BundleIndex, objectDigests: [SHA256Digest]) throws -> TreeListing {
+        let listing = TreeListing(entries: index.files.map { f in
+            TreeListing.Entry(path: f.path, mode: f.mode, size: index.objects[f.object].size, sha256: objectDigests[f.object])
+        })
+        guard listing.digest == manifest.tree else {
+            throw ToolError.refused("the files of '\(path)' do not add up to the signed tree digest")
+        }
+        return listing
+    }
+}
+
+/// Cuts a pack's decompressed stream into its objects and hashes each as it passes.
+final class ObjectSplitter {
+    private let index: BundleIndex
+    private let pack: Int
+    private let sink: ObjectSink
+    private(set) var next: Int
+    private var remaining: Int64 = 0
+    private var open = false
+    private var hash = SHA256Stream()
+    private(set) var digests: [SHA256Digest] = []
+
+    init(index: BundleIndex, first: Int, pack: Int, sink: ObjectSink) {
+        self.index = index
+        self.pack = pack
+        self.sink = sink
+        self.next = first
+    }
+
+    /// Opens objects until one has bytes left to receive (empty objects end at once).
+    private func openNext() throws -> Bool {
+        while next < index.objects.count, index.objects[next].pack == pack {
+            let size = index.objects[next].size
+            try sink.begin(object: next, size: size)
+            hash = SHA256Stream()
+            if size == 0 {
+                try endCurrent()
+                continue
+            }
+            remaining = size
+            open = true
+            return true
+        }
+        return false
+    }
+
+    private func endCurrent() throws {
+        let d = hash.finalize()
+        try sink.end(object: next, sha256: d)
+        digests.append(d)
+        next += 1
+        open = false
+    }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            if !open {
+                guard try openNext() else { throw ToolError.refused("a pack holds more bytes than its objects") }
+            }
+            let n = Int(min(Int64(rest.count), remaining))
+            let part = UnsafeRawBufferPointer(rebasing: rest[..<n])
+            hash.update(part)
+            try sink.write(part)
+            remaining -= Int64(n)
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if remaining == 0 { try endCurrent() }
+        }
+    }
+
+    func close() throws {
+        if !open { _ = try openNext() }
+        guard !open else { throw ToolError.refused("a pack ends inside object \(next)") }
+    }
+}
+
+/// A sink that keeps nothing: for verifying a bundle without unpacking it.
+public final class DiscardingSink: ObjectSink {
+    public init() {}
+    public func begin(object: Int, size: Int64) throws {}
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {}
+    public func end(object: Int, sha256: SHA256Digest) throws {}
+}

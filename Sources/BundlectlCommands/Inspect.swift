@@ -1,0 +1,56 @@
+import ArgumentParser
+import BundleFormat
+import BundleVerify
+import CommandSupport
+import Support
+
+extension Bundlectl {
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a bundle holds. The signature is not checked: use `verify` for that.")
+
+        @Argument(help: "The bundle file.")
+        var bundle: String
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
+
+        func run() async throws {
+            let reader = try BundleReader(path: bundle, trust: nil)
+            let m = reader.manifest
+            let index = try reader.readIndex()
+            let stored = m.packs.reduce(m.index.size) { $0 + $1.size }
+            if json {
+                let out = JSON.object([
+                    "name": .string(m.name), "version": .string(m.version), "sequence": .int(m.sequence),
+                    "created": .string(Timestamp.format(m.created)),
+                    "expires": m.expires.map { .string(Timestamp.format($0)) } ?? .null,
+                    "signer": .string(reader.signature.keyIdText),
+                    "manifest": .string("sha256:" + reader.manifestDigest.hex),
+                    "tree": .object(["sha256": .string(m.tree.hex), "files": .int(m.treeFiles), "size": .int(m.treeSize)]),
+                    "objects": .int(Int64(index.objects.count)),
+                    "packs": .int(Int64(m.packs.count)),
+                    "stored": .int(stored),
+                    "sources": .array(m.sources.map { s in
+                        .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
+                                 "files": .int(s.files), "size": .int(s.size)])
+                    }),
+                ])
+                print(out.canonicalString)
+                return
+            }
+            var s = Summary()
+            s.add("bundle", "\(m.name) \(m.version)")
+            s.add("sequence", "\(m.sequence)")
+            s.add("created", Timestamp.format(m.created))
+            s.add("expires", m.expires.map { Timestamp.format($0) } ?? "never")
+            s.add("signer key", "\(reader.signature.keyIdText) (not checked here; run `bundlectl verify --trust KEY`)")
+            s.add("manifest", "sha256:\(reader.manifestDigest.hex)")
+            s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
+            s.add("stored", "\(index.objects.count) distinct objects in \(m.packs.count) pack(s), \(Format.grouped(stored)) bytes compressed")
+            for src in m.sources {
+                s.add("source", "\(src.kind.rawValue)/\(src.name)  \(src.files) files  \(Format.grouped(src.size)) bytes  from \(src.origin)")
+            }
+            s.print()
+        }
+    }
+}

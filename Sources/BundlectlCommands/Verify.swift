@@ -1,0 +1,51 @@
+import ArgumentParser
+import BundleFormat
+import BundleVerify
+import CommandSupport
+import Support
+
+/// Reads trusted public keys named on a command line.
+func loadKeys(_ paths: [String]) throws -> [PublicKey] {
+    try paths.map { path in
+        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("public key '\(path)' does not exist") }
+        return try PublicKey(text: String(decoding: FS.readFile(path, limit: 4096), as: UTF8.self), what: "public key '\(path)'")
+    }
+}
+
+extension Bundlectl {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a bundle's signature and every byte it carries, without unpacking it.")
+
+        @Argument(help: "The bundle file.")
+        var bundle: String
+        @Option(name: .customLong("trust"), help: "A public key whose signature is accepted (repeatable).")
+        var trust: [String] = []
+
+        func validate() throws {
+            if trust.isEmpty { throw ValidationError("give at least one --trust public key") }
+        }
+
+        func run() async throws {
+            let keys = try loadKeys(trust)
+            let reader = try BundleReader(path: bundle, trust: keys)
+            let m = reader.manifest
+            let index = try reader.readIndex()
+            let progress = Progress("verifying", total: m.packs.reduce(0) { $0 + $1.size })
+            let digests = try reader.readObjects(index, into: DiscardingSink(), progress: progress)
+            progress.finish()
+            let listing = try reader.checkTree(index, objectDigests: digests)
+            var s = Summary()
+            s.add("verified", "\(bundle): signature and all \(Format.grouped(Int64(listing.entries.count))) files match")
+            s.add("bundle", "\(m.name) \(m.version) (sequence \(m.sequence))")
+            s.add("manifest", "sha256:\(reader.manifestDigest.hex)")
+            s.add("signed by", reader.signature.keyIdText)
+            s.add("tree", "sha256:\(m.tree.hex)  \(Format.grouped(m.treeSize)) bytes")
+            if let e = m.expires {
+                s.add("expires", Timestamp.format(e) + (e <= Timestamp.now() ? "  (EXPIRED: a mirror refuses it without --allow-expired)" : ""))
+            }
+            s.add("time", Format.duration(progress.elapsed))
+            s.print()
+        }
+    }
+}

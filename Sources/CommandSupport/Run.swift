@@ -1,0 +1,52 @@
+import ArgumentParser
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a command tree and turns every failure into one line on standard error and one of the
+/// documented exit codes (0 ok, 1 refused, 2 usage or spec, 3 I/O or environment).
+public enum CommandRunner {
+    public static func main<Root: ParsableCommand>(_ root: Root.Type, name: String) async -> Never {
+        do {
+            var command = try root.parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+            exit(0)
+        } catch let e as ToolError {
+            writeStandardError("\(name): \(e.message)\n")
+            exit(e.status.rawValue)
+        } catch {
+            let code = root.exitCode(for: error)
+            if code == .success {
+                print(root.fullMessage(for: error))
+                exit(0)
+            }
+            writeStandardError(root.fullMessage(for: error) + "\n")
+            // Parse and validation failures are usage errors; anything else is the environment's.
+            exit(code == .validationFailure || error is ValidationError ? ExitStatus.usage.rawValue : ExitStatus.environment.rawValue)
+        }
+    }
+}
+
+/// A transfer-log friendly block: "label  value" lines, aligned.
+public struct Summary {
+    private var rows: [(String, String)] = []
+    public init() {}
+    public mutating func add(_ label: String, _ value: String) { rows.append((label, value)) }
+    public func print() {
+        let width = rows.map(\.0.count).max() ?? 0
+        for (l, v) in rows { Swift.print(l.padding(width) + "  " + v) }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
+
+public func warn(_ name: String, _ text: String) {
+    writeStandardError("\(name): warning: \(text)\n")
+}

@@ -1,0 +1,166 @@
+internal import CArchive
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func archiveMessage(_ a: OpaquePointer?) -> String {
+    guard let a, let s = archive_error_string(a) else { return "unknown libarchive error" }
+    return String(cString: s)
+}
+
+/// Writes a tar archive (POSIX pax, with extended headers only where ustar cannot say a thing)
+/// to a file descriptor. Headers carry fixed owner, group and time, so the same entries give the
+/// same bytes. The corresponding C functions are `archive_write_*`.
+public final class TarWriter {
+    private let a: OpaquePointer
+    private let path: String
+    private var finished = false
+
+    public init(fd: FileDescriptor) throws {
+        guard let a = archive_write_new() else { throw ToolError.environment("out of memory creating an archive writer") }
+        self.a = a
+        self.path = fd.path
+        guard archive_write_set_format_pax_restricted(a) == ARCHIVE_OK,
+              archive_write_add_filter_none(a) == ARCHIVE_OK,
+              // Block size 10240 is tar's default; keep it so stock tools see a normal tar.
+              archive_write_set_bytes_per_block(a, 10240) == ARCHIVE_OK,
+              archive_write_open_fd(a, fd.raw) == ARCHIVE_OK else {
+            let m = archiveMessage(a)
+            archive_write_free(a)
+            throw ToolError.environment("cannot start archive '\(fd.path)': \(m)")
+        }
+    }
+
+    deinit { archive_write_free(a) }
+
+    /// Adds a regular file whose bytes come from `body`, which must write exactly `size` bytes.
+    public func addFile(_ name: String, size: Int64, mode: UInt32 = 0o644, mtime: Int64, body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        guard let e = archive_entry_new() else { throw ToolError.environment("out of memory creating an archive entry") }
+        defer { archive_entry_free(e) }
+        archive_entry_set_pathname_utf8(e, name)
+        archive_entry_set_filetype(e, UInt32(Glibc.S_IFREG))
+        archive_entry_set_perm(e, mode_t(mode))
+        archive_entry_set_size(e, size)
+        archive_entry_set_mtime(e, time_t(mtime), 0)
+        archive_entry_set_uid(e, 0)
+        archive_entry_set_gid(e, 0)
+        guard archive_write_header(a, e) == ARCHIVE_OK else {
+            throw ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))")
+        }
+        var written: Int64 = 0
+        try body { chunk in
+            var off = 0
+            // archive_write_data may take fewer bytes than offered; loop until it took them all.
+            while off < chunk.count {
+                let n = archive_write_data(a, chunk.baseAddress! + off, chunk.count - off)
+                if n < 0 { throw ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))") }
+                off += n
+            }
+            written += Int64(chunk.count)
+        }
+        guard written == size else {
+            throw ToolError.environment("'\(name)' changed size while being archived (\(written) of \(size) bytes)")
+        }
+        guard archive_write_finish_entry(a) == ARCHIVE_OK else {
+            throw ToolError.environment("cannot finish '\(name)' in '\(path)': \(archiveMessage(a))")
+        }
+    }
+
+    public func addFile(_ name: String, bytes: [UInt8], mode: UInt32 = 0o644, mtime: Int64) throws {
+        try addFile(name, size: Int64(bytes.count), mode: mode, mtime: mtime) { put in
+            try bytes.withUnsafeBytes { try put($0) }
+        }
+    }
+
+    /// Writes the end-of-archive blocks. Without this the archive is truncated.
+    public func finish() throws {
+        guard !finished else { return }
+        finished = true
+        guard archive_write_close(a) == ARCHIVE_OK else {
+            throw ToolError.environment("cannot finish archive '\(path)': \(archiveMessage(a))")
+        }
+    }
+}
+
+/// One entry header, as read.
+public struct TarEntry: Sendable {
+    public enum Kind: Sendable { case regular, directory, symlink, hardlink, other }
+    public var name: String
+    public var size: Int64
+    public var kind: Kind
+    public var mode: UInt32
+}
+
+/// Reads a tar archive, entry by entry, streaming each entry's bytes. Only tar is enabled:
+/// the fewer formats libarchive will parse, the less hostile input can reach.
+public final class TarReader {
+    private let a: OpaquePointer
+    private let fd: FileDescriptor
+    public let path: String
+
+    public init(path: String) throws {
+        fd = try FileDescriptor.open(path)
+        self.path = path
+        guard let a = archive_read_new() else { throw ToolError.environment("out of memory creating an archive reader") }
+        self.a = a
+        archive_read_support_format_tar(a)
+        guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
+            let m = archiveMessage(a)
+            archive_read_free(a)
+            throw ToolError.refused("'\(path)' is not a readable bundle archive: \(m)")
+        }
+    }
+
+    deinit { archive_read_free(a) }
+
+    /// The next entry, or nil at the end of the archive.
+    public func next() throws -> TarEntry? {
+        var e: OpaquePointer?
+        let r = archive_read_next_header(a, &e)
+        if r == ARCHIVE_EOF { return nil }
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else {
+            throw ToolError.refused("'\(path)' is damaged or truncated: \(archiveMessage(a))")
+        }
+        let name: String
+        if let p = archive_entry_pathname_utf8(e) {
+            name = String(cString: p)
+        } else if let p = archive_entry_pathname(e) {
+            name = String(decoding: Array(UnsafeBufferPointer(start: p, count: strlen(p))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        } else {
+            name = ""
+        }
+        let kind: TarEntry.Kind
+        if archive_entry_hardlink(e) != nil {
+            kind = .hardlink
+        } else {
+            switch Int32(archive_entry_filetype(e)) {
+            case Int32(Glibc.S_IFREG): kind = .regular
+            case Int32(Glibc.S_IFDIR): kind = .directory
+            case Int32(Glibc.S_IFLNK): kind = .symlink
+            default: kind = .other
+            }
+        }
+        return TarEntry(name: name, size: archive_entry_size(e), kind: kind, mode: UInt32(archive_entry_perm(e)))
+    }
+
+    /// Reads the current entry's next bytes; 0 at its end.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = archive_read_data(a, buffer.baseAddress, buffer.count)
+        if n < 0 { throw ToolError.refused("'\(path)' is damaged or truncated: \(archiveMessage(a))") }
+        return n
+    }
+
+    /// Reads the whole current entry into memory, refusing more than `limit` bytes.
+    public func readAll(limit: Int, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { break }
+            guard out.count + n <= limit else { throw ToolError.refused("\(what) in '\(path)' is larger than \(limit) bytes") }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
+    }
+}

@@ -1,0 +1,29 @@
+import Apply
+import ArgumentParser
+import CommandSupport
+import Support
+
+extension Mirrorctl {
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a mirror and pin the keys it trusts.")
+
+        @OptionGroup var options: MirrorOption
+        @Option(name: .customLong("trust"), help: "A public key whose bundles this mirror accepts (repeatable).")
+        var trust: [String] = []
+        @Option(help: "How many of the trusted keys must sign.")
+        var threshold: Int = 1
+
+        func validate() throws {
+            if trust.isEmpty { throw ValidationError("give at least one --trust public key") }
+        }
+
+        func run() async throws {
+            let keys = try loadKeys(trust)
+            let mirror = try Mirror.initialize(at: options.mirror, keys: keys, threshold: threshold)
+            var s = Summary()
+            s.add("mirror", "\(options.mirror) (id \(mirror.config.id))")
+            s.add("trusts", keys.map(\.idText).joined(separator: ", ") + " (threshold \(threshold))")
+            s.print()
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import BundleFormat
+import Support
+
+/// The high-side tool: verify, stage and swap bundles into an offline mirror.
+public struct Mirrorctl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "mirrorctl",
+        abstract: "Apply signed bundles to an offline mirror, atomically (high side).",
+        discussion: "Exit codes: 0 ok, 1 verification or policy refusal, 2 usage or spec error, 3 I/O or environment.",
+        subcommands: [Init.self, Apply.self, Status.self, Rollback.self, Verify.self, Log.self])
+
+    public init() {}
+}
+
+/// The --mirror option every subcommand takes.
+struct MirrorOption: ParsableArguments {
+    @Option(help: "The mirror folder.")
+    var mirror: String
+}
+
+func loadKeys(_ paths: [String]) throws -> [PublicKey] {
+    try paths.map { path in
+        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("public key '\(path)' does not exist") }
+        return try PublicKey(text: String(decoding: FS.readFile(path, limit: 4096), as: UTF8.self), what: "public key '\(path)'")
+    }
+}

@@ -1,0 +1,127 @@
+import BundleFormat
+import Fetch
+import Support
+
+/// One file to carry: where it is now and where it lands in the tree.
+struct CollectedFile {
+    var logicalPath: String
+    var sourcePath: String
+    var size: Int64
+    var mode: UInt32
+    var source: Int
+}
+
+/// Turns spec sources into a sorted list of regular files, fetching URL sources first.
+///
+/// Symbolic links, devices and other special files inside a source are refused by name: a link
+/// could point anywhere on the build machine, and a bundle carries regular files only.
+struct Collector {
+    let spec: BundleSpec
+    let scratch: String
+    let fetcher = Fetcher()
+
+    func collect() async throws -> [CollectedFile] {
+        var files: [CollectedFile] = []
+        for (i, source) in spec.sources.enumerated() {
+            let top = "\(source.kind.rawValue)/\(source.name)"
+            switch source.origin {
+            case .path(let path):
+                guard let info = try FS.info(path) else {
+                    throw ToolError.usage("source '\(source.name)': '\(source.originText)' does not exist")
+                }
+                // The operator may name a link as the source itself; nothing inside it is followed.
+                let root = info.kind == .symlink ? try FS.resolve(path) : path
+                guard let rootInfo = try FS.info(root) else {
+                    throw ToolError.usage("source '\(source.name)': '\(source.originText)' is a dangling link")
+                }
+                switch rootInfo.kind {
+                case .directory:
+                    if source.sha256 != nil {
+                        throw ToolError.usage("source '\(source.name)': a sha256 pin needs a single file or URL, not a folder")
+                    }
+                    try walk(root, relative: "", into: &files, top: top, source: i, name: source.name)
+                case .regular:
+                    try checkPin(source, path: root)
+                    files.append(CollectedFile(logicalPath: "\(top)/\(FS.baseName(root))", sourcePath: root,
+                                               size: rootInfo.size, mode: Collector.mode(rootInfo.mode), source: i))
+                default:
+                    throw ToolError.usage("source '\(source.name)': '\(source.originText)' is not a regular file or folder")
+                }
+            case .url(let url):
+                let name = try Collector.fileName(of: url, source: source.name)
+                let dest = "\(scratch)/fetch-\(i)"
+                _ = try await fetcher.download(url, to: dest)
+                try checkPin(source, path: dest)
+                guard let got = try FS.info(dest) else { throw ToolError.environment("download of \(url) vanished") }
+                files.append(CollectedFile(logicalPath: "\(top)/\(name)", sourcePath: dest, size: got.size, mode: 0o644, source: i))
+            }
+        }
+        for f in files {
+            if let problem = LogicalPath.problem(f.logicalPath) {
+                throw ToolError.usage("source '\(spec.sources[f.source].name)': path '\(f.logicalPath)' \(problem)")
+            }
+        }
+        return files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }
+    }
+
+    private func walk(_ dir: String, relative: String, into files: inout [CollectedFile], top: String, source: Int, name: String) throws {
+        for entry in try FS.list(dir) {
+            let full = dir + "/" + entry
+            let rel = relative.isEmpty ? entry : relative + "/" + entry
+            guard let info = try FS.info(full) else { continue }
+            switch info.kind {
+            case .directory:
+                try walk(full, relative: rel, into: &files, top: top, source: source, name: name)
+            case .regular:
+                files.append(CollectedFile(logicalPath: "\(top)/\(rel)", sourcePath: full, size: info.size, mode: Collector.mode(info.mode), source: source))
+            case .symlink:
+                throw ToolError.usage("source '\(name)': '\(rel)' is a symbolic link; bundles carry regular files only and never follow links")
+            case .other:
+                throw ToolError.usage("source '\(name)': '\(rel)' is not a regular file (device, socket or FIFO)")
+            }
+        }
+    }
+
+    private func checkPin(_ source: BundleSpec.Source, path: String) throws {
+        guard let pin = source.sha256 else { return }
+        let (digest, _) = try SHA256Stream.file(path)
+        guard digest == pin else {
+            throw ToolError.refused("source '\(source.name)': \(source.originText) has SHA-256 \(digest.hex), but the spec pins \(pin.hex)")
+        }
+    }
+
+    /// Only the executable bit survives: 755 or 644, so a tree's modes do not depend on a umask.
+    static func mode(_ m: UInt32) -> UInt32 { m & 0o111 != 0 ? 0o755 : 0o644 }
+
+    /// The last path segment of a URL, percent-decoded, as a file name.
+    static func fileName(of url: String, source: String) throws -> String {
+        var s = Substring(url)
+        if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
+        let last = s.split(separator: "/").last.map(String.init) ?? ""
+        let decoded = last.removingPercentEncodingSafely
+        guard !decoded.isEmpty, !decoded.contains("/"), !decoded.hasSuffix(":"), LogicalPath.problem(decoded) == nil,
+              !(url.hasSuffix("/")) else {
+            throw ToolError.usage("source '\(source)': cannot take a file name from URL \(url); point it at a file")
+        }
+        return decoded
+    }
+}
+
+extension String {
+    /// Percent-decoding without Foundation; malformed escapes are kept as written.
+    var removingPercentEncodingSafely: String {
+        let u = Array(utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let b = Hex.decode(String(decoding: u[i + 1...i + 2], as: UTF8.self)) {
+                out.append(b[0])
+                i += 3
+            } else {
+                out.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,98 @@
+import Crypto
+
+/// A SHA-256 digest. swift-crypto's implementation uses the CPU's SHA instructions through
+/// BoringSSL (about 1.5 GB/s here, against libsodium's portable 0.4 GB/s), and OCI needs SHA-256.
+public struct SHA256Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        self.bytes = bytes
+    }
+
+    /// Parses 64 lower-case hex digits; anything else is not a digest.
+    public init?(hex: String) {
+        guard hex.utf8.count == 64, let b = Hex.decode(hex), hex == hex.lowercased() else { return nil }
+        self.bytes = b
+    }
+
+    public var hex: String { Hex.encode(bytes) }
+    public var description: String { hex }
+    public static func < (a: Self, b: Self) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+
+    public static func of(_ data: [UInt8]) -> SHA256Digest {
+        SHA256Digest(bytes: Array(SHA256.hash(data: data)))!
+    }
+}
+
+/// Hashes bytes as they pass.
+public struct SHA256Stream {
+    private var hasher = SHA256()
+    public private(set) var count: Int64 = 0
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        hasher.update(bufferPointer: bytes)
+        count += Int64(bytes.count)
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public func finalize() -> SHA256Digest {
+        SHA256Digest(bytes: Array(hasher.finalize()))!
+    }
+
+    /// Hashes a whole file in 1 MiB reads.
+    public static func file(_ path: String, progress: Progress? = nil) throws -> (SHA256Digest, Int64) {
+        let fd = try FileDescriptor.open(path)
+        var stream = SHA256Stream()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try fd.read(into: buffer)
+            if n == 0 { break }
+            stream.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            progress?.advance(Int64(n))
+        }
+        return (stream.finalize(), stream.count)
+    }
+}
+
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - 48
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - 87
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - 55
+            default: return nil
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(u.count / 2)
+        var i = 0
+        while i < u.count {
+            guard let hi = v(u[i]), let lo = v(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}

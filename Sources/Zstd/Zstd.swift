@@ -1,0 +1,171 @@
+internal import CZstd
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A zstd error with the library's own words.
+func zstdCheck(_ code: Int, _ what: String) throws -> Int {
+    if ZSTD_isError(code) != 0 {
+        throw ToolError.refused("\(what): \(String(cString: ZSTD_getErrorName(code)))")
+    }
+    return code
+}
+
+/// Compression settings. Output is the same bytes for the same input and settings, whatever
+/// the machine: zstd's multi-threaded format depends only on whether workers are used, not how many.
+public struct ZstdSettings: Sendable, Equatable {
+    public var level: Int32
+    /// Used at any worker count; 0 keeps compression on the calling thread.
+    public var multithreaded: Bool
+    /// Caps the window (and so the decoder's memory): 2^windowLog bytes.
+    public var windowLog: Int32?
+    public var longDistanceMatching: Bool
+
+    public init(level: Int32, multithreaded: Bool = false, windowLog: Int32? = nil, longDistanceMatching: Bool = false) {
+        self.level = level
+        self.multithreaded = multithreaded
+        self.windowLog = windowLog
+        self.longDistanceMatching = longDistanceMatching
+    }
+
+    public static let maxLevel = Int32(ZSTD_maxCLevel())
+}
+
+/// Streaming compressor: feed chunks, get compressed chunks through `sink`, then `finish`.
+/// The C functions are `ZSTD_compressStream2` with `ZSTD_e_continue` and `ZSTD_e_end`.
+public final class ZstdCompressor {
+    private let ctx: OpaquePointer
+    private var out: UnsafeMutableRawBufferPointer
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+
+    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
+        ctx = c
+        out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
+        self.sink = sink
+        do {
+            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, settings.level), "zstd level \(settings.level)")
+            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "zstd checksum")
+            if let w = settings.windowLog {
+                _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, w), "zstd window")
+            }
+            if settings.longDistanceMatching {
+                _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, 1), "zstd long mode")
+            }
+            if settings.multithreaded {
+                let cores = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 16)))
+                // Fails only when libzstd was built without threads; then one thread it is.
+                _ = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, cores)
+            }
+            if let size = pledgedSize {
+                // Lets zstd size its tables to the input: less memory for small packs.
+                _ = try zstdCheck(ZSTD_CCtx_setPledgedSrcSize(c, UInt64(size)), "zstd pledged size")
+            }
+        } catch {
+            ZSTD_freeCCtx(c)
+            out.deallocate()
+            throw error
+        }
+    }
+
+    deinit {
+        ZSTD_freeCCtx(ctx)
+        out.deallocate()
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+        while input.pos < input.size {
+            try step(&input, ZSTD_e_continue)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Ends the frame; every byte has gone to the sink when this returns.
+    public func finish() throws {
+        var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+        while try step(&input, ZSTD_e_end) != 0 {}
+    }
+
+    @discardableResult
+    private func step(_ input: inout ZSTD_inBuffer, _ mode: ZSTD_EndDirective) throws -> Int {
+        var output = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+        let remaining = try zstdCheck(ZSTD_compressStream2(ctx, &output, &input, mode), "zstd compression failed")
+        if output.pos > 0 { try sink(UnsafeRawBufferPointer(rebasing: out[..<output.pos])) }
+        return remaining
+    }
+}
+
+/// Streaming decompressor with a hard cap on output, so a small input cannot expand without
+/// bound, and a cap on the window, so a hostile frame cannot demand gigabytes of memory.
+/// The corresponding C function is `ZSTD_decompressStream`.
+public final class ZstdDecompressor {
+    private let ctx: OpaquePointer
+    private var out: UnsafeMutableRawBufferPointer
+    private let limit: Int64
+    public private(set) var produced: Int64 = 0
+    private var frameOpen = false
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private let what: String
+
+    /// - Parameters:
+    ///   - limit: the most output allowed; more is an error naming `what`.
+    ///   - maxWindowLog: frames needing a larger window are refused (27 = 128 MiB).
+    public init(_ what: String, limit: Int64, maxWindowLog: Int32 = 27, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let d = ZSTD_createDCtx() else { throw ToolError.environment("out of memory creating a zstd decompressor") }
+        ctx = d
+        self.limit = limit
+        self.sink = sink
+        self.what = what
+        out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_DStreamOutSize(), alignment: 16)
+        _ = ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, maxWindowLog)
+    }
+
+    deinit {
+        ZSTD_freeDCtx(ctx)
+        out.deallocate()
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+        while input.pos < input.size {
+            var output = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+            let r = ZSTD_decompressStream(ctx, &output, &input)
+            if ZSTD_isError(r) != 0 {
+                throw ToolError.refused("\(what) is damaged: zstd says \(String(cString: ZSTD_getErrorName(r)))")
+            }
+            frameOpen = r != 0
+            try emit(output.pos)
+        }
+        // Drain output the decoder still holds even though all input was consumed.
+        while frameOpen {
+            var output = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+            var empty = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+            let r = ZSTD_decompressStream(ctx, &output, &empty)
+            if ZSTD_isError(r) != 0 {
+                throw ToolError.refused("\(what) is damaged: zstd says \(String(cString: ZSTD_getErrorName(r)))")
+            }
+            frameOpen = r != 0
+            if output.pos == 0 { break }
+            try emit(output.pos)
+        }
+    }
+
+    private func emit(_ n: Int) throws {
+        guard n > 0 else { return }
+        produced += Int64(n)
+        if produced > limit {
+            throw ToolError.refused("\(what) expands past its declared size of \(limit) bytes")
+        }
+        try sink(UnsafeRawBufferPointer(rebasing: out[..<n]))
+    }
+
+    /// Throws if the input ended inside a frame (a truncated stream).
+    public func finish() throws {
+        if frameOpen { throw ToolError.refused("\(what) is truncated: the zstd frame does not end") }
+    }
+}

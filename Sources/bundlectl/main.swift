@@ -1,0 +1,4 @@
+import BundlectlCommands
+import CommandSupport
+
+await CommandRunner.main(Bundlectl.self, name: "bundlectl")

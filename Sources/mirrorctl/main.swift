@@ -1,0 +1,4 @@
+import CommandSupport
+import MirrorctlCommands
+
+await CommandRunner.main(Mirrorctl.self, name: "mirrorctl")
