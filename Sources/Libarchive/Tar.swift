@@ -26,9 +26,8 @@ public final class TarWriter {
               // Block size 10240 is tar's default; keep it so stock tools see a normal tar.
               archive_write_set_bytes_per_block(a, 10240) == ARCHIVE_OK,
               archive_write_open_fd(a, fd.raw) == ARCHIVE_OK else {
-            let m = archiveMessage(a)
-            archive_write_free(a)
-            throw ToolError.environment("cannot start archive '\(fd.path)': \(m)")
+            // deinit frees the handle: every stored property is set, so it runs on this throw too.
+            throw ToolError.environment("cannot start archive '\(fd.path)': \(archiveMessage(a))")
         }
     }
 
@@ -106,9 +105,8 @@ public final class TarReader {
         self.a = a
         archive_read_support_format_tar(a)
         guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
-            let m = archiveMessage(a)
-            archive_read_free(a)
-            throw ToolError.refused("'\(path)' is not a readable bundle archive: \(m)")
+            // deinit frees the handle: every stored property is set, so it runs on this throw too.
+            throw ToolError.refused("'\(path)' is not a readable bundle archive: \(archiveMessage(a))")
         }
     }
 
