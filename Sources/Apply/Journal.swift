@@ -39,7 +39,9 @@ struct Journal {
             let what = "journal line \(i + 1)"
             let o = try JSONObject(JSON.parseCanonical(Array(line.utf8), what: what), what: what)
             guard try o.string("prev") == prev, try o.int("n") == Int64(i + 1) else {
-                throw ToolError.refused("the journal's hash chain is broken at line \(i + 1): an entry was changed, removed or inserted")
+                throw ToolError.refused(i == 0
+                    ? "the journal's hash chain is broken at its first line: the start of the journal was removed or changed"
+                    : "the journal's hash chain is broken: journal line \(i) was changed, or lines were removed or inserted before line \(i + 1)")
             }
             prev = SHA256Digest.of(Array(line.utf8)).hex
             out.append(o.members)
