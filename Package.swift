@@ -43,7 +43,7 @@ let package = Package(
         // High side: verify -> stage -> swap. No packing, no network.
         .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Sodium", "Support"], swiftSettings: strict),
 
-        .target(name: "CommandSupport", dependencies: ["Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),

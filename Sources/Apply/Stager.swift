@@ -63,7 +63,7 @@ final class Stager: ObjectSink {
             let group = files.filter { $0.mode == mode }
             let first = try place(group[0].path)
             let key = Key(digest: sha256, mode: mode)
-            if let existing = reuse[key], (try? SHA256Stream.file(existing).0) == sha256, (try? FS.link(existing, first)) != nil {
+            if let existing = reuse[key], Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
                 linked += 1
             } else if let source = materialized {
                 try copy(source, to: first, mode: mode)
@@ -89,6 +89,13 @@ final class Stager: ObjectSink {
             }
         }
         try? FS.remove(scratchPath)
+    }
+
+    /// A file of the current version may be shared only if it is still a plain file with the
+    /// signed bytes: a link planted in the live tree must not be carried into the next version.
+    static func isIntact(_ path: String, _ digest: SHA256Digest) -> Bool {
+        guard let info = try? FS.info(path), info.kind == .regular else { return false }
+        return (try? SHA256Stream.file(path).0) == digest
     }
 
     /// The staging path for a logical path, with its folders created.

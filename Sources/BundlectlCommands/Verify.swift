@@ -4,13 +4,6 @@ import BundleVerify
 import CommandSupport
 import Support
 
-/// Reads trusted public keys named on a command line.
-func loadKeys(_ paths: [String]) throws -> [PublicKey] {
-    try paths.map { path in
-        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("public key '\(path)' does not exist") }
-        return try PublicKey(text: String(decoding: FS.readFile(path, limit: 4096), as: UTF8.self), what: "public key '\(path)'")
-    }
-}
 
 extension Bundlectl {
     struct Verify: AsyncParsableCommand {
@@ -27,7 +20,7 @@ extension Bundlectl {
         }
 
         func run() async throws {
-            let keys = try loadKeys(trust)
+            let keys = try loadPublicKeys(trust)
             let reader = try BundleReader(path: bundle, trust: keys)
             let m = reader.manifest
             let index = try reader.readIndex()

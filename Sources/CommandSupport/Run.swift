@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Support
 #if canImport(Glibc)
 import Glibc
@@ -49,4 +50,12 @@ extension String {
 
 public func warn(_ name: String, _ text: String) {
     writeStandardError("\(name): warning: \(text)\n")
+}
+
+/// Reads the minisign public keys named by --trust options.
+public func loadPublicKeys(_ paths: [String]) throws -> [PublicKey] {
+    try paths.map { path in
+        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("public key '\(path)' does not exist") }
+        return try PublicKey(text: String(decoding: FS.readFile(path, limit: 4096), as: UTF8.self), what: "public key '\(path)'")
+    }
 }

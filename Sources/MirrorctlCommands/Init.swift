@@ -18,7 +18,7 @@ extension Mirrorctl {
         }
 
         func run() async throws {
-            let keys = try loadKeys(trust)
+            let keys = try loadPublicKeys(trust)
             let mirror = try Mirror.initialize(at: options.mirror, keys: keys, threshold: threshold)
             var s = Summary()
             s.add("mirror", "\(options.mirror) (id \(mirror.config.id))")

@@ -19,9 +19,3 @@ struct MirrorOption: ParsableArguments {
     var mirror: String
 }
 
-func loadKeys(_ paths: [String]) throws -> [PublicKey] {
-    try paths.map { path in
-        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("public key '\(path)' does not exist") }
-        return try PublicKey(text: String(decoding: FS.readFile(path, limit: 4096), as: UTF8.self), what: "public key '\(path)'")
-    }
-}

@@ -214,3 +214,13 @@ final class HTTPServer {
         process.waitUntilExit()
     }
 }
+
+@Suite("The enclave tool carries no network code")
+struct HighSideLinkTests {
+    @Test("mirrorctl links neither FoundationNetworking nor libcurl; bundlectl does")
+    func noNetworkInMirrorctl() throws {
+        let high = try sh("ldd \(Env.mirrorctl)")
+        #expect(!high.contains("libcurl") && !high.contains("FoundationNetworking"), "\(high)")
+        #expect(try sh("ldd \(Env.bundlectl)").contains("libcurl"))
+    }
+}
