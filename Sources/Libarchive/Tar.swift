@@ -23,8 +23,10 @@ public final class TarWriter {
         self.path = fd.path
         guard archive_write_set_format_pax_restricted(a) == ARCHIVE_OK,
               archive_write_add_filter_none(a) == ARCHIVE_OK,
-              // Block size 10240 is tar's default; keep it so stock tools see a normal tar.
+              // End after the last 512-byte record instead of padding to tar's 10 KiB block:
+              // stock tar reads it the same, and a small update bundle stays small.
               archive_write_set_bytes_per_block(a, 10240) == ARCHIVE_OK,
+              archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK,
               archive_write_open_fd(a, fd.raw) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
             throw ToolError.environment("cannot start archive '\(fd.path)': \(archiveMessage(a))")
