@@ -39,7 +39,14 @@ public final class ZstdCompressor {
     private var out: UnsafeMutableRawBufferPointer
     private let sink: (UnsafeRawBufferPointer) throws -> Void
 
-    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// A reference the frame is compressed against ("patch-from"); kept alive until `finish`.
+    private let prefix: [UInt8]?
+
+    /// - Parameter prefix: the previous version of the data; the frame then holds only what
+    ///   differs, and stock `zstd -d --patch-from=BASE` decodes it. The C function is `ZSTD_CCtx_refPrefix`.
+    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, prefix: [UInt8]? = nil,
+                sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        self.prefix = prefix
         guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
         ctx = c
         out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
@@ -57,6 +64,10 @@ public final class ZstdCompressor {
                 let cores = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 16)))
                 // Fails only when libzstd was built without threads; then one thread it is.
                 _ = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, cores)
+            }
+            if let prefix, !prefix.isEmpty {
+                // The prefix pointer must outlive the frame: `self.prefix` owns the bytes.
+                _ = try zstdCheck(self.prefix!.withUnsafeBytes { ZSTD_CCtx_refPrefix(c, $0.baseAddress, $0.count) }, "zstd reference")
             }
             if let size = pledgedSize {
                 // Lets zstd size its tables to the input: less memory for small packs.
@@ -115,7 +126,11 @@ public final class ZstdDecompressor {
     /// - Parameters:
     ///   - limit: the most output allowed; more is an error naming `what`.
     ///   - maxWindowLog: frames needing a larger window are refused (27 = 128 MiB).
-    public init(_ what: String, limit: Int64, maxWindowLog: Int32 = 27, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    private let prefix: [UInt8]?
+
+    public init(_ what: String, limit: Int64, maxWindowLog: Int32 = 27, prefix: [UInt8]? = nil,
+                sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        self.prefix = prefix
         guard let d = ZSTD_createDCtx() else { throw ToolError.environment("out of memory creating a zstd decompressor") }
         ctx = d
         self.limit = limit
@@ -123,6 +138,10 @@ public final class ZstdDecompressor {
         self.what = what
         out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_DStreamOutSize(), alignment: 16)
         _ = ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, maxWindowLog)
+        if let prefix, !prefix.isEmpty {
+            // Valid for one frame, which is how patches are stored. `ZSTD_DCtx_refPrefix`.
+            _ = try zstdCheck(self.prefix!.withUnsafeBytes { ZSTD_DCtx_refPrefix(d, $0.baseAddress, $0.count) }, "zstd reference")
+        }
     }
 
     deinit {

@@ -105,3 +105,32 @@ struct TarTests {
         #expect(kinds["p"] == .other)
     }
 }
+
+@Suite("zstd patch-from")
+struct PatchTests {
+    @Test("stock `zstd -d --patch-from` decodes our patch, and so do we")
+    func stockDecodesPatch() throws {
+        let dir = try scratchDirectory()
+        defer { _ = try? shell("rm -rf \(dir)") }
+        var base = (0..<400_000).map { UInt8(truncatingIfNeeded: ($0 * 2654435761) >> 11) }
+        let new = Array(base[0..<200_000]) + Array("a new advisory paragraph".utf8) + Array(base[200_000...])
+        var patch: [UInt8] = []
+        let z = try ZstdCompressor(ZstdSettings(level: 19, windowLog: 20), pledgedSize: Int64(new.count), prefix: base) { patch.append(contentsOf: $0) }
+        try z.write(new)
+        try z.finish()
+        #expect(patch.count < 200, "a small edit gives a small patch, got \(patch.count) bytes")
+        try Data(base).write(to: URL(fileURLWithPath: dir + "/base"))
+        try Data(patch).write(to: URL(fileURLWithPath: dir + "/p.zst"))
+        let (rc, out) = try shell("zstd -q -d --patch-from=\(dir)/base -c \(dir)/p.zst | sha256sum")
+        #expect(rc == 0 && out.hasPrefix(SHA256Digest.of(new).hex), "\(out)")
+        var decoded: [UInt8] = []
+        let d = try ZstdDecompressor("patch", limit: Int64(new.count), prefix: base) { decoded.append(contentsOf: $0) }
+        try patch.withUnsafeBytes { try d.write($0) }
+        try d.finish()
+        #expect(decoded == new)
+        // Against the wrong base the checksum catches it.
+        base[300_000] ^= 1
+        let wrong = try ZstdDecompressor("patch", limit: Int64(new.count), prefix: base) { _ in }
+        #expect(throws: ToolError.self) { try patch.withUnsafeBytes { try wrong.write($0) }; try wrong.finish() }
+    }
+}
