@@ -175,6 +175,7 @@ public final class Mirror {
         do {
             reader = try BundleReader(path: bundle, trust: config.keys)
             try checkPolicy(reader.manifest, state: state, allowExpired: allowExpired, now: now)
+            try checkBase(reader.manifest)
         } catch let e as ToolError {
             if !dryRun { try? refusal(bundle, e) }
             throw e
@@ -185,10 +186,12 @@ public final class Mirror {
         let oldListing = try currentID.map { try storedListing($0) }
         let progress = Progress(dryRun ? "verifying" : "applying", total: manifest.packs.reduce(0) { $0 + $1.size })
 
+        let baseProvider = currentID.flatMap { id in oldListing.map { CurrentContent.provider(tree: paths.tree(id), listing: $0) } }
+        let baseListing = manifest.base == nil ? nil : oldListing
         if dryRun {
             let index = try reader.readIndex()
-            let digests = try reader.readObjects(index, into: DiscardingSink(), progress: progress)
-            let listing = try reader.checkTree(index, objectDigests: digests)
+            let digests = try reader.readObjects(index, into: DiscardingSink(), base: baseProvider, progress: progress)
+            let listing = try reader.checkTree(index, objectDigests: digests, base: baseListing)
             progress.finish()
             return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
                                changes: ChangeSummary.between(oldListing, listing), linkedFiles: 0, writtenBytes: 0,
@@ -201,8 +204,9 @@ public final class Mirror {
             let index = try reader.readIndex()
             let stager = Stager(tree: stage + "/tree", index: index, reuse: try currentID.map { (paths.tree($0), try storedListing($0)) })
             try FS.makeDirectory(stage + "/tree")
-            let digests = try reader.readObjects(index, into: stager, progress: progress)
-            let listing = try reader.checkTree(index, objectDigests: digests)
+            let digests = try reader.readObjects(index, into: stager, base: stager.baseContent, progress: progress)
+            let listing = try reader.checkTree(index, objectDigests: digests, base: baseListing)
+            try stager.carryOver(listing)
             progress.finish()
 
             try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
@@ -270,6 +274,23 @@ public final class Mirror {
             if !allowExpired {
                 throw ToolError.refused("bundle '\(m.name)' sequence \(m.sequence) expired at \(Timestamp.format(expires)); pass --allow-expired to apply it anyway")
             }
+        }
+    }
+
+    /// A delta applies only on top of the exact version it was made from, on this mirror.
+    func checkBase(_ m: Manifest) throws {
+        guard let base = m.base else { return }
+        if let mirror = base.mirror, mirror != config.id {
+            throw ToolError.refused("this delta was built from the receipt of mirror \(mirror); this is mirror \(config.id)")
+        }
+        guard let cur = try currentID() else {
+            throw ToolError.refused("this delta needs base \(base.description), but the mirror has no version yet: apply a full bundle first")
+        }
+        // The base is a tree, not a particular bundle: a version reached through a delta and one
+        // installed by a full bundle of the same month are the same base.
+        let current = try storedManifest(cur)
+        guard current.name == base.name, current.tree == base.tree else {
+            throw ToolError.refused("this delta needs base \(base.description), but the mirror's current version is sequence \(current.sequence) (tree sha256:\(current.tree.hex)): apply the missing bundles or a full bundle")
         }
     }
 
@@ -404,6 +425,17 @@ public final class Mirror {
                 problems.append("unexpected: \(rel)")
             }
         }
+    }
+
+    /// What the low side needs to build a delta against the current version.
+    public func receipt() throws -> Receipt {
+        guard let cur = try currentID() else { throw ToolError.refused("'\(paths.root)' has no current version yet") }
+        let bytes = try FS.readFile(paths.version(cur) + "/MANIFEST", limit: Manifest.maxBytes)
+        let m = try Manifest(canonical: bytes)
+        let listing = try storedListing(cur)
+        guard listing.digest == m.tree else { throw ToolError.refused("FILES.json of version \(cur) does not match its signed tree digest") }
+        return Receipt(mirror: config.id, base: BaseRef(name: m.name, sequence: m.sequence, manifest: Manifest.digest(of: bytes), tree: m.tree, mirror: config.id),
+                       listing: listing)
     }
 
     public func journalEntries() throws -> [[String: JSON]] { try journal.verifiedEntries() }

@@ -13,8 +13,9 @@ final class Stager: ObjectSink {
 
     let tree: String
     let index: BundleIndex
-    private var filesByObject: [[Int]]
-    private var reuse: [Key: String] = [:]
+    private var filesByItem: [[Int]]
+    private var reuseByKey: [Key: String] = [:]
+    private var byDigest: [SHA256Digest: String] = [:]
     private var madeDirectories: Set<String> = [""]
 
     // The object being received: small ones in memory, large ones in a scratch file.
@@ -29,15 +30,48 @@ final class Stager: ObjectSink {
     init(tree: String, index: BundleIndex, reuse: (tree: String, listing: TreeListing)?) {
         self.tree = tree
         self.index = index
-        filesByObject = Array(repeating: [], count: index.objects.count)
-        for (i, f) in index.files.enumerated() { filesByObject[f.object].append(i) }
+        filesByItem = Array(repeating: [], count: index.itemCount)
+        for (i, f) in index.files.enumerated() {
+            switch f.source {
+            case .object(let o): filesByItem[o].append(i)
+            case .patch(let k): filesByItem[index.objects.count + k].append(i)
+            case .base: break  // carried over from the current version by `carryOver`
+            }
+        }
         if let reuse {
-            for e in reuse.listing.entries { remember(Key(digest: e.sha256, mode: e.mode), reuse.tree + "/" + e.path) }
+            for e in reuse.listing.entries {
+                let path = reuse.tree + "/" + e.path
+                if reuseByKey[Key(digest: e.sha256, mode: e.mode)] == nil { reuseByKey[Key(digest: e.sha256, mode: e.mode)] = path }
+                if byDigest[e.sha256] == nil { byDigest[e.sha256] = path }
+            }
         }
     }
 
-    private func remember(_ k: Key, _ path: String) {
-        if reuse[k] == nil { reuse[k] = path }
+    /// The largest base file a patch may be made against: patching holds it in memory.
+    static let patchBaseLimit = 64 << 20
+
+    func baseContent(_ digest: SHA256Digest) throws -> [UInt8] {
+        try CurrentContent.read(byDigest[digest], digest)
+    }
+
+    /// Links every file of the final tree that the bundle did not carry (unchanged files, and
+    /// files a delta names by digest) from the current version, after checking each is intact.
+    func carryOver(_ final: TreeListing) throws {
+        let carried = Set(index.files.compactMap { f -> String? in
+            if case .base = f.source { return nil }
+            return f.path
+        })
+        for e in final.entries where !carried.contains(e.path) {
+            let target = try place(e.path)
+            if let existing = reuseByKey[Key(digest: e.sha256, mode: e.mode)], Stager.isIntact(existing, e.sha256),
+               (try? FS.link(existing, target)) != nil {
+                linked += 1
+            } else if let other = byDigest[e.sha256], Stager.isIntact(other, e.sha256) {
+                try copy(other, to: target, mode: e.mode)  // same bytes under another mode
+            } else {
+                throw ToolError.refused("the current version is damaged: '\(e.path)' no longer has its signed bytes; run `mirrorctl verify`")
+            }
+        }
     }
 
     func begin(object: Int, size: Int64) throws {
@@ -58,19 +92,19 @@ final class Stager: ObjectSink {
         try scratch?.close()
         defer { scratch = nil }
         var materialized: String?  // a staged path holding these bytes, for copies in another mode
-        let files = filesByObject[object].map { index.files[$0] }
+        let files = filesByItem[object].map { index.files[$0] }
         for mode in Set(files.map(\.mode)).sorted() {
             let group = files.filter { $0.mode == mode }
             let first = try place(group[0].path)
             let key = Key(digest: sha256, mode: mode)
-            if let existing = reuse[key], Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
+            if let existing = reuseByKey[key], Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
                 linked += 1
             } else if let source = materialized {
                 try copy(source, to: first, mode: mode)
             } else if scratch != nil {
                 try FS.rename(scratchPath, first)
                 try FS.chmod(first, mode_t(mode))
-                written += Int64(index.objects[object].size)
+                written += index.itemSize(object)
             } else {
                 let fd = try FileDescriptor.create(first, mode: mode_t(mode))
                 try fd.write(buffer)
@@ -124,5 +158,29 @@ final class Stager: ObjectSink {
         }
         try out.close()
         try FS.chmod(to, mode_t(mode))
+    }
+}
+
+/// Reads base bytes for patches from the current version, re-checking them first.
+enum CurrentContent {
+    /// The largest base file a patch may be made against: decoding holds it in memory.
+    static let patchBaseLimit = 64 << 20
+
+    static func read(_ path: String?, _ digest: SHA256Digest) throws -> [UInt8] {
+        guard let path, let info = try FS.info(path), info.kind == .regular else {
+            throw ToolError.refused("a patch needs base content \(digest.hex), which the current version does not have")
+        }
+        let bytes = try FS.readFile(path, limit: patchBaseLimit)
+        guard SHA256Digest.of(bytes) == digest else {
+            throw ToolError.refused("the current version is damaged at '\(path)'; run `mirrorctl verify`")
+        }
+        return bytes
+    }
+
+    /// A provider over a listing, for checking a delta without staging it.
+    static func provider(tree: String, listing: TreeListing) -> (SHA256Digest) throws -> [UInt8] {
+        var byDigest: [SHA256Digest: String] = [:]
+        for e in listing.entries where byDigest[e.sha256] == nil { byDigest[e.sha256] = tree + "/" + e.path }
+        return { try read(byDigest[$0], $0) }
     }
 }

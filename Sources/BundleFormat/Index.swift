@@ -5,6 +5,10 @@ import Support
 /// Objects are distinct contents, stored once each, concatenated in pack order; files name the
 /// object that holds their bytes. Digests are not stored here: the packs' signed digests pin the
 /// bytes, and the tree digest in the manifest pins each file's SHA-256 once recomputed.
+///
+/// A delta's index lists only what changes: files carried whole (objects), files carried as a
+/// zstd patch against the base file with a given digest (patches, one frame each, concatenated
+/// in patch packs), files the base already holds under another path (by digest), and removals.
 public struct BundleIndex: Equatable, Sendable {
     public struct Object: Equatable, Sendable {
         public var pack: Int
@@ -12,76 +16,178 @@ public struct BundleIndex: Equatable, Sendable {
         public init(pack: Int, size: Int64) { self.pack = pack; self.size = size }
     }
 
+    public struct Patch: Equatable, Sendable {
+        public var pack: Int
+        /// Bytes of the zstd frame inside its pack.
+        public var stored: Int64
+        /// Bytes it decodes to.
+        public var size: Int64
+        /// The base file it was made against.
+        public var base: SHA256Digest
+        public init(pack: Int, stored: Int64, size: Int64, base: SHA256Digest) {
+            self.pack = pack
+            self.stored = stored
+            self.size = size
+            self.base = base
+        }
+    }
+
+    public enum Source: Equatable, Sendable {
+        case object(Int)
+        case patch(Int)
+        /// Bytes the base version already has (in a delta), named by digest.
+        case base(SHA256Digest)
+    }
+
     public struct File: Equatable, Sendable {
         public var path: String
         public var mode: UInt32
-        public var object: Int
-        public init(path: String, mode: UInt32, object: Int) { self.path = path; self.mode = mode; self.object = object }
+        public var source: Source
+        public init(path: String, mode: UInt32, source: Source) { self.path = path; self.mode = mode; self.source = source }
+        public init(path: String, mode: UInt32, object: Int) { self.init(path: path, mode: mode, source: .object(object)) }
     }
 
     public var objects: [Object]
+    public var patches: [Patch]
     public var files: [File]
+    public var removed: [String]
 
-    public init(objects: [Object], files: [File]) {
+    public init(objects: [Object], files: [File], patches: [Patch] = [], removed: [String] = []) {
         self.objects = objects
         self.files = files
+        self.patches = patches
+        self.removed = removed
     }
 
+    /// Numbering shared with `ObjectSink`: objects first, then patches.
+    public var itemCount: Int { objects.count + patches.count }
+
+    public func itemSize(_ n: Int) -> Int64 { n < objects.count ? objects[n].size : patches[n - objects.count].size }
+
     public var json: JSON {
-        .object([
+        var members: [String: JSON] = [
             "objects": .array(objects.map { .array([.int(Int64($0.pack)), .int($0.size)]) }),
-            "files": .array(files.map { .array([.string($0.path), .int(Int64($0.mode)), .int(Int64($0.object))]) }),
-        ])
+            "files": .array(files.map { f in
+                let ref: JSON
+                switch f.source {
+                case .object(let i): ref = .int(Int64(i))
+                case .patch(let k): ref = .int(Int64(objects.count + k))
+                case .base(let d): ref = .string(d.hex)
+                }
+                return .array([.string(f.path), .int(Int64(f.mode)), ref])
+            }),
+        ]
+        // Only deltas carry these keys, so a full bundle's index does not depend on them.
+        if !patches.isEmpty { members["patches"] = .array(patches.map { .array([.int(Int64($0.pack)), .int($0.stored), .int($0.size), .string($0.base.hex)]) }) }
+        if !removed.isEmpty { members["removed"] = .array(removed.map { .string($0) }) }
+        return .object(members)
     }
 
     /// Parses and checks the index against the manifest it came with.
     public init(canonical bytes: [UInt8], manifest: Manifest) throws {
         let what = "INDEX"
+        let isDelta = manifest.base != nil
         let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
-        try o.allowOnly(["objects", "files"])
-        var objects: [Object] = []
+        try o.allowOnly(isDelta ? ["objects", "files", "patches", "removed"] : ["objects", "files"])
+        var packKind = [Character?](repeating: nil, count: manifest.packs.count)
         var perPack = [Int64](repeating: 0, count: manifest.packs.count)
+        var storedPerPack = [Int64](repeating: 0, count: manifest.packs.count)
         var lastPack = 0
+        func claim(_ p: Int, _ kind: Character, _ what: String) throws {
+            // Packs are streamed once, front to back: items in pack order, solid packs first.
+            guard p >= lastPack else { throw ToolError.refused("INDEX \(what) is not in pack order") }
+            guard packKind[p] == nil || packKind[p] == kind else { throw ToolError.refused("INDEX pack \(p) mixes objects and patches") }
+            packKind[p] = kind
+            lastPack = p
+        }
+        var objects: [Object] = []
         for (i, v) in try o.array("objects").enumerated() {
             guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1],
                   p >= 0, p < manifest.packs.count, s >= 0 else {
                 throw ToolError.refused("INDEX object \(i) is malformed")
             }
-            // Objects are listed in pack order so that a pack can be streamed once, front to back.
-            guard Int(p) >= lastPack else { throw ToolError.refused("INDEX objects are not in pack order at \(i)") }
-            lastPack = Int(p)
+            try claim(Int(p), "o", "object \(i)")
             perPack[Int(p)] += s
             objects.append(Object(pack: Int(p), size: s))
         }
-        for (i, p) in manifest.packs.enumerated() where perPack[i] != p.uncompressed {
-            throw ToolError.refused("INDEX objects of pack \(i) add up to \(perPack[i]) bytes, the manifest says \(p.uncompressed)")
+        var patches: [Patch] = []
+        if isDelta, o.members["patches"] != nil {
+            for (i, v) in try o.array("patches").enumerated() {
+                guard case .array(let a) = v, a.count == 4, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
+                      case .string(let h) = a[3], let d = SHA256Digest(hex: h), p >= 0, p < manifest.packs.count, stored > 0, s >= 0 else {
+                    throw ToolError.refused("INDEX patch \(i) is malformed")
+                }
+                try claim(Int(p), "p", "patch \(i)")
+                perPack[Int(p)] += s
+                storedPerPack[Int(p)] += stored
+                patches.append(Patch(pack: Int(p), stored: stored, size: s, base: d))
+            }
+        }
+        for (i, p) in manifest.packs.enumerated() {
+            guard packKind[i] != nil else { throw ToolError.refused("INDEX names nothing in pack \(i)") }
+            guard perPack[i] == p.uncompressed else {
+                throw ToolError.refused("INDEX items of pack \(i) add up to \(perPack[i]) bytes, the manifest says \(p.uncompressed)")
+            }
+            if packKind[i] == "p" && storedPerPack[i] != p.size {
+                throw ToolError.refused("INDEX patches of pack \(i) add up to \(storedPerPack[i]) stored bytes, the manifest says \(p.size)")
+            }
         }
         var files: [File] = []
         var total: Int64 = 0
         var previous: String?
         for (i, v) in try o.array("files").enumerated() {
-            guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1],
-                  case .int(let obj) = a[2], obj >= 0, obj < objects.count else {
+            guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1] else {
                 throw ToolError.refused("INDEX file \(i) is malformed")
             }
-            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(path)\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
-            if let problem = LogicalPath.problem(path) { throw ToolError.refused("INDEX path \"\(path)\" \(problem)") }
-            guard let top = path.split(separator: "/").first, SourceKind(rawValue: String(top)) != nil, path.contains("/") else {
-                throw ToolError.refused("INDEX path \"\(path)\" is not under advisories/, policies/ or images/")
+            let source: Source
+            switch a[2] {
+            case .int(let n) where n >= 0 && n < objects.count:
+                source = .object(Int(n))
+                total += objects[Int(n)].size
+            case .int(let n) where n >= objects.count && n < objects.count + patches.count:
+                source = .patch(Int(n) - objects.count)
+            case .string(let h) where isDelta:
+                guard let d = SHA256Digest(hex: h) else { throw ToolError.refused("INDEX file \(i) names a malformed digest") }
+                source = .base(d)
+            default:
+                throw ToolError.refused("INDEX file \(i) names no object this bundle has")
             }
+            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(path)\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
+            try BundleIndex.checkPath(path)
             if let prev = previous, !LogicalPath.bytewiseLess(prev, path) {
                 throw ToolError.refused(prev == path ? "INDEX lists \"\(path)\" twice" : "INDEX files are not sorted at \"\(path)\"")
             }
             previous = path
-            total += objects[Int(obj)].size
-            files.append(File(path: path, mode: UInt32(mode), object: Int(obj)))
+            files.append(File(path: path, mode: UInt32(mode), source: source))
         }
-        guard Int64(files.count) == manifest.treeFiles, total == manifest.treeSize else {
-            throw ToolError.refused("INDEX describes \(files.count) files of \(total) bytes; the manifest says \(manifest.treeFiles) of \(manifest.treeSize)")
+        var removed: [String] = []
+        if isDelta, o.members["removed"] != nil {
+            let listed = Set(files.map(\.path))
+            for (i, v) in try o.array("removed").enumerated() {
+                guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
+                try BundleIndex.checkPath(path)
+                if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(path)\"") }
+                guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(path)\"") }
+                removed.append(path)
+            }
         }
-        try TreeListing.checkShape(files.map(\.path))
+        if !isDelta {
+            guard Int64(files.count) == manifest.treeFiles, total == manifest.treeSize else {
+                throw ToolError.refused("INDEX describes \(files.count) files of \(total) bytes; the manifest says \(manifest.treeFiles) of \(manifest.treeSize)")
+            }
+            try TreeListing.checkShape(files.map(\.path))
+        }
         self.objects = objects
+        self.patches = patches
         self.files = files
+        self.removed = removed
+    }
+
+    static func checkPath(_ path: String) throws {
+        if let problem = LogicalPath.problem(path) { throw ToolError.refused("INDEX path \"\(path)\" \(problem)") }
+        guard let top = path.split(separator: "/").first, SourceKind(rawValue: String(top)) != nil, path.contains("/") else {
+            throw ToolError.refused("INDEX path \"\(path)\" is not under advisories/, policies/ or images/")
+        }
     }
 }
 

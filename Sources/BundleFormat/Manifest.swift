@@ -53,6 +53,40 @@ public struct SourceSummary: Equatable, Sendable {
     }
 }
 
+/// The version a delta bundle applies to. A delta made from a mirror's receipt also names that
+/// mirror, so it cannot be applied elsewhere by mistake.
+public struct BaseRef: Equatable, Sendable {
+    public var name: String
+    public var sequence: Int64
+    public var manifest: SHA256Digest
+    public var tree: SHA256Digest
+    public var mirror: String?
+
+    public init(name: String, sequence: Int64, manifest: SHA256Digest, tree: SHA256Digest, mirror: String?) {
+        self.name = name
+        self.sequence = sequence
+        self.manifest = manifest
+        self.tree = tree
+        self.mirror = mirror
+    }
+
+    var json: JSON {
+        .object(["name": .string(name), "sequence": .int(sequence), "manifest": .string(manifest.hex), "tree": .string(tree.hex),
+                 "mirror": mirror.map { .string($0) } ?? .null])
+    }
+
+    init(_ o: JSONObject) throws {
+        try o.allowOnly(["name", "sequence", "manifest", "tree", "mirror"])
+        name = try o.string("name")
+        sequence = try o.int("sequence")
+        manifest = try o.digest("manifest")
+        tree = try o.digest("tree")
+        mirror = try o.optionalString("mirror")
+    }
+
+    public var description: String { "\(name) sequence \(sequence) (manifest sha256:\(manifest.hex))" }
+}
+
 /// The signed statement of a bundle: what it is, and digests that pin every byte it carries.
 ///
 /// Every file's path, size, mode and SHA-256 is committed to through `tree`, the SHA-256 of the
@@ -76,9 +110,11 @@ public struct Manifest: Equatable, Sendable {
     public var index: PartRef
     public var packs: [PartRef]
     public var sources: [SourceSummary]
+    /// Set for a delta: the version it changes. A full bundle has none.
+    public var base: BaseRef?
 
     public init(name: String, version: String, sequence: Int64, created: Int64, expires: Int64?, tree: SHA256Digest,
-                treeFiles: Int64, treeSize: Int64, index: PartRef, packs: [PartRef], sources: [SourceSummary]) {
+                treeFiles: Int64, treeSize: Int64, index: PartRef, packs: [PartRef], sources: [SourceSummary], base: BaseRef? = nil) {
         self.name = name
         self.version = version
         self.sequence = sequence
@@ -90,10 +126,11 @@ public struct Manifest: Equatable, Sendable {
         self.index = index
         self.packs = packs
         self.sources = sources
+        self.base = base
     }
 
     public var json: JSON {
-        .object([
+        var members: [String: JSON] = [
             "format": .string(Manifest.format),
             "name": .string(name),
             "version": .string(version),
@@ -107,7 +144,10 @@ public struct Manifest: Equatable, Sendable {
                 .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
                          "files": .int(s.files), "size": .int(s.size)])
             }),
-        ])
+        ]
+        // Only deltas carry the key, so a full bundle's bytes do not depend on delta support.
+        if let base { members["base"] = base.json }
+        return .object(members)
     }
 
     public var canonicalBytes: [UInt8] { json.canonicalBytes }
@@ -120,7 +160,7 @@ public struct Manifest: Equatable, Sendable {
         guard format == Manifest.format else {
             throw ToolError.refused("MANIFEST has format \"\(format)\"; this tool reads \"\(Manifest.format)\" (a newer tool may be needed)")
         }
-        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources"])
+        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources", "base"])
         name = try o.string("name")
         guard LogicalPath.isPlainName(name) else { throw ToolError.refused("MANIFEST: bundle name \"\(name)\" is not a plain name") }
         version = try o.string("version")
@@ -146,6 +186,11 @@ public struct Manifest: Equatable, Sendable {
             guard let kind = SourceKind(rawValue: try s.string("kind")) else { throw ToolError.refused("MANIFEST source \(i): unknown kind") }
             return SourceSummary(name: try s.string("name"), kind: kind, origin: try s.string("origin"),
                                  files: try s.int("files"), size: try s.int("size"))
+        }
+        base = o.members["base"] == nil ? nil : try BaseRef(o.object("base"))
+        if let base {
+            guard base.name == name else { throw ToolError.refused("MANIFEST: a delta of '\(base.name)' cannot be bundle '\(name)'") }
+            guard base.sequence < sequence else { throw ToolError.refused("MANIFEST: a delta must be newer than its base") }
         }
         try validateParts()
     }

@@ -90,11 +90,18 @@ public final class BundleReader {
     }
 
     /// Streams every pack, checking each against its signed digest and splitting it into
-    /// objects for `sink`. Returns each object's SHA-256. Refuses any entry the manifest does not list.
-    public func readObjects(_ index: BundleIndex, into sink: ObjectSink, progress: Progress? = nil) throws -> [SHA256Digest] {
+    /// objects for `sink`. Returns each item's SHA-256 (objects, then patches' results).
+    /// Refuses any entry the manifest does not list.
+    ///
+    /// - Parameter base: for a delta, the bytes of the base file with a given digest, which a
+    ///   patch was made against. Patches are decoded one frame at a time, in memory bounded by
+    ///   the largest base file a builder will patch.
+    public func readObjects(_ index: BundleIndex, into sink: ObjectSink, base: ((SHA256Digest) throws -> [UInt8])? = nil,
+                            progress: Progress? = nil) throws -> [SHA256Digest] {
         var digests: [SHA256Digest] = []
-        digests.reserveCapacity(index.objects.count)
+        digests.reserveCapacity(index.itemCount)
         var nextObject = 0
+        var nextPatch = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
 
@@ -111,47 +118,158 @@ public final class BundleReader {
             guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
             guard e.size == pack.size else { throw ToolError.refused("\(pack.path) in '\(path)' is \(e.size) bytes; the manifest says \(pack.size)") }
 
-            // Objects of this pack, in order; the splitter hands each its exact byte count.
-            let splitter = ObjectSplitter(index: index, first: nextObject, pack: packNumber, sink: sink)
+            let consume: (UnsafeRawBufferPointer) throws -> Void
+            let finish: () throws -> Void
+            let collected: () -> [SHA256Digest]
+            if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber {
+                guard let base else { throw ToolError.refused("'\(path)' carries patches, but no base version is at hand") }
+                let splitter = PatchSplitter(index: index, first: nextPatch, pack: packNumber, sink: sink, base: base, what: pack.path)
+                consume = splitter.feed
+                finish = { try splitter.close(); nextPatch = splitter.next }
+                collected = { splitter.digests }
+            } else {
+                // Objects of this pack, in order; the splitter hands each its exact byte count.
+                let splitter = ObjectSplitter(index: index, first: nextObject, pack: packNumber, sink: sink)
+                let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
+                consume = decoder.write
+                finish = {
+                    try decoder.finish()
+                    guard decoder.produced == pack.uncompressed else {
+                        throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")
+                    }
+                    try splitter.close()
+                    nextObject = splitter.next
+                }
+                collected = { splitter.digests }
+            }
             var compressedHash = SHA256Stream()
-            let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
             while true {
                 let n = try tar.read(into: buffer)
                 if n == 0 { break }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
                 compressedHash.update(chunk)
-                try decoder.write(chunk)
+                try consume(chunk)
                 progress?.advance(Int64(n))
             }
             guard compressedHash.count == pack.size else { throw ToolError.refused("'\(path)' is truncated inside \(pack.path)") }
             guard compressedHash.finalize() == pack.sha256 else {
                 throw ToolError.refused("\(pack.path) in '\(path)' does not match its signed digest: the bundle was altered or damaged")
             }
-            try decoder.finish()
-            guard decoder.produced == pack.uncompressed else {
-                throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")
-            }
-            try splitter.close()
-            digests += splitter.digests
-            nextObject = splitter.next
+            try finish()
+            digests += collected()
         }
-        guard nextObject == index.objects.count else { throw ToolError.refused("the index of '\(path)' names objects that no pack holds") }
+        guard nextObject == index.objects.count, nextPatch == index.patches.count else {
+            throw ToolError.refused("the index of '\(path)' names objects that no pack holds")
+        }
         if let extra = try tar.next() {
             throw ToolError.refused("'\(path)' holds an entry '\(extra.name)' that the manifest does not list")
         }
         return digests
     }
 
-    /// Rebuilds the tree listing from the index and the objects' digests, and checks it against
-    /// the signed tree digest: this is what proves every file's path, mode, size and SHA-256.
-    public func checkTree(_ index: BundleIndex, objectDigests: [SHA256Digest]) throws -> TreeListing {
-        let listing = TreeListing(entries: index.files.map { f in
-            TreeListing.Entry(path: f.path, mode: f.mode, size: index.objects[f.object].size, sha256: objectDigests[f.object])
-        })
-        guard listing.digest == manifest.tree else {
+    /// Rebuilds the complete tree listing, from the index and the items' digests (and for a
+    /// delta, the base's listing), and checks it against the signed tree digest: this is what
+    /// proves every file's path, mode, size and SHA-256.
+    public func checkTree(_ index: BundleIndex, objectDigests: [SHA256Digest], base: TreeListing? = nil) throws -> TreeListing {
+        var entries: [String: TreeListing.Entry] = [:]
+        var baseSizes: [SHA256Digest: Int64] = [:]
+        if let baseRef = manifest.base {
+            guard let base, base.digest == baseRef.tree else {
+                throw ToolError.refused("'\(path)' is a delta of \(baseRef.description); its base tree is not at hand")
+            }
+            for e in base.entries {
+                entries[e.path] = e
+                baseSizes[e.sha256] = e.size
+            }
+            for r in index.removed where entries.removeValue(forKey: r) == nil {
+                throw ToolError.refused("'\(path)' removes \"\(r)\", which its base does not have")
+            }
+        }
+        for f in index.files {
+            let size: Int64, digest: SHA256Digest
+            switch f.source {
+            case .object(let i): (size, digest) = (index.objects[i].size, objectDigests[i])
+            case .patch(let k): (size, digest) = (index.patches[k].size, objectDigests[index.objects.count + k])
+            case .base(let d):
+                guard let s = baseSizes[d] else { throw ToolError.refused("'\(path)' reuses content \(d.hex) that its base does not have") }
+                (size, digest) = (s, d)
+            }
+            entries[f.path] = TreeListing.Entry(path: f.path, mode: f.mode, size: size, sha256: digest)
+        }
+        let listing = TreeListing(entries: entries.values.sorted { LogicalPath.bytewiseLess($0.path, $1.path) })
+        try TreeListing.checkShape(listing.entries.map(\.path))
+        guard listing.digest == manifest.tree, Int64(listing.entries.count) == manifest.treeFiles, listing.totalSize == manifest.treeSize else {
             throw ToolError.refused("the files of '\(path)' do not add up to the signed tree digest")
         }
         return listing
+    }
+}
+
+/// Splits a patch pack into its zstd frames and decodes each against its base file.
+final class PatchSplitter {
+    private let index: BundleIndex
+    private let pack: Int
+    private let sink: ObjectSink
+    private let base: (SHA256Digest) throws -> [UInt8]
+    private let what: String
+    private(set) var next: Int
+    private var remaining: Int64 = 0
+    private var decoder: ZstdDecompressor?
+    private var hash = SHA256Stream()
+    private(set) var digests: [SHA256Digest] = []
+
+    init(index: BundleIndex, first: Int, pack: Int, sink: ObjectSink, base: @escaping (SHA256Digest) throws -> [UInt8], what: String) {
+        self.index = index
+        self.pack = pack
+        self.sink = sink
+        self.base = base
+        self.what = what
+        self.next = first
+    }
+
+    private var item: Int { index.objects.count + next }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            if decoder == nil {
+                guard next < index.patches.count, index.patches[next].pack == pack else {
+                    throw ToolError.refused("\(what) holds more bytes than its patches")
+                }
+                let p = index.patches[next]
+                let reference = try base(p.base)
+                try sink.begin(object: item, size: p.size)
+                hash = SHA256Stream()
+                remaining = p.stored
+                decoder = try ZstdDecompressor("patch \(next) in \(what)", limit: p.size, prefix: reference) { [unowned self] out in
+                    self.hash.update(out)
+                    try self.sink.write(out)
+                }
+            }
+            let n = Int(min(Int64(rest.count), remaining))
+            try decoder!.write(UnsafeRawBufferPointer(rebasing: rest[..<n]))
+            remaining -= Int64(n)
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if remaining == 0 { try endCurrent() }
+        }
+    }
+
+    private func endCurrent() throws {
+        guard let d = decoder else { return }
+        try d.finish()
+        let p = index.patches[next]
+        guard d.produced == p.size else { throw ToolError.refused("patch \(next) in \(what) gives \(d.produced) bytes, the index says \(p.size)") }
+        let digest = hash.finalize()
+        try sink.end(object: item, sha256: digest)
+        digests.append(digest)
+        decoder = nil
+        next += 1
+    }
+
+    func close() throws {
+        guard decoder == nil, next == index.patches.count || index.patches[next].pack != pack else {
+            throw ToolError.refused("\(what) ends inside a patch")
+        }
     }
 }
 

@@ -23,11 +23,16 @@ extension Bundlectl {
         var sequence: Int64?
         @Option(help: "File whose first line is the secret key's password.")
         var passwordFile: String?
+        @Option(help: "Build a delta against the version this previous full bundle installs.")
+        var base: String?
+        @Option(help: "Build a delta against what a mirror holds, from `mirrorctl receipt`.")
+        var baseReceipt: String?
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
 
         func validate() throws {
             if let sequence, sequence < 0 { throw ValidationError("--sequence must be 0 or more") }
+            if base != nil && baseReceipt != nil { throw ValidationError("give --base or --base-receipt, not both") }
             if level != "auto" {
                 guard let l = Int32(level), (1...19).contains(l) else { throw ValidationError("--level must be 'auto' or a number from 1 to 19") }
             }
@@ -43,7 +48,8 @@ extension Bundlectl {
             }
             let compression: CompressionChoice = level == "auto" ? .auto : .level(Int32(level)!)
             let report = try await Packer(BuildOptions(spec: spec, key: key, output: output, sequence: sequence,
-                                                       compression: compression, created: created)).build()
+                                                       compression: compression, created: created,
+                                                       base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })).build()
             let m = report.manifest
             var s = Summary()
             s.add("bundle", "\(m.name) \(m.version) (sequence \(m.sequence))")
@@ -51,6 +57,10 @@ extension Bundlectl {
             s.add("sha256", report.bundleDigest.hex)
             s.add("manifest", "sha256:\(report.manifestDigest.hex)")
             s.add("signed by", key.idText)
+            if let b = m.base {
+                s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))
+                s.add("changes", "\(report.objects) whole, \(report.patches) patched, \(report.reused) reused from the base, \(report.removed) removed; \(report.unchanged) unchanged files not carried")
+            }
             s.add("created", Timestamp.format(m.created) + (m.expires.map { ", expires " + Timestamp.format($0) } ?? ""))
             for src in m.sources {
                 s.add("source", "\(src.kind.rawValue)/\(src.name): \(src.files) files, \(Format.grouped(src.size)) bytes")

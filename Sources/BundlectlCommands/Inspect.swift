@@ -29,6 +29,12 @@ extension Bundlectl {
                     "tree": .object(["sha256": .string(m.tree.hex), "files": .int(m.treeFiles), "size": .int(m.treeSize)]),
                     "objects": .int(Int64(index.objects.count)),
                     "packs": .int(Int64(m.packs.count)),
+                    "patches": .int(Int64(index.patches.count)),
+                    "delta": m.base.map { b in
+                        .object(["name": .string(b.name), "sequence": .int(b.sequence), "manifest": .string("sha256:" + b.manifest.hex),
+                                 "mirror": b.mirror.map { .string($0) } ?? .null,
+                                 "changed": .int(Int64(index.files.count)), "removed": .int(Int64(index.removed.count))])
+                    } ?? .null,
                     "stored": .int(stored),
                     "sources": .array(m.sources.map { s in
                         .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
@@ -45,6 +51,12 @@ extension Bundlectl {
             s.add("expires", m.expires.map { Timestamp.format($0) } ?? "never")
             s.add("signer key", "\(reader.signature.keyIdText) (not checked here; run `bundlectl verify --trust KEY`)")
             s.add("manifest", "sha256:\(reader.manifestDigest.hex)")
+            if let b = m.base {
+                s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))
+                s.add("changes", "\(index.files.count) files changed or added (\(index.patches.count) as patches), \(index.removed.count) removed")
+            } else {
+                s.add("kind", "full bundle")
+            }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
             s.add("stored", "\(index.objects.count) distinct objects in \(m.packs.count) pack(s), \(Format.grouped(stored)) bytes compressed")
             for src in m.sources {

@@ -15,8 +15,17 @@ public enum CompressionChoice: Sendable, Equatable {
     case level(Int32)
 }
 
+/// What a delta is built against.
+public enum BaseChoice: Sendable, Equatable {
+    /// A previous full bundle (its bytes allow patches).
+    case bundle(String)
+    /// A mirror's receipt (names and digests only: files are carried whole or reused by digest).
+    case receipt(String)
+}
+
 public struct BuildOptions {
     public var spec: BundleSpec
+    public var base: BaseChoice?
     public var key: SigningKey
     public var output: String
     public var sequence: Int64?
@@ -24,8 +33,10 @@ public struct BuildOptions {
     /// The bundle's creation time: SOURCE_DATE_EPOCH when set, so rebuilds give the same bytes.
     public var created: Int64
 
-    public init(spec: BundleSpec, key: SigningKey, output: String, sequence: Int64?, compression: CompressionChoice, created: Int64) {
+    public init(spec: BundleSpec, key: SigningKey, output: String, sequence: Int64?, compression: CompressionChoice, created: Int64,
+                base: BaseChoice? = nil) {
         self.spec = spec
+        self.base = base
         self.key = key
         self.output = output
         self.sequence = sequence
@@ -40,6 +51,10 @@ public struct BuildReport {
     public var bundleSize: Int64
     public var bundleDigest: SHA256Digest
     public var objects: Int
+    public var patches: Int
+    public var reused: Int
+    public var unchanged: Int
+    public var removed: Int
     public var inputBytes: Int64
     public var storedBytes: Int64
     public var seconds: Double
@@ -98,9 +113,61 @@ public struct Packer {
         }
         hashing.finish()
 
-        // 2. Distinct objects: small ones first (path order, solid packs), then large ones.
+        // 2. For a delta: what the base already has, what can be patched, what goes whole.
+        enum Plan { case whole, patch(Int), base, unchanged }
+        var plan = [Plan](repeating: .whole, count: files.count)
+        var patchFrames: [[UInt8]] = []
+        var patchList: [BundleIndex.Patch] = []
+        var removed: [String] = []
+        var delta: DeltaBase?
+        if let choice = options.base {
+            var newByPath: [String: SHA256Digest] = [:]
+            for (i, f) in files.enumerated() { newByPath[f.logicalPath] = digests[i] }
+            let base: DeltaBase
+            switch choice {
+            case .receipt(let path): base = try DeltaBase.receipt(path)
+            case .bundle(let path):
+                base = try DeltaBase.bundle(path, trust: options.key.publicKey, scratch: scratch) { p, d in newByPath[p].map { $0 != d } ?? false }
+            }
+            guard base.ref.name == spec.name else {
+                throw ToolError.usage("the base is bundle '\(base.ref.name)'; this spec builds '\(spec.name)'")
+            }
+            guard sequence > base.ref.sequence else {
+                throw ToolError.usage("sequence \(sequence) must be higher than the base's (\(base.ref.sequence))")
+            }
+            var baseByPath: [String: TreeListing.Entry] = [:]
+            var baseDigests: Set<SHA256Digest> = []
+            for e in base.listing.entries {
+                baseByPath[e.path] = e
+                baseDigests.insert(e.sha256)
+            }
+            var patched: [SHA256Digest: Int] = [:]
+            for (i, f) in files.enumerated() {
+                let d = digests[i]
+                if let b = baseByPath[f.logicalPath], b.sha256 == d, b.mode == f.mode {
+                    plan[i] = .unchanged
+                } else if baseDigests.contains(d) {
+                    plan[i] = .base
+                } else if let k = patched[d] {
+                    plan[i] = .patch(k)
+                } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], f.size <= DeltaBase.patchLimit,
+                          let frame = try patchFrame(newFile: f.sourcePath, size: f.size, digest: d, baseFile: baseFile) {
+                    patched[d] = patchList.count
+                    plan[i] = .patch(patchList.count)
+                    patchList.append(BundleIndex.Patch(pack: 0, stored: Int64(frame.count), size: f.size, base: b.sha256))
+                    patchFrames.append(frame)
+                }
+            }
+            let present = Set(files.map(\.logicalPath))
+            removed = base.listing.entries.map(\.path).filter { !present.contains($0) }
+            delta = base
+        }
+
+        // 3. Distinct objects carried whole: small ones first (path order, solid packs), then large ones.
         var firstFile: [SHA256Digest: Int] = [:]
-        for (i, d) in digests.enumerated() where firstFile[d] == nil { firstFile[d] = i }
+        for (i, d) in digests.enumerated() where firstFile[d] == nil {
+            if case .whole = plan[i] { firstFile[d] = i }
+        }
         var objects = digests.enumerated().compactMap { i, d in firstFile[d] == i ? Object(digest: d, size: files[i].size, file: i) : nil }
         objects = objects.filter { $0.size < Packer.largeObject } + objects.filter { $0.size >= Packer.largeObject }
         var packSizes: [Int64] = []
@@ -131,11 +198,33 @@ public struct Packer {
             packFiles.append(scratchFile)
         }
         compressing.finish()
+        if !patchFrames.isEmpty {
+            // One pack of concatenated frames, each decodable alone by `zstd -d --patch-from`.
+            let scratchFile = "\(scratch)/pack-patches"
+            let out = try FileDescriptor.create(scratchFile, mode: 0o600)
+            var hash = SHA256Stream()
+            for frame in patchFrames {
+                hash.update(frame)
+                try out.write(frame)
+            }
+            try out.close()
+            for k in patchList.indices { patchList[k].pack = packs.count }
+            let digest = hash.finalize()
+            packs.append(PartRef(path: "packs/\(digest.hex).zst", sha256: digest, size: hash.count, uncompressed: patchList.reduce(0) { $0 + $1.size }))
+            packFiles.append(scratchFile)
+        }
 
-        // 4. Index, tree listing, manifest.
-        let index = BundleIndex(
-            objects: objects.map { BundleIndex.Object(pack: $0.pack, size: $0.size) },
-            files: files.enumerated().map { i, f in BundleIndex.File(path: f.logicalPath, mode: f.mode, object: objectNumber[digests[i]]!) })
+        // 4. Index, tree listing, manifest. A delta's index lists only what changes.
+        let indexFiles: [BundleIndex.File] = files.enumerated().compactMap { i, f in
+            switch plan[i] {
+            case .whole: return BundleIndex.File(path: f.logicalPath, mode: f.mode, object: objectNumber[digests[i]]!)
+            case .patch(let k): return BundleIndex.File(path: f.logicalPath, mode: f.mode, source: .patch(k))
+            case .base: return BundleIndex.File(path: f.logicalPath, mode: f.mode, source: .base(digests[i]))
+            case .unchanged: return nil
+            }
+        }
+        let index = BundleIndex(objects: objects.map { BundleIndex.Object(pack: $0.pack, size: $0.size) }, files: indexFiles,
+                                patches: patchList, removed: removed)
         try TreeListing.checkShape(files.map(\.logicalPath))
         let listing = TreeListing(entries: files.enumerated().map { i, f in
             TreeListing.Entry(path: f.logicalPath, mode: f.mode, size: f.size, sha256: digests[i])
@@ -152,7 +241,8 @@ public struct Packer {
             return SourceSummary(name: s.name, kind: s.kind, origin: s.originText, files: Int64(mine.count), size: mine.reduce(0) { $0 + $1.size })
         }
         let manifest = Manifest(name: spec.name, version: spec.version, sequence: sequence, created: options.created, expires: spec.expires,
-                                tree: listing.digest, treeFiles: Int64(files.count), treeSize: total, index: indexRef, packs: packs, sources: sources)
+                                tree: listing.digest, treeFiles: Int64(files.count), treeSize: total, index: indexRef, packs: packs, sources: sources,
+                                base: delta?.ref)
         let manifestBytes = manifest.canonicalBytes
 
         // 5. Sign, the way `minisign -S` would, so stock minisign can check it.
@@ -181,8 +271,32 @@ public struct Packer {
         try FS.syncDirectory(outDir)
 
         return BuildReport(manifest: manifest, manifestDigest: Manifest.digest(of: manifestBytes), bundleSize: bundleSize,
-                           bundleDigest: bundleDigest, objects: objects.count, inputBytes: total,
+                           bundleDigest: bundleDigest, objects: objects.count, patches: patchList.count,
+                           reused: plan.filter { if case .base = $0 { return true }; return false }.count,
+                           unchanged: plan.filter { if case .unchanged = $0 { return true }; return false }.count,
+                           removed: removed.count, inputBytes: total,
                            storedBytes: packs.reduce(indexRef.size) { $0 + $1.size }, seconds: Clock.now() - started)
+    }
+
+    /// A zstd frame of the new file made against the base file, or nil when carrying the file
+    /// whole (compressed alone) would be no larger.
+    func patchFrame(newFile: String, size: Int64, digest: SHA256Digest, baseFile: String) throws -> [UInt8]? {
+        let new = try FS.readFile(newFile, limit: Int(DeltaBase.patchLimit))
+        guard Int64(new.count) == size, SHA256Digest.of(new) == digest else {
+            throw ToolError.environment("'\(newFile)' changed while the bundle was being built")
+        }
+        let base = try FS.readFile(baseFile, limit: Int(DeltaBase.patchLimit))
+        // The window must reach back over the whole base, as `zstd --patch-from` sets it.
+        let window = Int32(max(10, min(27, 64 - (max(base.count + new.count, 1) - 1).leadingZeroBitCount)))
+        func compress(_ prefix: [UInt8]?) throws -> [UInt8] {
+            var out: [UInt8] = []
+            let z = try ZstdCompressor(ZstdSettings(level: 19, windowLog: window), pledgedSize: size, prefix: prefix) { out.append(contentsOf: $0) }
+            try z.write(new)
+            try z.finish()
+            return out
+        }
+        let patch = try compress(base)
+        return patch.count < (try compress(nil)).count ? patch : nil
     }
 
     func settings(solid: Bool, size: Int64) -> ZstdSettings {

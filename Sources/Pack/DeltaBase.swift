@@ -1,0 +1,80 @@
+import BundleFormat
+import BundleVerify
+import Support
+
+/// The version a delta is built against: its listing, and (from a previous bundle) the bytes
+/// of files that may be patched.
+struct DeltaBase {
+    var ref: BaseRef
+    var listing: TreeListing
+    /// Scratch copies of base files a patch may be made against, by digest.
+    var content: [SHA256Digest: String]
+
+    /// Patching holds the base and the new file in memory; larger files are carried whole.
+    static let patchLimit: Int64 = 64 << 20
+
+    static func receipt(_ path: String) throws -> DeltaBase {
+        guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("receipt '\(path)' does not exist") }
+        let r = try Receipt(bytes: FS.readFile(path, limit: 1 << 30), what: "receipt '\(path)'")
+        return DeltaBase(ref: r.base, listing: r.listing, content: [:])
+    }
+
+    /// Reads a previous full bundle, checked against the operator's own key, keeping the bytes
+    /// of each file whose path `wanted` says changed (and that is small enough to patch).
+    static func bundle(_ path: String, trust: PublicKey, scratch: String,
+                       wanted: @escaping (String, SHA256Digest) -> Bool) throws -> DeltaBase {
+        let reader: BundleReader
+        do {
+            reader = try BundleReader(path: path, trust: [trust])
+        } catch let e as ToolError where e.status == .refused {
+            throw ToolError.refused("base bundle: \(e.message)")
+        }
+        guard reader.manifest.base == nil else {
+            throw ToolError.usage("base '\(path)' is itself a delta; give a full bundle, or the mirror's receipt with --base-receipt")
+        }
+        let index = try reader.readIndex()
+        let keeper = BaseKeeper(index: index, scratch: scratch, wanted: wanted)
+        let digests = try reader.readObjects(index, into: keeper)
+        let listing = try reader.checkTree(index, objectDigests: digests)
+        let m = reader.manifest
+        return DeltaBase(ref: BaseRef(name: m.name, sequence: m.sequence, manifest: reader.manifestDigest, tree: m.tree, mirror: nil),
+                         listing: listing, content: keeper.kept)
+    }
+}
+
+/// Keeps the base objects a patch may need, in scratch files named by digest.
+final class BaseKeeper: ObjectSink {
+    let index: BundleIndex
+    let scratch: String
+    let wanted: (String, SHA256Digest) -> Bool
+    private var pathsByObject: [[String]]
+    private var buffer: [UInt8] = []
+    private var keeping = false
+    private(set) var kept: [SHA256Digest: String] = [:]
+
+    init(index: BundleIndex, scratch: String, wanted: @escaping (String, SHA256Digest) -> Bool) {
+        self.index = index
+        self.scratch = scratch
+        self.wanted = wanted
+        pathsByObject = Array(repeating: [], count: index.objects.count)
+        for f in index.files { if case .object(let o) = f.source { pathsByObject[o].append(f.path) } }
+    }
+
+    func begin(object: Int, size: Int64) throws {
+        buffer.removeAll(keepingCapacity: true)
+        keeping = size <= DeltaBase.patchLimit
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if keeping { buffer.append(contentsOf: bytes) }
+    }
+
+    func end(object: Int, sha256: SHA256Digest) throws {
+        guard keeping, kept[sha256] == nil, pathsByObject[object].contains(where: { wanted($0, sha256) }) else { return }
+        let path = "\(scratch)/base-\(sha256.hex)"
+        let fd = try FileDescriptor.create(path, mode: 0o600)
+        try fd.write(buffer)
+        try fd.close()
+        kept[sha256] = path
+    }
+}
