@@ -121,8 +121,16 @@ public final class BundleReader {
             let consume: (UnsafeRawBufferPointer) throws -> Void
             let finish: () throws -> Void
             let collected: () -> [SHA256Digest]
-            if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber {
-                guard let base else { throw ToolError.refused("'\(path)' carries patches, but no base version is at hand") }
+            if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber && base == nil {
+                // No base at hand (checking a delta on the low side): the pack's signed digest is
+                // still checked; what the patches decode to is checked when a mirror applies them.
+                var count = 0
+                while nextPatch + count < index.patches.count && index.patches[nextPatch + count].pack == packNumber { count += 1 }
+                let first = nextPatch
+                consume = { _ in }
+                finish = { nextPatch = first + count }
+                collected = { [] }
+            } else if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber, let base {
                 let splitter = PatchSplitter(index: index, first: nextPatch, pack: packNumber, sink: sink, base: base, what: pack.path)
                 consume = splitter.feed
                 finish = { try splitter.close(); nextPatch = splitter.next }

@@ -27,11 +27,14 @@ extension Bundlectl {
         var base: String?
         @Option(help: "Build a delta against what a mirror holds, from `mirrorctl receipt`.")
         var baseReceipt: String?
+        @Option(help: "The bundle file: 'tar', 'tar.zst', or 'auto' (tar.zst below 8 MiB, where tar framing would weigh).")
+        var container: String = "auto"
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
 
         func validate() throws {
             if let sequence, sequence < 0 { throw ValidationError("--sequence must be 0 or more") }
+            if ContainerChoice(rawValue: container) == nil { throw ValidationError("--container must be auto, tar or tar.zst") }
             if base != nil && baseReceipt != nil { throw ValidationError("give --base or --base-receipt, not both") }
             if level != "auto" {
                 guard let l = Int32(level), (1...19).contains(l) else { throw ValidationError("--level must be 'auto' or a number from 1 to 19") }
@@ -47,9 +50,10 @@ extension Bundlectl {
                 created = v
             }
             let compression: CompressionChoice = level == "auto" ? .auto : .level(Int32(level)!)
-            let report = try await Packer(BuildOptions(spec: spec, key: key, output: output, sequence: sequence,
-                                                       compression: compression, created: created,
-                                                       base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })).build()
+            var options = BuildOptions(spec: spec, key: key, output: output, sequence: sequence, compression: compression, created: created,
+                                       base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })
+            options.container = ContainerChoice(rawValue: container) ?? .auto
+            let report = try await Packer(options).build()
             let m = report.manifest
             var s = Summary()
             s.add("bundle", "\(m.name) \(m.version) (sequence \(m.sequence))")

@@ -27,9 +27,14 @@ extension Bundlectl {
             let progress = Progress("verifying", total: m.packs.reduce(0) { $0 + $1.size })
             let digests = try reader.readObjects(index, into: DiscardingSink(), progress: progress)
             progress.finish()
-            let listing = try reader.checkTree(index, objectDigests: digests)
             var s = Summary()
-            s.add("verified", "\(bundle): signature and all \(Format.grouped(Int64(listing.entries.count))) files match")
+            if let base = m.base {
+                s.add("verified", "\(bundle): signature, index and every pack match; patched files are checked against the base when applied")
+                s.add("delta of", base.description)
+            } else {
+                let listing = try reader.checkTree(index, objectDigests: digests)
+                s.add("verified", "\(bundle): signature and all \(Format.grouped(Int64(listing.entries.count))) files match")
+            }
             s.add("bundle", "\(m.name) \(m.version) (sequence \(m.sequence))")
             s.add("manifest", "sha256:\(reader.manifestDigest.hex)")
             s.add("signed by", reader.signature.keyIdText)

@@ -17,12 +17,21 @@ public final class TarWriter {
     private let path: String
     private var finished = false
 
-    public init(fd: FileDescriptor) throws {
+    /// - Parameter zstdLevel: compress the whole archive (a .tar.zst) at this level; nil writes a
+    ///   plain tar. GNU tar and bsdtar read either without being told which.
+    public init(fd: FileDescriptor, zstdLevel: Int? = nil) throws {
         guard let a = archive_write_new() else { throw ToolError.environment("out of memory creating an archive writer") }
         self.a = a
         self.path = fd.path
+        let filter: Int32
+        if let zstdLevel {
+            filter = archive_write_add_filter_zstd(a) == ARCHIVE_OK
+                ? archive_write_set_filter_option(a, "zstd", "compression-level", String(zstdLevel)) : ARCHIVE_FATAL
+        } else {
+            filter = archive_write_add_filter_none(a)
+        }
         guard archive_write_set_format_pax_restricted(a) == ARCHIVE_OK,
-              archive_write_add_filter_none(a) == ARCHIVE_OK,
+              filter == ARCHIVE_OK,
               // End after the last 512-byte record instead of padding to tar's 10 KiB block:
               // stock tar reads it the same, and a small update bundle stays small.
               archive_write_set_bytes_per_block(a, 10240) == ARCHIVE_OK,
@@ -106,6 +115,8 @@ public final class TarReader {
         guard let a = archive_read_new() else { throw ToolError.environment("out of memory creating an archive reader") }
         self.a = a
         archive_read_support_format_tar(a)
+        // Small bundles are a .tar.zst; no other compression is read.
+        archive_read_support_filter_zstd(a)
         guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
             throw ToolError.refused("'\(path)' is not a readable bundle archive: \(archiveMessage(a))")

@@ -15,6 +15,14 @@ public enum CompressionChoice: Sendable, Equatable {
     case level(Int32)
 }
 
+/// How the bundle file itself is written.
+public enum ContainerChoice: String, Sendable, Equatable, CaseIterable {
+    /// A zstd-compressed tar below 8 MiB, where tar framing would weigh; a plain tar above.
+    case auto
+    case tar
+    case tarZstd = "tar.zst"
+}
+
 /// What a delta is built against.
 public enum BaseChoice: Sendable, Equatable {
     /// A previous full bundle (its bytes allow patches).
@@ -26,6 +34,7 @@ public enum BaseChoice: Sendable, Equatable {
 public struct BuildOptions {
     public var spec: BundleSpec
     public var base: BaseChoice?
+    public var container: ContainerChoice = .auto
     public var key: SigningKey
     public var output: String
     public var sequence: Int64?
@@ -69,6 +78,9 @@ public struct Packer {
     static let largeObject: Int64 = 8 << 20
     /// A solid pack holds at most this much; its window covers it all, like `zstd --long`.
     static let solidPackLimit: Int64 = 32 << 20
+
+    /// Bundles below this are written as a zstd-compressed tar.
+    static let compressedContainerLimit: Int64 = 8 << 20
 
     let options: BuildOptions
 
@@ -255,7 +267,12 @@ public struct Packer {
         // 6. Archive: MANIFEST and its signature first, so `tar -xf B MANIFEST MANIFEST.sig` is cheap.
         let tmpOut = "\(scratch)/bundle"
         let fd = try FileDescriptor.create(tmpOut)
-        let tar = try TarWriter(fd: fd)
+        // A small bundle (a monthly delta above all) is mostly tar framing: 512-byte headers,
+        // padding and the end marker. Compressing the container removes that; a large one is
+        // left plain, as its packs are compressed already.
+        let entryBytes = packs.reduce(Int64(manifestBytes.count + indexCompressed.count + 1024)) { $0 + $1.size }
+        let compress = options.container == .tarZstd || (options.container == .auto && entryBytes < Packer.compressedContainerLimit)
+        let tar = try TarWriter(fd: fd, zstdLevel: compress ? 19 : nil)
         let mtime = options.created
         try tar.addFile("MANIFEST", bytes: manifestBytes, mtime: mtime)
         try tar.addFile("MANIFEST.sig", bytes: Array(signature.fileText.utf8), mtime: mtime)

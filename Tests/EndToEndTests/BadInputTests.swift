@@ -13,8 +13,10 @@ struct Fixture {
         s = try Scratch()
         (key, pub) = try s.key("op")
         let b1 = try s.build(try s.spec("1.yaml", sequence: 1, sources: [("pypa", "advisories", try s.pypa("2024-08-01"))]), key: key, output: "1.bundle")
+        // A plain tar, so tests can damage one chosen entry; the compressed container has its own case.
         next = try s.build(try s.spec("2.yaml", sequence: 2, sources: [("pypa", "advisories", try s.pypa("2024-09-01")),
-                                                                      ("kev", "advisories", try s.kev("2025-06-01"))]), key: key, output: "2.bundle")
+                                                                      ("kev", "advisories", try s.kev("2025-06-01"))]),
+                           key: key, output: "2.bundle", container: "tar")
         mirror = s.at("mirror")
         try sh("\(Env.mirrorctl) init --mirror \(mirror) --trust \(pub) && \(Env.mirrorctl) apply \(b1) --mirror \(mirror)")
     }
@@ -68,6 +70,25 @@ struct BadBundleTests {
         #expect(r.status == 1, "\(r.text)")
         #expect(r.err.lowercased().contains(message.lowercased()), "\(r.err)")
         try f.expectRefused(b, status: 1, "")
+    }
+
+    @Test("a compressed container with a flipped byte or cut short, anywhere")
+    func compressedContainer() throws {
+        let f = try Fixture()
+        let z = try f.s.build(f.s.at("2.yaml"), key: f.key, output: "z.bundle", container: "tar.zst")
+        let size = try Int(sh("stat -c %s \(z)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        for offset in [5, 200, size / 4, size / 2, size - 40, size - 2] {
+            let b = f.s.at("z-flip-\(offset).bundle")
+            try sh("cp \(z) \(b)")
+            try flipByte(b, at: offset)
+            try f.expectRefused(b, status: 1, "")
+        }
+        for cut in [10, size / 3, size - 5] {
+            let b = f.s.at("z-cut-\(cut).bundle")
+            try sh("head -c \(cut) \(z) > \(b)")
+            try f.expectRefused(b, status: 1, "")
+        }
+        #expect(try mirrorctl("apply", z, "--mirror", f.mirror).status == 0)
     }
 
     @Test("a bundle cut short at many points")

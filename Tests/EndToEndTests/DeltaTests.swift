@@ -87,7 +87,7 @@ struct DeltaTests {
         let f = try MonthlyFeeds()
         #expect(try f.build(0, "full0.bundle").status == 0)
         #expect(try f.build(1, "full1.bundle").status == 0)
-        #expect(try f.build(1, "d1.bundle", "--base", f.s.at("full0.bundle")).status == 0)
+        #expect(try f.build(1, "d1.bundle", "--base", f.s.at("full0.bundle"), "--container", "tar").status == 0)
         #expect(try f.build(2, "d2.bundle", "--base", f.s.at("full1.bundle")).status == 0)
 
         // No version at all: the delta names the base it needs.
@@ -172,5 +172,38 @@ struct DeltaTests {
         """
         let out = try sh(script)
         #expect((Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0)
+    }
+
+    @Test("size targets on the PyPA snapshots, against stock zstd computed here")
+    func sizeTargets() throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("op")
+        var trees: [String] = []
+        var bundles: [String] = []
+        for (i, month) in ["2024-08-01", "2024-09-01", "2024-10-01"].enumerated() {
+            let tree = try s.pypa(month)
+            trees.append(tree)
+            let spec = try s.spec("p\(i).yaml", name: "pypa", sequence: i + 1, sources: [("pypa", "advisories", tree)])
+            bundles.append(try s.build(spec, key: key, output: "full\(i).bundle"))
+            if i > 0 {
+                let r = try bundlectl("build", spec, "--key", key, "--output", s.at("delta\(i).bundle"), "--base", bundles[i - 1])
+                #expect(r.status == 0, "\(r.text)")
+            }
+        }
+        func size(_ p: String) throws -> Int { try Int(sh("stat -c %s \(p)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? Int.max }
+        func tarOf(_ tree: String, _ out: String) throws {
+            try sh("cd \(tree)/.. && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf \(s.at(out)) vulns")
+        }
+        for i in 0..<3 { try tarOf(trees[i], "t\(i).tar") }
+        // A full bundle: at most 1.1 x tar | zstd -19 --long of the same tree.
+        try sh("zstd -q -19 --long -c \(s.at("t0.tar")) > \(s.at("t0.tar.zst"))")
+        let full = try size(bundles[0]), reference = try size(s.at("t0.tar.zst"))
+        #expect(Double(full) <= 1.1 * Double(reference), "full bundle \(full) B against tar|zstd -19 --long \(reference) B")
+        // A delta: at most 1.25 x zstd -19 --patch-from=old.tar new.tar, plus 4 KiB for the signed manifest.
+        for i in 1...2 {
+            try sh("zstd -q -19 --patch-from=\(s.at("t\(i - 1).tar")) -c \(s.at("t\(i).tar")) > \(s.at("p\(i).zst"))")
+            let delta = try size(s.at("delta\(i).bundle")), patch = try size(s.at("p\(i).zst"))
+            #expect(Double(delta) <= 1.25 * Double(patch) + 4096, "delta \(i) is \(delta) B against patch-from \(patch) B")
+        }
     }
 }

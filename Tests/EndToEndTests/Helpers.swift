@@ -115,8 +115,8 @@ final class Scratch {
     /// Builds a bundle and expects success.
     @discardableResult
     func build(_ spec: String, key: String, output: String, env: [String: String] = ["SOURCE_DATE_EPOCH": "1722470400"],
-               sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let r = try bundlectl("build", spec, "--key", key, "--output", at(output), env: env)
+               container: String = "auto", sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try bundlectl("build", spec, "--key", key, "--output", at(output), "--container", container, env: env)
         #expect(r.status == 0, "build failed: \(r.text)", sourceLocation: sourceLocation)
         return at(output)
     }
