@@ -305,9 +305,13 @@ public struct Packer {
         let base = try FS.readFile(baseFile, limit: Int(DeltaBase.patchLimit))
         // The window must reach back over the whole base, as `zstd --patch-from` sets it.
         let window = Int32(max(10, min(27, 64 - (max(base.count + new.count, 1) - 1).leadingZeroBitCount)))
+        // Small files: -19, where ratio is cheap. Large ones: a fast level with long-distance
+        // matching, which finds the unchanged runs of a big file at a fraction of the cost.
+        let large = size >= Packer.largeObject
+        let settings = large ? ZstdSettings(level: 3, windowLog: window, longDistanceMatching: true) : ZstdSettings(level: 19, windowLog: window)
         func compress(_ prefix: [UInt8]?) throws -> [UInt8] {
             var out: [UInt8] = []
-            let z = try ZstdCompressor(ZstdSettings(level: 19, windowLog: window), pledgedSize: size, prefix: prefix) { out.append(contentsOf: $0) }
+            let z = try ZstdCompressor(settings, pledgedSize: size, prefix: prefix) { out.append(contentsOf: $0) }
             try z.write(new)
             try z.finish()
             return out
