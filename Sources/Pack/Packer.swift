@@ -79,6 +79,10 @@ public struct Packer {
     /// A solid pack holds at most this much; its window covers it all, like `zstd --long`.
     static let solidPackLimit: Int64 = 32 << 20
 
+    /// The container's zstd level: its packs are compressed already, it only has to squeeze tar's
+    /// headers and padding, and level 19 would need ~90 MiB of match tables for that.
+    static let containerLevel = 6
+
     /// Bundles below this are written as a zstd-compressed tar.
     static let compressedContainerLimit: Int64 = 8 << 20
 
@@ -272,7 +276,7 @@ public struct Packer {
         // left plain, as its packs are compressed already.
         let entryBytes = packs.reduce(Int64(manifestBytes.count + indexCompressed.count + 1024)) { $0 + $1.size }
         let compress = options.container == .tarZstd || (options.container == .auto && entryBytes < Packer.compressedContainerLimit)
-        let tar = try TarWriter(fd: fd, zstdLevel: compress ? 19 : nil)
+        let tar = try TarWriter(fd: fd, zstdLevel: compress ? Packer.containerLevel : nil)
         let mtime = options.created
         try tar.addFile("MANIFEST", bytes: manifestBytes, mtime: mtime)
         try tar.addFile("MANIFEST.sig", bytes: Array(signature.fileText.utf8), mtime: mtime)
@@ -324,10 +328,12 @@ public struct Packer {
         // A window as large as the pack (up to 32 MiB) finds repeats across the whole pack.
         let window = Int32(max(10, min(25, 64 - (max(size, 1) - 1).leadingZeroBitCount)))
         switch options.compression {
+        // A solid pack at a high level stays on one thread: split into jobs it would lose matches
+        // across them and hold a match finder per worker. Fast levels use every core.
         case .auto:
-            return solid ? ZstdSettings(level: 19, multithreaded: true, windowLog: window) : ZstdSettings(level: 3, multithreaded: true)
+            return solid ? ZstdSettings(level: 19, windowLog: window) : ZstdSettings(level: 3, multithreaded: true)
         case .level(let l):
-            return ZstdSettings(level: l, multithreaded: true, windowLog: solid ? window : nil)
+            return ZstdSettings(level: l, multithreaded: !solid || l < 17, windowLog: solid ? window : nil)
         }
     }
 
