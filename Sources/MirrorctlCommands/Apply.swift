@@ -26,13 +26,13 @@ extension Mirrorctl {
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
-            for name in r.changes.sources.keys.sorted() {
-                let c = r.changes.sources[name]!
+            let bySource = r.changes.sources.sorted { $0.key < $1.key }
+            for (name, c) in bySource {
                 s.add("  \(name)", "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed")
             }
+            // Name each file only when the list stays short enough to paste into a transfer log.
             if r.changes.totalAdded + r.changes.totalChanged + r.changes.totalRemoved <= 50 {
-                for (name, c) in r.changes.sources.sorted(by: { $0.key < $1.key }) {
-                    _ = name
+                for c in bySource.map(\.value) {
                     for p in c.added { s.add("  +", p) }
                     for p in c.changed { s.add("  ~", p) }
                     for p in c.removed { s.add("  -", p) }
