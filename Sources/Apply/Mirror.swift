@@ -83,6 +83,10 @@ public final class Mirror {
         guard threshold >= 1 && threshold <= keys.count else {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }
+        // Never record a policy that apply would not enforce: bundles carry one signature so far.
+        guard threshold == 1 else {
+            throw ToolError.usage("--threshold \(threshold) needs co-signed bundles, which this version cannot verify yet; use 1")
+        }
         if let info = try FS.info(root) {
             guard info.kind == .directory else { throw ToolError.usage("'\(root)' exists and is not a folder") }
             if try FS.info(paths.config) != nil {

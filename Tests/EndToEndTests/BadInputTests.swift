@@ -159,6 +159,11 @@ struct BadBundleTests {
         try sh("echo 'not a tar' > \(f.s.at("junk.bundle"))")
         try f.expectRefused(f.s.at("junk.bundle"), status: 1, "")
         #expect(try mirrorctl("apply").status == 2)
+        // A threshold apply could not enforce is refused, not recorded.
+        let (_, pub2) = try f.s.key("second")
+        let t = try mirrorctl("init", "--mirror", f.s.at("m2"), "--trust", f.pub, "--trust", pub2, "--threshold", "2")
+        #expect(t.status == 2 && t.err.contains("cannot verify yet"), "\(t.text)")
+        #expect(!FileManager.default.fileExists(atPath: f.s.at("m2/mirror.json")))
     }
 
     @Test("no space left while staging: a clear error, the mirror untouched, the space given back",
