@@ -344,14 +344,15 @@ public final class Mirror {
     // MARK: Status and verify
 
     public func info(_ id: String, current: Bool) throws -> VersionInfo {
-        let m = try storedManifest(id)
+        let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
+        let m = try Manifest(canonical: manifestBytes)
         let sig = try SignatureFile(text: String(decoding: FS.readFile(paths.version(id) + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig")
         var applied = ""
         if let rec = try? JSONObject(JSON.parse(FS.readFile(paths.tree(id) + "/BUNDLE.json"), what: "BUNDLE.json"), what: "BUNDLE.json") {
             applied = (try? rec.string("appliedAt")) ?? ""
         }
         return VersionInfo(id: id, name: m.name, version: m.version, sequence: m.sequence,
-                           manifestDigest: "sha256:" + Manifest.digest(of: try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)).hex,
+                           manifestDigest: "sha256:" + Manifest.digest(of: manifestBytes).hex,
                            signer: sig.keyIdText, appliedAt: applied, files: m.treeFiles, size: m.treeSize, isCurrent: current)
     }
 

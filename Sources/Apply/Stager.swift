@@ -47,9 +47,6 @@ final class Stager: ObjectSink {
         }
     }
 
-    /// The largest base file a patch may be made against: patching holds it in memory.
-    static let patchBaseLimit = 64 << 20
-
     func baseContent(_ digest: SHA256Digest) throws -> [UInt8] {
         try CurrentContent.read(byDigest[digest], digest)
     }
@@ -163,14 +160,11 @@ final class Stager: ObjectSink {
 
 /// Reads base bytes for patches from the current version, re-checking them first.
 enum CurrentContent {
-    /// The largest base file a patch may be made against: decoding holds it in memory.
-    static let patchBaseLimit = 64 << 20
-
     static func read(_ path: String?, _ digest: SHA256Digest) throws -> [UInt8] {
         guard let path, let info = try FS.info(path), info.kind == .regular else {
             throw ToolError.refused("a patch needs base content \(digest.hex), which the current version does not have")
         }
-        let bytes = try FS.readFile(path, limit: patchBaseLimit)
+        let bytes = try FS.readFile(path, limit: Int(BundleIndex.patchBaseLimit))
         guard SHA256Digest.of(bytes) == digest else {
             throw ToolError.refused("the current version is damaged at '\(path)'; run `mirrorctl verify`")
         }

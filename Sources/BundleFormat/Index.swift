@@ -59,6 +59,10 @@ public struct BundleIndex: Equatable, Sendable {
         self.removed = removed
     }
 
+    /// The largest base file a patch may be made against. Making and decoding a patch holds the
+    /// base in memory (zstd's reference prefix), so both sides bound memory with this one rule.
+    public static let patchBaseLimit: Int64 = 64 << 20
+
     /// Numbering shared with `ObjectSink`: objects first, then patches.
     public var itemCount: Int { objects.count + patches.count }
 

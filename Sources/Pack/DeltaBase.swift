@@ -11,7 +11,7 @@ struct DeltaBase {
     var content: [SHA256Digest: String]
 
     /// Patching holds the base and the new file in memory; larger files are carried whole.
-    static let patchLimit: Int64 = 64 << 20
+    static let patchLimit = BundleIndex.patchBaseLimit
 
     static func receipt(_ path: String) throws -> DeltaBase {
         guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("receipt '\(path)' does not exist") }

@@ -54,9 +54,6 @@ public enum KeyFiles {
         let bytes = try FS.readFile(path, limit: 4096)
         let file = try SecretKeyFile(text: String(decoding: bytes, as: UTF8.self), what: "secret key '\(path)'")
         var keynum = file.keynum
-        if file.isEmpty {
-            throw ToolError.usage("secret key '\(path)' is empty")
-        }
         if file.isEncrypted {
             guard let passwordFile else {
                 throw ToolError.usage("secret key '\(path)' is encrypted: give its password with --password-file")
@@ -81,8 +78,4 @@ public enum KeyFiles {
         let pk = try Ed25519.publicKey(ofSecretKey: sk)
         return SigningKey(keyId: keyId, secretKey: sk, publicKey: PublicKey(keyId: keyId, key: pk))
     }
-}
-
-extension SecretKeyFile {
-    var isEmpty: Bool { keynum.isEmpty }
 }

@@ -36,10 +36,6 @@ public enum FS {
                         device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
     }
 
-    public static func exists(_ path: String) -> Bool {
-        ((try? info(path)) ?? nil) != nil
-    }
-
     /// Entries of a directory, sorted by their bytes so every walk is in the same order.
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw systemError("list", path) }
