@@ -37,9 +37,12 @@ let package = Package(
         // Opening, authenticating and streaming a bundle: shared by both sides.
         .target(name: "BundleVerify", dependencies: ["BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], swiftSettings: strict),
 
+        // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
+        .target(name: "OCI", dependencies: ["BundleFormat", "Support"], swiftSettings: strict),
+
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["Support"], swiftSettings: strict),
-        .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], swiftSettings: strict),
+        .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "OCI", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
         .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Sodium", "Support"], swiftSettings: strict),
 

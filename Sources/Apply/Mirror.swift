@@ -18,9 +18,10 @@ public struct ChangeSummary {
     public var totalChanged: Int { sources.values.reduce(0) { $0 + $1.changed.count } }
     public var totalRemoved: Int { sources.values.reduce(0) { $0 + $1.removed.count } }
 
-    /// Compares two listings; a source is "kind/name", the first two path components.
+    /// Compares two listings; a source is "kind/name", the first two path components, except
+    /// that all images share one layout, "images".
     static func between(_ old: TreeListing?, _ new: TreeListing) -> ChangeSummary {
-        func source(_ p: String) -> String { p.split(separator: "/").prefix(2).joined(separator: "/") }
+        func source(_ p: String) -> String { p.hasPrefix("images/") ? "images" : p.split(separator: "/").prefix(2).joined(separator: "/") }
         var summary = ChangeSummary()
         var before: [String: TreeListing.Entry] = [:]
         for e in old?.entries ?? [] { before[e.path] = e }

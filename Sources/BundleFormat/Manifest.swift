@@ -14,24 +14,80 @@ public struct PartRef: Equatable, Sendable {
     public var size: Int64
     /// Bytes after decompression; decompression stops with an error past this.
     public var uncompressed: Int64
+    /// True for a pack of bytes kept as they are (layers that are compressed already): zstd
+    /// would spend time and gain nothing on them.
+    public var stored: Bool
 
-    public init(path: String, sha256: SHA256Digest, size: Int64, uncompressed: Int64) {
+    public init(path: String, sha256: SHA256Digest, size: Int64, uncompressed: Int64, stored: Bool = false) {
         self.path = path
         self.sha256 = sha256
         self.size = size
         self.uncompressed = uncompressed
+        self.stored = stored
+    }
+
+    /// The entry name a pack with these bytes has.
+    public static func packPath(_ digest: SHA256Digest, stored: Bool) -> String {
+        stored ? "packs/\(digest.hex)" : "packs/\(digest.hex).zst"
     }
 
     var json: JSON {
-        .object(["path": .string(path), "sha256": .string(sha256.hex), "size": .int(size), "uncompressed": .int(uncompressed)])
+        var m: [String: JSON] = ["path": .string(path), "sha256": .string(sha256.hex), "size": .int(size), "uncompressed": .int(uncompressed)]
+        // Only stored packs carry the key, so bundles without one keep their bytes.
+        if stored { m["compression"] = .string("none") }
+        return .object(m)
     }
 
     init(_ o: JSONObject) throws {
-        try o.allowOnly(["path", "sha256", "size", "uncompressed"])
+        try o.allowOnly(["path", "sha256", "size", "uncompressed", "compression"])
         path = try o.string("path")
         sha256 = try o.digest("sha256")
         size = try o.int("size", max: Manifest.maxPartSize)
         uncompressed = try o.int("uncompressed", max: Manifest.maxPartSize)
+        switch try o.optionalString("compression") {
+        case nil: stored = false
+        case "none"?:
+            stored = true
+            guard size == uncompressed else { throw ToolError.refused("\(o.what): a stored pack must be as large as its contents") }
+        case let other?: throw ToolError.refused("\(o.what): unknown compression \"\(other)\"")
+        }
+    }
+}
+
+/// An image the bundle carries, as `inspect` and `mirrorctl apply` show it.
+public struct ImageSummary: Equatable, Sendable {
+    /// The name and tag it came with; nil for an image saved by ID only.
+    public var ref: String?
+    /// SHA-256 of its manifest (or index, for a multi-platform image).
+    public var digest: SHA256Digest
+    public var mediaType: String
+    public var platforms: [String]
+    /// Bytes of every blob it uses, its manifest and config included.
+    public var size: Int64
+
+    public init(ref: String?, digest: SHA256Digest, mediaType: String, platforms: [String], size: Int64) {
+        self.ref = ref
+        self.digest = digest
+        self.mediaType = mediaType
+        self.platforms = platforms
+        self.size = size
+    }
+
+    var json: JSON {
+        .object(["ref": ref.map { .string($0) } ?? .null, "digest": .string(digest.hex), "mediaType": .string(mediaType),
+                 "platforms": .array(platforms.map { .string($0) }), "size": .int(size)])
+    }
+
+    init(_ o: JSONObject) throws {
+        try o.allowOnly(["ref", "digest", "mediaType", "platforms", "size"])
+        ref = try o.optionalString("ref")
+        digest = try o.digest("digest")
+        mediaType = try o.string("mediaType")
+        platforms = try o.array("platforms").map {
+            guard case .string(let s) = $0 else { throw ToolError.refused("\(o.what): platforms must be strings") }
+            return s
+        }
+        size = try o.int("size", max: Manifest.maxPartSize)
     }
 }
 
@@ -110,6 +166,8 @@ public struct Manifest: Equatable, Sendable {
     public var index: PartRef
     public var packs: [PartRef]
     public var sources: [SourceSummary]
+    /// The images in the tree's OCI layout (images/), for people; the tree digest pins the bytes.
+    public var images: [ImageSummary] = []
     /// Set for a delta: the version it changes. A full bundle has none.
     public var base: BaseRef?
 
@@ -147,6 +205,7 @@ public struct Manifest: Equatable, Sendable {
         ]
         // Only deltas carry the key, so a full bundle's bytes do not depend on delta support.
         if let base { members["base"] = base.json }
+        if !images.isEmpty { members["images"] = .array(images.map(\.json)) }
         return .object(members)
     }
 
@@ -160,7 +219,7 @@ public struct Manifest: Equatable, Sendable {
         guard format == Manifest.format else {
             throw ToolError.refused("MANIFEST has format \"\(format)\"; this tool reads \"\(Manifest.format)\" (a newer tool may be needed)")
         }
-        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources", "base"])
+        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources", "base", "images"])
         name = try o.string("name")
         guard LogicalPath.isPlainName(name) else { throw ToolError.refused("MANIFEST: bundle name \"\(name)\" is not a plain name") }
         version = try o.string("version")
@@ -188,6 +247,9 @@ public struct Manifest: Equatable, Sendable {
                                  files: try s.int("files"), size: try s.int("size"))
         }
         base = o.members["base"] == nil ? nil : try BaseRef(o.object("base"))
+        images = o.members["images"] == nil ? [] : try o.array("images").enumerated().map { i, v in
+            try ImageSummary(JSONObject(v, what: "MANIFEST image \(i)"))
+        }
         if let base {
             guard base.name == name else { throw ToolError.refused("MANIFEST: a delta of '\(base.name)' cannot be bundle '\(name)'") }
             guard base.sequence < sequence else { throw ToolError.refused("MANIFEST: a delta must be newer than its base") }
@@ -200,7 +262,7 @@ public struct Manifest: Equatable, Sendable {
         guard index.path == "INDEX.zst" else { throw ToolError.refused("MANIFEST: the index must be INDEX.zst") }
         var seen: Set<String> = [index.path]
         for p in packs {
-            guard p.path == "packs/\(p.sha256.hex).zst" else {
+            guard p.path == PartRef.packPath(p.sha256, stored: p.stored) else {
                 throw ToolError.refused("MANIFEST: pack entry \"\(p.path)\" is not named after its digest")
             }
             guard seen.insert(p.path).inserted else { throw ToolError.refused("MANIFEST lists \"\(p.path)\" twice") }

@@ -121,6 +121,7 @@ public final class BundleReader {
             let consume: (UnsafeRawBufferPointer) throws -> Void
             let finish: () throws -> Void
             let collected: () -> [SHA256Digest]
+            var decoders: (ZstdDecompressor, PartRef)?
             if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber && base == nil {
                 // No base at hand (checking a delta on the low side): the pack's signed digest is
                 // still checked; what the patches decode to is checked when a mirror applies them.
@@ -138,12 +139,20 @@ public final class BundleReader {
             } else {
                 // Objects of this pack, in order; the splitter hands each its exact byte count.
                 let splitter = ObjectSplitter(index: index, first: nextObject, pack: packNumber, sink: sink)
-                let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
-                consume = decoder.write
+                if pack.stored {
+                    // Kept as they are (compressed layers): the bytes are the objects.
+                    consume = splitter.feed
+                } else {
+                    let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
+                    consume = decoder.write
+                    decoders = (decoder, pack)
+                }
                 finish = {
-                    try decoder.finish()
-                    guard decoder.produced == pack.uncompressed else {
-                        throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")
+                    if let (decoder, pack) = decoders {
+                        try decoder.finish()
+                        guard decoder.produced == pack.uncompressed else {
+                            throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")
+                        }
                     }
                     try splitter.close()
                     nextObject = splitter.next

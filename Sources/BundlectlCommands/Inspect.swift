@@ -19,6 +19,9 @@ extension Bundlectl {
             let m = reader.manifest
             let index = try reader.readIndex()
             let stored = m.packs.reduce(m.index.size) { $0 + $1.size }
+            // Each image counted whole, against the layout's distinct blobs (sources of kind images).
+            let imageBytes = m.images.reduce(Int64(0)) { $0 + $1.size }
+            let imageDistinct = m.sources.filter { $0.kind == .images }.reduce(Int64(0)) { $0 + $1.size }
             if json {
                 let out = JSON.object([
                     "name": .string(m.name), "version": .string(m.version), "sequence": .int(m.sequence),
@@ -36,6 +39,11 @@ extension Bundlectl {
                                  "changed": .int(Int64(index.files.count)), "removed": .int(Int64(index.removed.count))])
                     } ?? .null,
                     "stored": .int(stored),
+                    "images": .array(m.images.map { i in
+                        .object(["ref": i.ref.map { .string($0) } ?? .null, "digest": .string("sha256:" + i.digest.hex),
+                                 "mediaType": .string(i.mediaType), "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size)])
+                    }),
+                    "imageBytes": .int(imageBytes), "imageBytesDistinct": .int(imageDistinct),
                     "sources": .array(m.sources.map { s in
                         .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
                                  "files": .int(s.files), "size": .int(s.size)])
@@ -61,6 +69,13 @@ extension Bundlectl {
             s.add("stored", "\(index.objects.count) distinct objects in \(m.packs.count) pack(s), \(Format.grouped(stored)) bytes compressed")
             for src in m.sources {
                 s.add("source", "\(src.kind.rawValue)/\(src.name)  \(src.files) files  \(Format.grouped(src.size)) bytes  from \(src.origin)")
+            }
+            for i in m.images {
+                s.add("image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.isEmpty ? "-" : i.platforms.joined(separator: ","))  \(Format.grouped(i.size)) bytes")
+            }
+            if !m.images.isEmpty && m.base == nil {
+                let saved = imageBytes - imageDistinct
+                s.add("dedup", "\(m.images.count) images use \(Format.grouped(imageBytes)) bytes of blobs; shared blobs stored once save \(Format.grouped(max(0, saved))) bytes")
             }
             s.print()
         }

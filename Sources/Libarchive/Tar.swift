@@ -100,6 +100,8 @@ public struct TarEntry: Sendable {
     public var size: Int64
     public var kind: Kind
     public var mode: UInt32
+    /// For links: the path the entry points to, as stored.
+    public var linkTarget: String?
 }
 
 /// Reads a tar archive, entry by entry, streaming each entry's bytes. Only tar is enabled:
@@ -109,19 +111,38 @@ public final class TarReader {
     private let fd: FileDescriptor
     public let path: String
 
-    public init(path: String) throws {
+    /// Which compression filters to accept around the tar.
+    public enum Filters: Sendable {
+        /// A bundle: plain or zstd only.
+        case bundle
+        /// An image tarball as users have it (gzip, xz, bzip2 or zstd), read on the low side.
+        case any
+    }
+
+    public init(path: String, filters: Filters = .bundle) throws {
         fd = try FileDescriptor.open(path)
         self.path = path
         guard let a = archive_read_new() else { throw ToolError.environment("out of memory creating an archive reader") }
         self.a = a
         archive_read_support_format_tar(a)
+        switch filters {
         // Small bundles are a .tar.zst; no other compression is read.
-        archive_read_support_filter_zstd(a)
+        case .bundle: archive_read_support_filter_zstd(a)
+        case .any: archive_read_support_filter_all(a)
+        }
         guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
-            throw ToolError.refused("'\(path)' is not a readable bundle archive: \(archiveMessage(a))")
+            let what = filters == .bundle ? "bundle archive" : "tar archive"
+            throw ToolError.refused("'\(path)' is not a readable \(what): \(archiveMessage(a))")
         }
     }
+
+    /// True when the tar is wrapped in a compression filter, so offsets are not file offsets.
+    public var isCompressed: Bool { archive_filter_count(a) > 1 }
+
+    /// Where the current entry's header (including any extended headers) starts in the
+    /// uncompressed stream. After `next()` returned nil, where the end marker starts.
+    public var headerPosition: Int64 { archive_read_header_position(a) }
 
     deinit { archive_read_free(a) }
 
@@ -152,7 +173,9 @@ public final class TarReader {
             default: kind = .other
             }
         }
-        return TarEntry(name: name, size: archive_entry_size(e), kind: kind, mode: UInt32(archive_entry_perm(e)))
+        var target: String?
+        if let p = archive_entry_hardlink_utf8(e) ?? archive_entry_symlink_utf8(e) { target = String(cString: p) }
+        return TarEntry(name: name, size: archive_entry_size(e), kind: kind, mode: UInt32(archive_entry_perm(e)), linkTarget: target)
     }
 
     /// Reads the current entry's next bytes; 0 at its end.

@@ -26,6 +26,9 @@ extension Mirrorctl {
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
+            for i in m.images {
+                s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")
+            }
             let bySource = r.changes.sources.sorted { $0.key < $1.key }
             for (name, c) in bySource {
                 s.add("  \(name)", "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed")

@@ -9,6 +9,12 @@ struct CollectedFile {
     var size: Int64
     var mode: UInt32
     var source: Int
+    /// Where the bytes start in `sourcePath`: a blob inside an image tarball is read in place.
+    var offset: Int64 = 0
+    /// Known already when the collector hashed the bytes on the way (image blobs).
+    var digest: SHA256Digest? = nil
+    /// The first bytes were recognised as a compressed format: store, do not recompress.
+    var compressed = false
 }
 
 /// Turns spec sources into a sorted list of regular files, fetching URL sources first.
@@ -20,11 +26,14 @@ struct Collector {
     let scratch: String
     let fetcher = Fetcher()
 
-    func collect() async throws -> [CollectedFile] {
+    func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
         var files: [CollectedFile] = []
+        var images = ImageCollector(scratch: scratch)
         for (i, source) in spec.sources.enumerated() {
             let top = "\(source.kind.rawValue)/\(source.name)"
             switch source.origin {
+            case .archives(let archives):
+                try images.add(archives, source: i, name: source.name)
             case .path(let path):
                 guard let info = try FS.info(path) else {
                     throw ToolError.usage("source '\(source.name)': '\(source.originText)' does not exist")
@@ -56,12 +65,13 @@ struct Collector {
                 files.append(CollectedFile(logicalPath: "\(top)/\(name)", sourcePath: dest, size: got.size, mode: 0o644, source: i))
             }
         }
+        if !images.isEmpty { files += try images.finish() }
         for f in files {
             if let problem = LogicalPath.problem(f.logicalPath) {
                 throw ToolError.usage("source '\(spec.sources[f.source].name)': path '\(f.logicalPath)' \(problem)")
             }
         }
-        return files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }
+        return (files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }, images.summaries)
     }
 
     private func walk(_ dir: String, relative: String, into files: inout [CollectedFile], top: String, source: Int, name: String) throws {

@@ -95,6 +95,8 @@ public struct Packer {
         var size: Int64
         /// Where to read it from: the first file that has these bytes.
         var file: Int
+        /// Compressed already: goes into a stored pack.
+        var stored = false
         var pack: Int = 0
     }
 
@@ -117,15 +119,24 @@ public struct Packer {
         defer { try? FS.removeTree(scratch) }
 
         // 1. Collect and hash: digests decide what is stored once.
-        let files = try await Collector(spec: spec, scratch: scratch).collect()
+        let collected = try await Collector(spec: spec, scratch: scratch).collect()
+        var files = collected.files
+        let images = collected.images
         let total = files.reduce(Int64(0)) { $0 + $1.size }
         let hashing = Progress("hashing", total: total)
         var digests: [SHA256Digest] = []
         digests.reserveCapacity(files.count)
-        for f in files {
-            let (digest, size) = try SHA256Stream.file(f.sourcePath, progress: hashing)
-            guard size == f.size else { throw ToolError.environment("'\(f.sourcePath)' changed while the bundle was being built") }
+        for i in files.indices {
+            // Image blobs were hashed as their tarball was read; the packer checks them again.
+            if let known = files[i].digest {
+                digests.append(known)
+                hashing.advance(files[i].size)
+                continue
+            }
+            let (digest, size) = try SHA256Stream.file(files[i].sourcePath, progress: hashing)
+            guard size == files[i].size else { throw ToolError.environment("'\(files[i].sourcePath)' changed while the bundle was being built") }
             digests.append(digest)
+            files[i].compressed = Compression.detect(try Packer.head(of: files[i].sourcePath)) != nil
         }
         hashing.finish()
 
@@ -166,8 +177,8 @@ public struct Packer {
                     plan[i] = .base
                 } else if let k = patched[d] {
                     plan[i] = .patch(k)
-                } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], f.size <= DeltaBase.patchLimit,
-                          let frame = try patchFrame(newFile: f.sourcePath, size: f.size, digest: d, baseFile: baseFile) {
+                } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], f.size <= DeltaBase.patchLimit, !f.compressed,
+                          let frame = try patchFrame(newFile: f, digest: d, baseFile: baseFile) {
                     patched[d] = patchList.count
                     plan[i] = .patch(patchList.count)
                     patchList.append(BundleIndex.Patch(pack: 0, stored: Int64(frame.count), size: f.size, base: b.sha256))
@@ -184,14 +195,20 @@ public struct Packer {
         for (i, d) in digests.enumerated() where firstFile[d] == nil {
             if case .whole = plan[i] { firstFile[d] = i }
         }
-        var objects = digests.enumerated().compactMap { i, d in firstFile[d] == i ? Object(digest: d, size: files[i].size, file: i) : nil }
-        objects = objects.filter { $0.size < Packer.largeObject } + objects.filter { $0.size >= Packer.largeObject }
+        var objects = digests.enumerated().compactMap { i, d in
+            firstFile[d] == i ? Object(digest: d, size: files[i].size, file: i, stored: files[i].compressed, pack: 0) : nil
+        }
+        // Small objects first, those to compress then those kept as they are; then large ones.
+        let small = objects.filter { $0.size < Packer.largeObject }
+        objects = small.filter { !$0.stored } + small.filter(\.stored) + objects.filter { $0.size >= Packer.largeObject }
         var packSizes: [Int64] = []
+        var packStored: [Bool] = []
         for i in objects.indices {
             let large = objects[i].size >= Packer.largeObject
-            if packSizes.isEmpty || large || objects[i - 1].size >= Packer.largeObject
+            if packSizes.isEmpty || large || objects[i - 1].size >= Packer.largeObject || objects[i - 1].stored != objects[i].stored
                 || packSizes[packSizes.count - 1] + objects[i].size > Packer.solidPackLimit {
                 packSizes.append(0)
+                packStored.append(objects[i].stored)
             }
             objects[i].pack = packSizes.count - 1
             packSizes[packSizes.count - 1] += objects[i].size
@@ -208,9 +225,10 @@ public struct Packer {
             let members = objects.filter { $0.pack == p }
             let solid = members.count != 1 || members[0].size < Packer.largeObject
             let scratchFile = "\(scratch)/pack-\(p)"
+            let stored = packStored[p]
             let (digest, written) = try compressPack(members, files: files, to: scratchFile, size: size,
-                                                     settings: settings(solid: solid, size: size), progress: compressing)
-            packs.append(PartRef(path: "packs/\(digest.hex).zst", sha256: digest, size: written, uncompressed: size))
+                                                     settings: stored ? nil : settings(solid: solid, size: size), progress: compressing)
+            packs.append(PartRef(path: PartRef.packPath(digest, stored: stored), sha256: digest, size: written, uncompressed: size, stored: stored))
             packFiles.append(scratchFile)
         }
         compressing.finish()
@@ -226,7 +244,7 @@ public struct Packer {
             try out.close()
             for k in patchList.indices { patchList[k].pack = packs.count }
             let digest = hash.finalize()
-            packs.append(PartRef(path: "packs/\(digest.hex).zst", sha256: digest, size: hash.count, uncompressed: patchList.reduce(0) { $0 + $1.size }))
+            packs.append(PartRef(path: PartRef.packPath(digest, stored: false), sha256: digest, size: hash.count, uncompressed: patchList.reduce(0) { $0 + $1.size }))
             packFiles.append(scratchFile)
         }
 
@@ -256,9 +274,10 @@ public struct Packer {
             let mine = files.filter { $0.source == i }
             return SourceSummary(name: s.name, kind: s.kind, origin: s.originText, files: Int64(mine.count), size: mine.reduce(0) { $0 + $1.size })
         }
-        let manifest = Manifest(name: spec.name, version: spec.version, sequence: sequence, created: options.created, expires: spec.expires,
+        var manifest = Manifest(name: spec.name, version: spec.version, sequence: sequence, created: options.created, expires: spec.expires,
                                 tree: listing.digest, treeFiles: Int64(files.count), treeSize: total, index: indexRef, packs: packs, sources: sources,
                                 base: delta?.ref)
+        manifest.images = images
         let manifestBytes = manifest.canonicalBytes
 
         // 5. Sign, the way `minisign -S` would, so stock minisign can check it.
@@ -301,10 +320,11 @@ public struct Packer {
 
     /// A zstd frame of the new file made against the base file, or nil when carrying the file
     /// whole (compressed alone) would be no larger.
-    func patchFrame(newFile: String, size: Int64, digest: SHA256Digest, baseFile: String) throws -> [UInt8]? {
-        let new = try FS.readFile(newFile, limit: Int(DeltaBase.patchLimit))
+    func patchFrame(newFile f: CollectedFile, digest: SHA256Digest, baseFile: String) throws -> [UInt8]? {
+        let size = f.size
+        let new = try Packer.read(f, limit: Int(DeltaBase.patchLimit))
         guard Int64(new.count) == size, SHA256Digest.of(new) == digest else {
-            throw ToolError.environment("'\(newFile)' changed while the bundle was being built")
+            throw ToolError.environment("'\(f.sourcePath)' changed while the bundle was being built")
         }
         let base = try FS.readFile(baseFile, limit: Int(DeltaBase.patchLimit))
         // The window must reach back over the whole base, as `zstd --patch-from` sets it.
@@ -337,38 +357,69 @@ public struct Packer {
         }
     }
 
-    /// Compresses the objects of one pack into `path`, checking each source file still has the
-    /// bytes that were hashed. Returns the SHA-256 and size of the compressed file.
+    /// Compresses the objects of one pack into `path` (or copies them as they are, when
+    /// `settings` is nil), checking each source still has the bytes that were hashed. Returns the
+    /// SHA-256 and size of the pack file.
     func compressPack(_ members: [Object], files: [CollectedFile], to path: String, size: Int64,
-                      settings: ZstdSettings, progress: Progress) throws -> (SHA256Digest, Int64) {
+                      settings: ZstdSettings?, progress: Progress) throws -> (SHA256Digest, Int64) {
         let out = try FileDescriptor.create(path, mode: 0o600)
         var hash = SHA256Stream()
-        let z = try ZstdCompressor(settings, pledgedSize: size) { chunk in
-            hash.update(chunk)
-            try out.write(chunk)
+        let z = try settings.map { s in
+            try ZstdCompressor(s, pledgedSize: size) { chunk in
+                hash.update(chunk)
+                try out.write(chunk)
+            }
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
         for o in members {
             let f = files[o.file]
             let input = try FileDescriptor.open(f.sourcePath)
+            if f.offset > 0 { try input.seek(to: f.offset) }
             var check = SHA256Stream()
-            while true {
-                let n = try input.read(into: buffer)
+            while check.count < o.size {
+                // Never past the object's end: a blob inside a tarball is followed by other entries.
+                let want = Int(min(Int64(buffer.count), o.size - check.count))
+                let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
                 if n == 0 { break }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
                 check.update(chunk)
-                guard check.count <= o.size else { break }
-                try z.write(chunk)
+                if let z {
+                    try z.write(chunk)
+                } else {
+                    hash.update(chunk)
+                    try out.write(chunk)
+                }
                 progress.advance(Int64(n))
             }
+            try input.close()
             guard check.count == o.size, check.finalize() == o.digest else {
                 throw ToolError.environment("'\(f.sourcePath)' changed while the bundle was being built")
             }
         }
-        try z.finish()
+        try z?.finish()
         try out.close()
         return (hash.finalize(), hash.count)
+    }
+
+    /// The first bytes of a file, to recognise compressed formats.
+    static func head(of path: String) throws -> [UInt8] {
+        let fd = try FileDescriptor.open(path)
+        defer { try? fd.close() }
+        var head = [UInt8](repeating: 0, count: Compression.headLength)
+        let n = try head.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+        return Array(head.prefix(n))
+    }
+
+    /// A collected file's bytes, which may be a slice of an image tarball.
+    static func read(_ f: CollectedFile, limit: Int) throws -> [UInt8] {
+        guard f.size <= Int64(limit) else { throw ToolError.environment("'\(f.sourcePath)' is larger than \(limit) bytes") }
+        let fd = try FileDescriptor.open(f.sourcePath)
+        defer { try? fd.close() }
+        if f.offset > 0 { try fd.seek(to: f.offset) }
+        var out = [UInt8](repeating: 0, count: Int(f.size))
+        let n = try out.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+        return Array(out.prefix(n))
     }
 
     func copyIntoArchive(_ tar: TarWriter, name: String, from path: String, size: Int64, mtime: Int64) throws {

@@ -9,6 +9,8 @@ public struct BundleSpec: Sendable {
             /// A folder or one file, absolute (resolved against the spec's folder).
             case path(String)
             case url(String)
+            /// Image tarballs (`docker save` or OCI layout archives), absolute.
+            case archives([String])
         }
         public var name: String
         public var kind: SourceKind
@@ -27,7 +29,7 @@ public struct BundleSpec: Sendable {
     public var file: String
 
     static let topFields = ["name", "version", "sequence", "expires", "sources"]
-    static let sourceFields = ["name", "kind", "path", "url", "sha256"]
+    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives"]
 
     /// Reads and checks a spec file. Every mistake is reported with its line.
     public static func load(_ file: String) throws -> BundleSpec {
@@ -94,7 +96,27 @@ public struct BundleSpec: Sendable {
             guard let kind = SourceKind(rawValue: kindText) else {
                 throw fail(knode, "source '\(sname)' has kind \"\(kindText)\"; expected advisories, policies or images")
             }
-            guard kind != .images else { throw fail(knode, "source '\(sname)': kind images is not supported by this version yet") }
+            if kind == .images {
+                guard let archivesNode = f["archives"] else {
+                    throw fail(item, "source '\(sname)' of kind images needs \"archives\": a list of image tarballs")
+                }
+                guard f["path"] == nil, f["url"] == nil, f["sha256"] == nil else {
+                    throw fail(item, "source '\(sname)' of kind images takes \"archives\" only, not path, url or sha256")
+                }
+                guard let items = archivesNode.sequence, !items.isEmpty else {
+                    throw fail(archivesNode, "source '\(sname)': archives must be a non-empty list of files")
+                }
+                var paths: [String] = []
+                for a in items {
+                    guard let p = a.scalar?.string, !p.isEmpty else { throw fail(a, "source '\(sname)': each archive must be a file path") }
+                    paths.append(p.hasPrefix("/") ? p : baseDirectory + "/" + p)
+                }
+                let written = items.compactMap { $0.scalar?.string }
+                sources.append(Source(name: sname, kind: kind, origin: .archives(paths), sha256: nil,
+                                      originText: written.joined(separator: ", "), line: item.mark?.line ?? 0))
+                continue
+            }
+            if let a = f["archives"] { throw fail(a, "source '\(sname)': \"archives\" is for kind images") }
             let path = try scalar("path", in: f, context: label)
             let url = try scalar("url", in: f, context: label)
             let origin: Source.Origin
