@@ -48,6 +48,8 @@ public struct ApplyReport {
     public var seconds: Double
     public var dryRun: Bool
     public var pruned: [String]
+    /// A new trust policy the bundle brought (adopted unless this was a dry run).
+    public var trustUpdate: TrustPolicy?
 }
 
 /// A version as `status` shows it.
@@ -84,10 +86,6 @@ public final class Mirror {
         guard threshold >= 1 && threshold <= keys.count else {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }
-        // Never record a policy that apply would not enforce: bundles carry one signature so far.
-        guard threshold == 1 else {
-            throw ToolError.usage("--threshold \(threshold) needs co-signed bundles, which this version cannot verify yet; use 1")
-        }
         if let info = try FS.info(root) {
             guard info.kind == .directory else { throw ToolError.usage("'\(root)' exists and is not a folder") }
             if try FS.info(paths.config) != nil {
@@ -96,7 +94,9 @@ public final class Mirror {
         } else {
             try FS.makeDirectories(root)
         }
-        let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: Timestamp.now(), threshold: threshold, keys: keys)
+        let now = Timestamp.now()
+        let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
+                                  policy: try TrustPolicy(version: 1, threshold: threshold, keys: keys, created: now))
         try FS.makeDirectory(paths.versions)
         try FS.makeDirectory(paths.staging, mode: 0o700)
         try FS.writeAtomically(paths.state, MirrorState().json.canonicalBytes)
@@ -105,6 +105,7 @@ public final class Mirror {
             "mirror": .string(config.id),
             "trust": .array(keys.map { .string($0.idText) }),
             "threshold": .int(Int64(threshold)),
+            "policyVersion": .int(1),
         ])
         return try Mirror(root)
     }
@@ -178,7 +179,7 @@ public final class Mirror {
 
         let reader: BundleReader
         do {
-            reader = try BundleReader(path: bundle, trust: config.keys)
+            reader = try BundleReader(path: bundle, policy: config.policy)
             try checkPolicy(reader.manifest, state: state, allowExpired: allowExpired, now: now)
             try checkBase(reader.manifest)
         } catch let e as ToolError {
@@ -198,9 +199,9 @@ public final class Mirror {
             let digests = try reader.readObjects(index, into: DiscardingSink(), base: baseProvider, progress: progress)
             let listing = try reader.checkTree(index, objectDigests: digests, base: baseListing)
             progress.finish()
-            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
+            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: ChangeSummary.between(oldListing, listing), linkedFiles: 0, writtenBytes: 0,
-                               seconds: Clock.now() - started, dryRun: true, pruned: [])
+                               seconds: Clock.now() - started, dryRun: true, pruned: [], trustUpdate: reader.trustUpdate?.policy)
         }
 
         let stage = paths.staging + "/" + id
@@ -215,7 +216,9 @@ public final class Mirror {
             progress.finish()
 
             try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
-            try FS.writeAtomically(stage + "/MANIFEST.sig", Array(reader.signatureText.utf8))
+            for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
+            // The policy the signatures were counted against, so `verify` can count them again.
+            if let policy = reader.policy { try FS.writeAtomically(stage + "/POLICY.json", policy.canonicalBytes) }
             try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
             let record = JSON.object([
                 "name": .string(manifest.name),
@@ -223,6 +226,7 @@ public final class Mirror {
                 "sequence": .int(manifest.sequence),
                 "manifest": .string("sha256:" + reader.manifestDigest.hex),
                 "signer": .string(reader.signature.keyIdText),
+                "signers": .array(reader.signers.map { .string($0.idText) }),
                 "created": .string(Timestamp.format(manifest.created)),
                 "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
                 "appliedAt": .string(Timestamp.format(now)),
@@ -235,6 +239,7 @@ public final class Mirror {
             try FS.rename(stage, paths.version(id))
             try FS.syncDirectory(paths.versions)
             let reportChanges = ChangeSummary.between(oldListing, listing)
+            if let update = reader.trustUpdate { try adopt(update, from: bundle, manifest: reader.manifestDigest) }
             try swapCurrent(to: id)
 
             var newState = state
@@ -252,13 +257,16 @@ public final class Mirror {
                 "sequence": .int(manifest.sequence),
                 "manifest": .string("sha256:" + reader.manifestDigest.hex),
                 "signer": .string(reader.signature.keyIdText),
+                "signers": .array(reader.signers.map { .string($0.idText) }),
+                "policyVersion": .int(reader.policy?.version ?? 0),
+                "expired": .bool(manifest.expires.map { $0 <= now } ?? false),
                 "versionId": .string(id),
                 "previous": currentID.map { .string($0) } ?? .null,
             ])
             for p in pruned { try? FS.removeTree(paths.version(p)) }
-            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
+            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: reportChanges, linkedFiles: stager.linked, writtenBytes: stager.written,
-                               seconds: Clock.now() - started, dryRun: false, pruned: pruned)
+                               seconds: Clock.now() - started, dryRun: false, pruned: pruned, trustUpdate: reader.trustUpdate?.policy)
         } catch {
             progress.finish()
             // Give the staging space back; `current` was never touched.
@@ -266,6 +274,26 @@ public final class Mirror {
             if let e = error as? ToolError, e.status == .refused { try? refusal(bundle, e) }
             throw error
         }
+    }
+
+    /// Pins a new trust policy, after everything in the bundle has been verified and staged and
+    /// just before the swap. Kept with its signatures under policies/ and journaled.
+    func adopt(_ update: TrustUpdate, from bundle: String, manifest: SHA256Digest) throws {
+        let dir = paths.policies + "/\(update.policy.version)"
+        try FS.makeDirectories(dir)
+        try FS.writeAtomically(dir + "/TRUST", update.bytes)
+        for sig in update.signatures { try FS.writeAtomically(dir + "/" + sig.entry, Array(sig.text.utf8)) }
+        let old = config.policy
+        try FS.writeAtomically(paths.config, MirrorConfig(id: config.id, created: config.created, policy: update.policy).json.canonicalBytes)
+        try journal.append("trust", [
+            "bundle": .string(FS.baseName(bundle)),
+            "manifest": .string("sha256:" + manifest.hex),
+            "from": .object(["version": .int(old.version), "threshold": .int(Int64(old.threshold)), "keys": .array(old.keys.map { .string($0.idText) })]),
+            "to": .object(["version": .int(update.policy.version), "threshold": .int(Int64(update.policy.threshold)),
+                           "keys": .array(update.policy.keys.map { .string($0.idText) })]),
+            "approvedBy": .array(update.approvedBy.map { .string($0.idText) }),
+            "revoked": .array(old.keys.filter { !update.policy.keys.contains($0) }.map { .string($0.idText) }),
+        ])
     }
 
     func checkPolicy(_ m: Manifest, state: MirrorState, allowExpired: Bool, now: Int64) throws {
@@ -365,6 +393,7 @@ public final class Mirror {
         public var versions: [VersionInfo]
         public var trusted: [String]
         public var threshold: Int
+        public var policyVersion: Int64
     }
 
     public func status() throws -> Status {
@@ -376,7 +405,7 @@ public final class Mirror {
             .sorted { $0.sequence > $1.sequence }
         return Status(mirrorID: config.id, channel: state.channel, highestSequence: state.highestSequence,
                       current: versions.first { $0.isCurrent }, versions: versions,
-                      trusted: config.keys.map(\.idText), threshold: config.threshold)
+                      trusted: config.keys.map(\.idText), threshold: config.threshold, policyVersion: config.policy.version)
     }
 
     /// Re-checks the active version: its manifest's signature against the pinned keys, its file
@@ -393,10 +422,23 @@ public final class Mirror {
     func checkVersion(_ id: String) throws -> [String] {
         let dir = paths.version(id)
         let manifestBytes = try FS.readFile(dir + "/MANIFEST", limit: Manifest.maxBytes)
-        let sig = try SignatureFile(text: String(decoding: FS.readFile(dir + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig of \(id)")
-        guard let key = config.keys.first(where: { $0.keyId == sig.keyId }),
-              MinisignCrypto.verify(manifestBytes, signature: sig, key: key) else {
-            return ["the stored MANIFEST of version \(id) is not validly signed by a trusted key"]
+        // Signatures are counted against the policy in force when the version was applied
+        // (versions from before policies were recorded: the pinned one).
+        let policy = try FS.info(dir + "/POLICY.json") != nil
+            ? try TrustPolicy(canonical: FS.readFile(dir + "/POLICY.json", limit: TrustPolicy.maxBytes), what: "POLICY.json of version \(id)")
+            : config.policy
+        guard policy.version <= config.policy.version else {
+            return ["version \(id) records trust policy version \(policy.version), newer than the mirror's (\(config.policy.version))"]
+        }
+        var valid: Set<PublicKey> = []
+        for name in try FS.list(dir) where name == "MANIFEST.sig" || name.hasPrefix("MANIFEST.sig.") {
+            let sig = try SignatureFile(text: String(decoding: FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self), what: "\(name) of \(id)")
+            if let key = policy.keys.first(where: { $0.keyId == sig.keyId }), MinisignCrypto.verify(manifestBytes, signature: sig, key: key) {
+                valid.insert(key)
+            }
+        }
+        guard valid.count >= policy.threshold else {
+            return ["the stored MANIFEST of version \(id) has \(valid.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"]
         }
         let manifest = try Manifest(canonical: manifestBytes)
         let listingBytes = try FS.readFile(dir + "/FILES.json", limit: 1 << 30)

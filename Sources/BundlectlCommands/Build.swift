@@ -29,6 +29,8 @@ extension Bundlectl {
         var baseReceipt: String?
         @Option(help: "The bundle file: 'tar', 'tar.zst', or 'auto' (tar.zst below 8 MiB, where tar framing would weigh).")
         var container: String = "auto"
+        @Option(help: "A new trust policy to carry (from `bundlectl trust create`), with its FILE.sig.<KEYID> signatures beside it.")
+        var trustPolicy: String?
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
 
@@ -53,6 +55,7 @@ extension Bundlectl {
             var options = BuildOptions(spec: spec, key: key, output: output, sequence: sequence, compression: compression, created: created,
                                        base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })
             options.container = ContainerChoice(rawValue: container) ?? .auto
+            options.trustPolicy = trustPolicy
             let report = try await Packer(options).build()
             let m = report.manifest
             var s = Summary()
@@ -61,6 +64,7 @@ extension Bundlectl {
             s.add("sha256", report.bundleDigest.hex)
             s.add("manifest", "sha256:\(report.manifestDigest.hex)")
             s.add("signed by", key.idText)
+            if m.trust != nil, let trustPolicy { s.add("carries", "trust policy \(trustPolicy) (sha256:\(m.trust!.hex))") }
             if let b = m.base {
                 s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))
                 s.add("changes", "\(report.objects) whole, \(report.patches) patched, \(report.reused) reused from the base, \(report.removed) removed; \(report.unchanged) unchanged files not carried")

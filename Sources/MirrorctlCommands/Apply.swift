@@ -25,6 +25,7 @@ extension Mirrorctl {
             s.add("bundle", bundle)
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
+            if let t = r.trustUpdate { s.add("trust", "\(dryRun ? "would adopt" : "adopted") policy \(t.summary)") }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
             for i in m.images {
                 s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")

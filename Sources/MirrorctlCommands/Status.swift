@@ -26,7 +26,7 @@ extension Mirrorctl {
                     "highestSequence": st.highestSequence.map { .int($0) } ?? .null,
                     "current": st.current.map(v) ?? .null,
                     "versions": .array(st.versions.map(v)),
-                    "trust": .object(["keys": .array(st.trusted.map { .string($0) }), "threshold": .int(Int64(st.threshold))]),
+                    "trust": .object(["keys": .array(st.trusted.map { .string($0) }), "threshold": .int(Int64(st.threshold)), "version": .int(st.policyVersion)]),
                 ])
                 print(out.canonicalString)
                 return
@@ -46,7 +46,7 @@ extension Mirrorctl {
                 s.add("retained", "\(v.id)  \(v.version)  sequence \(v.sequence)\(v.isCurrent ? "  (current)" : "")")
             }
             s.add("highest seq", st.highestSequence.map { "\($0) (bundles must be newer)" } ?? "none")
-            s.add("trusts", st.trusted.joined(separator: ", ") + " (threshold \(st.threshold))")
+            s.add("trusts", st.trusted.joined(separator: ", ") + " (\(st.threshold) of \(st.trusted.count) must sign; policy version \(st.policyVersion))")
             s.print()
         }
     }
@@ -105,15 +105,23 @@ extension Mirrorctl {
                     print(JSON.object(e).canonicalString)
                     continue
                 }
-                func s(_ k: String) -> String {
-                    switch e[k] {
+                func text(_ v: JSON?) -> String {
+                    switch v {
                     case .string(let v)?: return v
                     case .int(let v)?: return String(v)
+                    case .bool(let v)?: return String(v)
+                    case .array(let a)?: return a.map { text($0) }.joined(separator: ",")
+                    case .object(let o)?: return "v\(text(o["version"])) \(text(o["threshold"])) of [\(text(o["keys"]))]"
                     default: return "-"
                     }
                 }
+                func s(_ k: String) -> String { text(e[k]) }
                 switch s("event") {
-                case "apply": print("\(s("time"))  apply     \(s("name")) \(s("version")) seq \(s("sequence")) signed by \(s("signer")) \(s("manifest"))")
+                case "apply":
+                    let signers = e["signers"] == nil ? s("signer") : s("signers")
+                    print("\(s("time"))  apply     \(s("name")) \(s("version")) seq \(s("sequence")) signed by \(signers) \(s("manifest"))\(s("expired") == "true" ? " (EXPIRED, allowed)" : "")")
+                case "trust": print("\(s("time"))  trust     \(s("from")) -> \(s("to")), approved by \(s("approvedBy")), revoked [\(s("revoked"))] from \(s("bundle"))")
+                case "init": print("\(s("time"))  init      mirror \(s("mirror")) trusts [\(s("trust"))], threshold \(s("threshold"))")
                 case "rollback": print("\(s("time"))  rollback  \(s("from")) -> \(s("to"))")
                 case "refuse": print("\(s("time"))  refuse    \(s("bundle")): \(s("reason"))")
                 default: print("\(s("time"))  \(s("event"))")
