@@ -15,14 +15,11 @@ extension Bundlectl {
 
         @Argument(help: "The bundle spec (YAML).")
         var spec: String
-        @Option(help: "Secret key that signs the manifest (minisign format).")
-        var key: String
+        @OptionGroup var signing: SigningKeyOptions
         @Option(help: "Where to write the bundle.")
         var output: String
         @Option(help: "Sequence number; overrides the spec's. Must grow from bundle to bundle.")
         var sequence: Int64?
-        @Option(help: "File whose first line is the secret key's password.")
-        var passwordFile: String?
         @Option(help: "Build a delta against the version this previous full bundle installs.")
         var base: String?
         @Option(help: "Build a delta against what a mirror holds, from `mirrorctl receipt`.")
@@ -45,12 +42,8 @@ extension Bundlectl {
 
         func run() async throws {
             let spec = try BundleSpec.load(self.spec)
-            let key = try KeyFiles.load(self.key, passwordFile: passwordFile)
-            var created = Timestamp.now()
-            if let s = getenv("SOURCE_DATE_EPOCH") {
-                guard let v = Int64(String(cString: s)), v >= 0 else { throw ToolError.usage("SOURCE_DATE_EPOCH must be a whole number of seconds") }
-                created = v
-            }
+            let key = try signing.load()
+            let created = try signingTime()
             let compression: CompressionChoice = level == "auto" ? .auto : .level(Int32(level)!)
             var options = BuildOptions(spec: spec, key: key, output: output, sequence: sequence, compression: compression, created: created,
                                        base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })

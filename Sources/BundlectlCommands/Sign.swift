@@ -14,6 +14,16 @@ func signingTime() throws -> Int64 {
     return v
 }
 
+/// `--key` and `--password-file`, for every command that signs.
+struct SigningKeyOptions: ParsableArguments {
+    @Option(help: "Secret key that signs (minisign format).")
+    var key: String
+    @Option(help: "File whose first line is the secret key's password.")
+    var passwordFile: String?
+
+    func load() throws -> SigningKey { try KeyFiles.load(key, passwordFile: passwordFile) }
+}
+
 extension Bundlectl {
     struct Sign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -22,13 +32,10 @@ extension Bundlectl {
 
         @Argument(help: "The bundle file; it is replaced by the co-signed copy.")
         var bundle: String
-        @Option(help: "Your secret key (minisign format).")
-        var key: String
-        @Option(help: "File whose first line is the secret key's password.")
-        var passwordFile: String?
+        @OptionGroup var signing: SigningKeyOptions
 
         func run() async throws {
-            let key = try KeyFiles.load(self.key, passwordFile: passwordFile)
+            let key = try signing.load()
             let r = try Cosigner.sign(bundle, key: key, timestamp: try signingTime())
             var s = Summary()
             s.add("signed", "\(bundle): \(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence))")
@@ -70,13 +77,10 @@ extension Bundlectl {
             static let configuration = CommandConfiguration(commandName: "sign", abstract: "Sign a trust policy file; writes FILE.sig.<KEYID> beside it.")
             @Argument(help: "The policy file.")
             var policy: String
-            @Option(help: "Your secret key (minisign format).")
-            var key: String
-            @Option(help: "File whose first line is the secret key's password.")
-            var passwordFile: String?
+            @OptionGroup var signing: SigningKeyOptions
 
             func run() async throws {
-                let key = try KeyFiles.load(self.key, passwordFile: passwordFile)
+                let key = try signing.load()
                 let (p, out) = try TrustFiles.sign(policy, key: key, timestamp: try signingTime())
                 var s = Summary()
                 s.add("signed", "\(policy): \(p.summary)")
