@@ -336,3 +336,28 @@ struct HostileBundleTests {
         #expect(refused > 200)
     }
 }
+
+@Suite("Low side: links in a source are refused by name, never followed out")
+struct SourceLinkTests {
+    /// (link name, target). `fifo` points at a FIFO outside the source: opening it would block
+    /// the build, so a build that ends at all has not opened what the link points at.
+    @Test("a link out of the source (file, folder, FIFO, absolute, dangling) or inside it", arguments: [
+        ("to-file", "../../../outside/secret"), ("to-folder", "../../../outside"), ("to-fifo", "../../../outside/fifo"),
+        ("absolute", "/etc/shadow"), ("dangling", "../../../outside/nothing-here"), ("inside", "../r1.json"), ("self", "self"),
+    ])
+    func linkOut(_ name: String, _ target: String) throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("op")
+        try sh("""
+            cd \(s.path) && mkdir -p src/feed/sub outside && echo record > src/feed/r1.json && echo secret > outside/secret
+            mkfifo outside/fifo && ln -s \(target) src/feed/sub/\(name)
+            """)
+        let spec = try s.spec(sequence: 1, sources: [("feed", "advisories", s.at("src/feed"))])
+        let r = try run("/usr/bin/timeout", ["60", Env.bundlectl, "build", spec, "--key", key, "--output", s.at("out.bundle")],
+                        env: ["SOURCE_DATE_EPOCH": "1722470400"])
+        #expect(r.status == 2, "exit \(r.status) (124 means it blocked opening the FIFO): \(r.text)")
+        #expect(r.err == "bundlectl: source 'feed': 'sub/\(name)' is a symbolic link; bundles carry regular files only and never follow links\n", "\(r.err)")
+        #expect(try sh("ls -A \(s.path)") == "op.key\nop.pub\noutside\nspec.yaml\nsrc\n", "no bundle and no scratch may be left")
+        #expect(try sh("ls -A \(s.path)/outside && cat \(s.path)/outside/secret") == "fifo\nsecret\nsecret\n")
+    }
+}
