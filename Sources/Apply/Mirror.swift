@@ -47,6 +47,8 @@ public struct ApplyReport {
     public var seconds: Double
     public var dryRun: Bool
     public var pruned: [String]
+    /// Problems after the new version went live (it is current; recording it is left to the next run).
+    public var warnings: [String]
 }
 
 /// A version as `status` shows it.
@@ -233,7 +235,7 @@ public final class Mirror {
             progress.finish()
             return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
                                changes: ChangeSummary.between(oldListing, listing), linkedFiles: 0, writtenBytes: 0,
-                               seconds: Clock.now() - started, dryRun: true, pruned: [])
+                               seconds: Clock.now() - started, dryRun: true, pruned: [], warnings: [])
         }
 
         let stage = paths.staging + "/" + id
@@ -277,23 +279,31 @@ public final class Mirror {
             newState.highestSequence = max(newState.highestSequence ?? manifest.sequence, manifest.sequence)
             let pruned = prunable(newState, current: id)
             newState.versions.removeAll { pruned.contains($0) }
-            try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
-            try journal.append("apply", [
-                "bundle": .string(FS.baseName(bundle)),
-                "name": .string(manifest.name),
-                "version": .string(manifest.version),
-                "sequence": .int(manifest.sequence),
-                "manifest": .string("sha256:" + reader.manifestDigest.hex),
-                "signer": .string(reader.signature.keyIdText),
-                "versionId": .string(id),
-                "previous": currentID.map { .string($0) } ?? .null,
-                // Applied past its expiry only because the admin said so: that choice is on record.
-                "expiredAt": manifest.expires.flatMap { $0 <= now ? .string(Timestamp.format($0)) : nil } ?? .null,
-            ])
-            for p in pruned { try? FS.removeTree(paths.version(p)) }
+            // `current` has moved: the new version is live, and a failure from here on (a full
+            // disk) must not be reported as a failed apply. It only delays the record, which the
+            // next run repairs from `current` (`recover`); old versions stay until then.
+            var warnings: [String] = []
+            do {
+                try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
+                try journal.append("apply", [
+                    "bundle": .string(FS.baseName(bundle)),
+                    "name": .string(manifest.name),
+                    "version": .string(manifest.version),
+                    "sequence": .int(manifest.sequence),
+                    "manifest": .string("sha256:" + reader.manifestDigest.hex),
+                    "signer": .string(reader.signature.keyIdText),
+                    "versionId": .string(id),
+                    "previous": currentID.map { .string($0) } ?? .null,
+                    // Applied past its expiry only because the admin said so: that choice is on record.
+                    "expiredAt": manifest.expires.flatMap { $0 <= now ? .string(Timestamp.format($0)) : nil } ?? .null,
+                ])
+                for p in pruned { try? FS.removeTree(paths.version(p)) }
+            } catch let e as ToolError {
+                warnings.append("version \(id) is current, but recording it failed (\(e.message)); the next apply or rollback records it")
+            }
             return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
                                changes: reportChanges, linkedFiles: stager.linked, writtenBytes: stager.written,
-                               seconds: Clock.now() - started, dryRun: false, pruned: pruned)
+                               seconds: Clock.now() - started, dryRun: false, pruned: warnings.isEmpty ? pruned : [], warnings: warnings)
         } catch {
             progress.finish()
             // Give the staging space back; `current` was never touched.
@@ -392,7 +402,9 @@ public final class Mirror {
         }
         try swapCurrent(to: target)
         let to = try info(target, current: true)
-        try journal.append("rollback", ["from": .string(cur), "to": .string(target), "sequence": .int(to.sequence),
+        // Done once `current` moved; if the record cannot be written (a full disk), the next
+        // run's `recover` journals what is current.
+        try? journal.append("rollback", ["from": .string(cur), "to": .string(target), "sequence": .int(to.sequence),
                                         "manifest": .string(to.manifestDigest), "signer": .string(to.signer)])
         return (try info(cur, current: cur == target), to)
     }
