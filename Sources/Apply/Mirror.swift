@@ -50,6 +50,8 @@ public struct ApplyReport {
     public var pruned: [String]
     /// A new trust policy the bundle brought (adopted unless this was a dry run).
     public var trustUpdate: TrustPolicy?
+    /// Problems after the new version went live (it is current; recording it is left to the next run).
+    public var warnings: [String]
 }
 
 /// A version as `status` shows it.
@@ -151,14 +153,47 @@ public final class Mirror {
             try FS.writeAtomically(paths.state, state.json.canonicalBytes)
         }
         let keep = Set(state.versions)
+        var removed: [String] = []
         if try FS.info(paths.versions) != nil {
             for name in try FS.list(paths.versions) where !keep.contains(name) {
                 try FS.removeTree(paths.version(name))
+                removed.append("versions/\(name)")
             }
         }
+        removed += ((try? FS.list(paths.staging)) ?? []).map { "staging/\($0)" }
         try? FS.removeTree(paths.staging)
         try FS.makeDirectory(paths.staging, mode: 0o700)
+        // Half-written small files (`FS.writeAtomically`) and the link a swap had not renamed yet.
+        for name in try FS.list(paths.root) where name == ".current.new" || Mirror.isScratch(name) {
+            try FS.remove(paths.root + "/" + name)
+            removed.append(name)
+        }
+        try journalRecovery(current: try currentID(), removed: removed)
         return state
+    }
+
+    /// "state.json.tmp-1234": what `FS.writeAtomically` leaves when killed before its rename.
+    static func isScratch(_ name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-"), name[..<dash].hasSuffix(".tmp") else { return false }
+        let pid = name[name.index(after: dash)...]
+        return !pid.isEmpty && pid.allSatisfy { $0 >= "0" && $0 <= "9" }
+    }
+
+    /// An apply or rollback killed after moving `current` but before journaling it still leaves
+    /// a record of what is current and who signed it; leftovers of an interrupted apply are
+    /// named, so the journal shows that it was interrupted.
+    private func journalRecovery(current: String?, removed: [String]) throws {
+        let journaled = try journal.lastCurrent()
+        guard current != journaled || !removed.isEmpty else { return }
+        var fields: [String: JSON] = ["removed": .array(removed.map { .string($0) })]
+        if let current, current != journaled {
+            let v = try info(current, current: true)
+            fields.merge(["versionId": .string(current), "name": .string(v.name), "version": .string(v.version),
+                          "sequence": .int(v.sequence), "manifest": .string(v.manifestDigest), "signer": .string(v.signer),
+                          "previous": journaled.map { .string($0) } ?? .null,
+                          "note": .string("current moved to this version but the change was not journaled before it was interrupted")]) { $1 }
+        }
+        try journal.append("recover", fields)
     }
 
     func storedManifest(_ id: String) throws -> Manifest {
@@ -177,15 +212,16 @@ public final class Mirror {
         defer { _ = lock }
         let state = dryRun ? try loadState() : try recover()
 
-        let reader: BundleReader
+        var opened: BundleReader?
         do {
-            reader = try BundleReader(path: bundle, policy: config.policy)
-            try checkPolicy(reader.manifest, state: state, allowExpired: allowExpired, now: now)
-            try checkBase(reader.manifest)
+            opened = try BundleReader(path: bundle, policy: config.policy)
+            try checkPolicy(opened!.manifest, state: state, allowExpired: allowExpired, now: now)
+            try checkBase(opened!.manifest)
         } catch let e as ToolError {
-            if !dryRun { try? refusal(bundle, e) }
+            if !dryRun { try? refusal(bundle, e, opened) }
             throw e
         }
+        let reader = opened!
         let manifest = reader.manifest
         let id = VersionID.make(sequence: manifest.sequence, manifest: reader.manifestDigest)
         let currentID = try self.currentID()
@@ -201,7 +237,7 @@ public final class Mirror {
             progress.finish()
             return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: ChangeSummary.between(oldListing, listing), linkedFiles: 0, writtenBytes: 0,
-                               seconds: Clock.now() - started, dryRun: true, pruned: [], trustUpdate: reader.trustUpdate?.policy)
+                               seconds: Clock.now() - started, dryRun: true, pruned: [], trustUpdate: reader.trustUpdate?.policy, warnings: [])
         }
 
         let stage = paths.staging + "/" + id
@@ -249,29 +285,39 @@ public final class Mirror {
             newState.highestSequence = max(newState.highestSequence ?? manifest.sequence, manifest.sequence)
             let pruned = prunable(newState, current: id)
             newState.versions.removeAll { pruned.contains($0) }
-            try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
-            try journal.append("apply", [
-                "bundle": .string(FS.baseName(bundle)),
-                "name": .string(manifest.name),
-                "version": .string(manifest.version),
-                "sequence": .int(manifest.sequence),
-                "manifest": .string("sha256:" + reader.manifestDigest.hex),
-                "signer": .string(reader.signature.keyIdText),
-                "signers": .array(reader.signers.map { .string($0.idText) }),
-                "policyVersion": .int(reader.policy?.version ?? 0),
-                "expired": .bool(manifest.expires.map { $0 <= now } ?? false),
-                "versionId": .string(id),
-                "previous": currentID.map { .string($0) } ?? .null,
-            ])
-            for p in pruned { try? FS.removeTree(paths.version(p)) }
+            // `current` has moved: the new version is live, and a failure from here on (a full
+            // disk) must not be reported as a failed apply. It only delays the record, which the
+            // next run repairs from `current` (`recover`); old versions stay until then.
+            var warnings: [String] = []
+            do {
+                try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
+                try journal.append("apply", [
+                    "bundle": .string(FS.baseName(bundle)),
+                    "name": .string(manifest.name),
+                    "version": .string(manifest.version),
+                    "sequence": .int(manifest.sequence),
+                    "manifest": .string("sha256:" + reader.manifestDigest.hex),
+                    "signer": .string(reader.signature.keyIdText),
+                    "signers": .array(reader.signers.map { .string($0.idText) }),
+                    "policyVersion": .int(reader.policy?.version ?? 0),
+                    "versionId": .string(id),
+                    "previous": currentID.map { .string($0) } ?? .null,
+                    // Applied past its expiry only because the admin said so: that choice is on record.
+                    "expiredAt": manifest.expires.flatMap { $0 <= now ? .string(Timestamp.format($0)) : nil } ?? .null,
+                ])
+                for p in pruned { try? FS.removeTree(paths.version(p)) }
+            } catch let e as ToolError {
+                warnings.append("version \(id) is current, but recording it failed (\(e.message)); the next apply or rollback records it")
+            }
             return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: reportChanges, linkedFiles: stager.linked, writtenBytes: stager.written,
-                               seconds: Clock.now() - started, dryRun: false, pruned: pruned, trustUpdate: reader.trustUpdate?.policy)
+                               seconds: Clock.now() - started, dryRun: false, pruned: warnings.isEmpty ? pruned : [],
+                               trustUpdate: reader.trustUpdate?.policy, warnings: warnings)
         } catch {
             progress.finish()
             // Give the staging space back; `current` was never touched.
             try? FS.removeTree(stage)
-            if let e = error as? ToolError, e.status == .refused { try? refusal(bundle, e) }
+            if let e = error as? ToolError { try? refusal(bundle, e, reader) }
             throw error
         }
     }
@@ -327,8 +373,17 @@ public final class Mirror {
         }
     }
 
-    func refusal(_ bundle: String, _ e: ToolError) throws {
-        try journal.append("refuse", ["bundle": .string(FS.baseName(bundle)), "reason": .string(e.message)])
+    /// Journals a refused bundle ("refuse"), or an apply the environment stopped ("fail": no
+    /// space, an I/O error), with what is known of the bundle by then.
+    func refusal(_ bundle: String, _ e: ToolError, _ reader: BundleReader? = nil) throws {
+        var fields: [String: JSON] = ["bundle": .string(FS.baseName(bundle)), "reason": .string(e.message)]
+        if let reader {
+            fields["name"] = .string(reader.manifest.name)
+            fields["sequence"] = .int(reader.manifest.sequence)
+            fields["manifest"] = .string("sha256:" + reader.manifestDigest.hex)
+            fields["signer"] = .string(reader.signature.keyIdText)
+        }
+        try journal.append(e.status == .environment ? "fail" : "refuse", fields)
     }
 
     /// Points `current` at a version with one rename: readers see the old tree or the new one.
@@ -353,6 +408,15 @@ public final class Mirror {
         let lock = try MirrorLock(paths)
         defer { _ = lock }
         let state = try recover()
+        do {
+            return try rollback(state)
+        } catch let e as ToolError {
+            try? journal.append(e.status == .environment ? "fail" : "refuse", ["command": .string("rollback"), "reason": .string(e.message)])
+            throw e
+        }
+    }
+
+    private func rollback(_ state: MirrorState) throws -> (from: VersionInfo, to: VersionInfo) {
         guard let cur = try currentID() else { throw ToolError.refused("'\(paths.root)' has no current version to roll back from") }
         let curSeq = VersionID.sequence(of: cur) ?? 0
         let older = state.versions.filter { (VersionID.sequence(of: $0) ?? 0) < curSeq }
@@ -366,8 +430,12 @@ public final class Mirror {
             throw ToolError.refused("version \(target) no longer matches its signed manifest (\(problems[0])); not rolling back to it")
         }
         try swapCurrent(to: target)
-        try journal.append("rollback", ["from": .string(cur), "to": .string(target)])
-        return (try info(cur, current: cur == target), try info(target, current: true))
+        let to = try info(target, current: true)
+        // Done once `current` moved; if the record cannot be written (a full disk), the next
+        // run's `recover` journals what is current.
+        try? journal.append("rollback", ["from": .string(cur), "to": .string(target), "sequence": .int(to.sequence),
+                                        "manifest": .string(to.manifestDigest), "signer": .string(to.signer)])
+        return (try info(cur, current: cur == target), to)
     }
 
     // MARK: Status and verify
@@ -486,5 +554,9 @@ public final class Mirror {
                        listing: listing)
     }
 
-    public func journalEntries() throws -> [[String: JSON]] { try journal.verifiedEntries() }
+    /// The journal's entries as far as its hash chain holds, and what broke it, if anything.
+    public func journalEntries() throws -> (entries: [[String: JSON]], problem: String?) { try journal.check() }
+
+    /// The journal's line count and the SHA-256 of its last line, to note in a transfer log.
+    public func journalHead() throws -> (count: Int, sha256: String) { try journal.head() }
 }

@@ -71,7 +71,7 @@ public final class BundleReader {
         var trustSigs: [SignedEntry] = []
         var next = try tar.next()
         while let e = next, e.name != manifestIndexName {
-            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
+            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(ToolError.shown(e.name)) is not a regular file") }
             if e.name.hasPrefix("MANIFEST.sig."), trustBytes == nil {
                 let sig = try BundleReader.readSignature(tar, entry: e.name, path: path)
                 guard e.name == TrustPolicy.signatureEntry("MANIFEST", keyId: sig.file.keyId) else {
@@ -87,7 +87,8 @@ public final class BundleReader {
                 }
                 trustSigs.append(sig)
             } else {
-                throw ToolError.refused("'\(path)' holds an unexpected entry '\(e.name)' among its signatures (expected \(manifestIndexName) next)")
+                if BundleReader.leading.contains(e.name) { throw ToolError.refused("'\(path)' holds \(e.name) twice") }
+                throw ToolError.refused("'\(path)' is not a bundle: expected \(manifestIndexName), found entry '\(ToolError.shown(e.name))'")
             }
             guard sigs.count + trustSigs.count <= 2 * TrustPolicy.maxKeys else { throw ToolError.refused("'\(path)' holds too many signatures") }
             next = try tar.next()
@@ -139,13 +140,21 @@ public final class BundleReader {
         return SignedEntry(entry: entry, text: text, file: try SignatureFile(text: text, what: "\(entry) in '\(path)'"))
     }
 
+    /// The entries every bundle starts with, in order.
+    private static let leading = ["MANIFEST", "MANIFEST.sig", "INDEX.zst"]
+
     private static func expectEntry(_ tar: TarReader, _ name: String, path: String) throws -> TarEntry {
         guard let e = try tar.next() else { throw ToolError.refused("'\(path)' is truncated: \(name) is missing") }
         return try check(e, name, path: path)
     }
 
     private static func check(_ e: TarEntry, _ name: String, path: String) throws -> TarEntry {
-        guard e.name == name else { throw ToolError.refused("'\(path)' is not a bundle: expected \(name), found entry '\(e.name)'") }
+        guard e.name == name else {
+            if let i = leading.firstIndex(of: name), leading[..<i].contains(e.name) {
+                throw ToolError.refused("'\(path)' holds \(e.name) twice")
+            }
+            throw ToolError.refused("'\(path)' is not a bundle: expected \(name), found entry '\(ToolError.shown(e.name))'")
+        }
         guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(name) is not a regular file") }
         return e
     }
@@ -164,7 +173,8 @@ public final class BundleReader {
             throw ToolError.refused("\(ref.path) in '\(path)' does not match its signed digest: the bundle was altered or damaged")
         }
         var plain: [UInt8] = []
-        plain.reserveCapacity(Int(ref.uncompressed))
+        // The declared size is a ceiling, not a promise: reserve no more than a typical index.
+        plain.reserveCapacity(Int(min(ref.uncompressed, 16 << 20)))
         let d = try ZstdDecompressor(ref.path, limit: ref.uncompressed) { plain.append(contentsOf: $0) }
         try compressed.withUnsafeBytes { try d.write($0) }
         try d.finish()
@@ -188,16 +198,19 @@ public final class BundleReader {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
 
+        var seen = Set(BundleReader.leading)
         for (packNumber, pack) in manifest.packs.enumerated() {
             guard let e = try tar.next() else {
                 throw ToolError.refused("'\(path)' is truncated: pack \(pack.path) is missing")
             }
             guard e.name == pack.path else {
+                if seen.contains(e.name) { throw ToolError.refused("'\(path)' holds \(e.name) twice") }
                 if manifest.packs.contains(where: { $0.path == e.name }) {
                     throw ToolError.refused("'\(path)': pack \(e.name) is out of order (expected \(pack.path))")
                 }
-                throw ToolError.refused("'\(path)' holds an entry '\(e.name)' that the manifest does not list (expected \(pack.path))")
+                throw ToolError.refused("'\(path)' holds an entry '\(ToolError.shown(e.name))' that the manifest does not list (expected \(pack.path))")
             }
+            seen.insert(e.name)
             guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
             guard e.size == pack.size else { throw ToolError.refused("\(pack.path) in '\(path)' is \(e.size) bytes; the manifest says \(pack.size)") }
 
@@ -262,8 +275,12 @@ public final class BundleReader {
             throw ToolError.refused("the index of '\(path)' names objects that no pack holds")
         }
         if let extra = try tar.next() {
-            throw ToolError.refused("'\(path)' holds an entry '\(extra.name)' that the manifest does not list")
+            if seen.contains(extra.name) { throw ToolError.refused("'\(path)' holds \(extra.name) twice") }
+            throw ToolError.refused("'\(path)' holds an entry '\(ToolError.shown(extra.name))' that the manifest does not list")
         }
+        // Every signed part is here, but a writer always ends the archive with its marker: a
+        // bundle without one was cut short, and is refused like any other truncation.
+        guard tar.endedWithMarker else { throw ToolError.refused("'\(path)' is truncated: its end-of-archive marker is missing") }
         return digests
     }
 
@@ -271,6 +288,9 @@ public final class BundleReader {
     /// delta, the base's listing), and checks it against the signed tree digest: this is what
     /// proves every file's path, mode, size and SHA-256.
     public func checkTree(_ index: BundleIndex, objectDigests: [SHA256Digest], base: TreeListing? = nil) throws -> TreeListing {
+        guard objectDigests.count == index.itemCount else {
+            throw ToolError.refused("'\(path)' has \(index.itemCount) items but \(objectDigests.count) were checked; its tree cannot be rebuilt")
+        }
         var entries: [String: TreeListing.Entry] = [:]
         var baseSizes: [SHA256Digest: Int64] = [:]
         if let baseRef = manifest.base {

@@ -49,6 +49,7 @@ extension Mirrorctl {
             }
             s.add("time", Format.duration(r.seconds))
             s.print()
+            for w in r.warnings { warn("mirrorctl", w) }
         }
     }
 }
