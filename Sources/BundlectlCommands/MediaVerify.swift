@@ -56,7 +56,7 @@ extension Bundlectl {
             for (n, c) in set.volumes.sorted(by: { $0.key < $1.key }) {
                 print("ok         \(n)/\(c.label!.count)  \(c.source)  \(Format.grouped(c.size)) bytes  sha256:\(c.fileSHA256?.hex ?? "-")")
             }
-            for f in set.findings { print(VolumeSet.describe(f)) }
+            for f in set.findings { print(set.describe(f)) }
             guard set.isComplete, let key = set.key else {
                 let what = set.key.map { "the volumes of \($0.bundle.description)" } ?? "these volumes"
                 throw ToolError(set.status, "\(what) are not a complete, intact set: \(set.problemSummary())")

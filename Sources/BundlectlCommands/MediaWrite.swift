@@ -43,7 +43,8 @@ extension Bundlectl {
             s.add("size", "\(Format.grouped(b.size)) bytes")
             s.add("sha256", b.sha256.hex)
             s.add("manifest", "sha256:\(b.manifest.hex)")
-            s.add("volumes", "\(r.volumes.count) \(iso ? "ISO images" : "files") of at most \(Format.grouped(size.bytes)) bytes (--volume-size \(size.description))\(size.isDisc && !iso ? ", volume files at most \(Format.grouped(r.fileLimit)) to leave room for the disc's file system" : "")")
+            s.add("volumes", "\(r.volumes.count) \(iso ? "ISO image(s)" : "volume file(s)"), each at most \(Format.grouped(r.fileLimit)) bytes")
+            s.add("  size", "--volume-size \(size.description)" + (size.fileLimit(iso: iso) < size.bytes ? ", less 4 MiB for the file system a disc burner adds" : ""))
             s.add("set", r.set)
             for v in r.volumes {
                 s.add("volume \(v.label.number)/\(v.label.count)", "\(v.path)  \(Format.grouped(v.size)) bytes  sha256:\(v.sha256.hex)")

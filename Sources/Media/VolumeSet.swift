@@ -11,7 +11,8 @@ public struct VolumeSet {
     }
 
     public enum Finding: Sendable {
-        case damaged(VolumeCheck)
+        /// `number`: the volume it is, from its label, or from its file name when the label is unreadable.
+        case damaged(VolumeCheck, number: Int?)
         case missing(number: Int, count: Int)
         case duplicate(VolumeCheck, of: VolumeCheck)
         case foreign(VolumeCheck, Key)
@@ -30,33 +31,42 @@ public struct VolumeSet {
     public var isComplete: Bool { findings.isEmpty && key != nil && volumes.count == key!.count }
 
     /// Judges volumes already checked alone (labels at least; payloads too for `media verify`).
+    /// Of two copies of a volume, the one given first is used and the other named a duplicate.
     public init(_ checks: [VolumeCheck]) {
-        let sorted = checks.sorted { $0.source.utf8.lexicographicallyPrecedes($1.source.utf8) }
         var groups: [Key: [VolumeCheck]] = [:]
         var unlabelled: [VolumeCheck] = []
-        for c in sorted {
+        for c in checks {
             if let l = c.label {
                 groups[Key(bundle: l.bundle, set: l.set, count: l.count), default: []].append(c)
             } else {
                 unlabelled.append(c)
             }
         }
-        for c in unlabelled { findings.append(.damaged(c)) }
         let largest = groups.values.map(\.count).max() ?? 0
         let leaders = groups.filter { $0.value.count == largest }
         guard leaders.count == 1, let (key, members) = leaders.first else {
+            for c in unlabelled { findings.append(.damaged(c, number: nil)) }
             if !groups.isEmpty { findings.append(.ambiguous(groups.mapValues(\.count))) }
             return
         }
         self.key = key
+        var damagedNumbers = Set<Int>()
+        // A volume whose label is unreadable is still known by the name the writer gave it.
+        for c in unlabelled {
+            let n = (1...key.count).first { n in
+                let name = VolumeLabel.fileName(bundle: key.bundle.name, sequence: key.bundle.sequence, number: n, count: key.count)
+                return c.source.hasSuffix("/" + name) || c.source.hasSuffix(":" + name) || c.source == name
+            }
+            if let n { damagedNumbers.insert(n) }
+            findings.append(.damaged(c, number: n))
+        }
         for (k, others) in groups where k != key {
             for c in others { findings.append(.foreign(c, k)) }
         }
-        var damagedNumbers = Set<Int>()
         for c in members {
             let n = c.label!.number
             if c.problem != nil {
-                findings.append(.damaged(c))
+                findings.append(.damaged(c, number: n))
                 damagedNumbers.insert(n)
             } else if let first = volumes[n] {
                 findings.append(.duplicate(c, of: first))
@@ -92,10 +102,11 @@ public struct VolumeSet {
     }
 
     /// One line per finding, for a report.
-    public static func describe(_ f: Finding) -> String {
+    public func describe(_ f: Finding) -> String {
         switch f {
-        case .damaged(let c):
-            return "DAMAGED    \(c.label.map { "\($0.number)/\($0.count)" } ?? "?")  \(c.source): \(c.problem ?? "no volume label at its end (truncated or overwritten)")"
+        case .damaged(let c, let n):
+            let position = c.label.map { "\($0.number)/\($0.count)" } ?? n.map { "\($0)/\(key?.count ?? 0)" } ?? "?"
+            return "DAMAGED    \(position)  \(c.source): \(c.problem ?? "no volume label at its end (truncated or overwritten)")"
         case .missing(let n, let count):
             return "MISSING    \(n)/\(count)  volume \(n) of \(count) was not found"
         case .duplicate(let c, let first):
@@ -116,12 +127,14 @@ public struct VolumeSet {
         var other: [String] = []
         for f in findings {
             switch f {
-            case .damaged(let c): damaged.append("\(c.source) (\(c.label.map { $0.position } ?? "no label"): \(c.problem ?? "no volume label at its end"))")
+            case .damaged(let c, let n):
+                let position = c.label?.position ?? n.map { "volume \($0) of \(key?.count ?? 0), by its name" } ?? "not identified"
+                damaged.append("\(c.source) (\(position): \(c.problem ?? "no volume label at its end"))")
             case .inconsistent(let c, let why): damaged.append("\(c.source) (\(c.label!.position): \(why))")
             case .missing(let n, _): missing.append(String(n))
             case .duplicate(let c, let first): duplicate.append("\(c.source) repeats \(first.source)")
             case .foreign(let c, let k): foreign.append("\(c.source) belongs to \(k.bundle.description)")
-            case .ambiguous: other.append(String(VolumeSet.describe(f).dropFirst(11)).trimmingSpaces)
+            case .ambiguous: other.append(String(describe(f).dropFirst(11)).trimmingSpaces)
             }
         }
         var parts: [String] = []
@@ -136,7 +149,7 @@ public struct VolumeSet {
     /// Exit status for the findings: a refusal unless every problem is the environment's.
     public var status: ExitStatus {
         let envOnly = findings.allSatisfy { f in
-            if case .damaged(let c) = f { return c.problemStatus == .environment }
+            if case .damaged(let c, _) = f { return c.problemStatus == .environment }
             return false
         }
         return envOnly && !findings.isEmpty ? .environment : .refused
