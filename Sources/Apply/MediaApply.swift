@@ -8,7 +8,7 @@ import Glibc
 /// How the volumes of a bundle were read, for the transfer log.
 public struct VolumeIntake {
     public var bundle: VolumeLabel.Bundle
-    public var set: String
+    public var set: SHA256Digest
     public var count: Int
     /// The folders the volumes came from, in the order first seen.
     public var folders: [String]
@@ -19,12 +19,14 @@ public struct VolumeIntake {
     /// Keys that signed the labels.
     public var signers: [String]
     public var bytesRead: Int64
+    /// SHA-256 of the reassembled bundle file: the figure `bundlectl build` printed for it.
+    public var sha256: SHA256Digest?
 }
 
 /// An apply from volumes: check every label first, copy each payload into the mirror's own
-/// space while hashing it, check the whole bundle's SHA-256, then apply it as usual.
+/// space while checking its digest, then apply the bundle as usual.
 ///
-/// The bundle is reassembled in `DIR/incoming/<bundle sha256>/`, beside `staging/` rather than in
+/// The bundle is reassembled in `DIR/incoming/<set digest>/`, beside `staging/` rather than in
 /// it because every apply clears `staging/` on start, and this copy must outlive an interrupted
 /// run: `volumes.json` there records the volumes already checked and copied (each flushed before
 /// it is recorded), and a run with the same volumes goes on from there. The folder is removed
@@ -70,7 +72,7 @@ extension Mirror {
         for v in volumes where !intake.folders.contains(FS.parent(of: v.source)) { intake.folders.append(FS.parent(of: v.source)) }
 
         // 2. Copy, hashing each payload on the way; resume after what an earlier run recorded.
-        let dir = incoming + "/" + key.bundle.sha256.hex
+        let dir = incoming + "/" + key.set.hex
         let staged = dir + "/" + key.bundle.file
         var record = try openIncoming(dir, key: key)
         let file = try FileDescriptor.open(staged, flags: O_RDWR | O_CREAT, mode: 0o600)
@@ -80,13 +82,18 @@ extension Mirror {
         }
         let pending = volumes.filter { !record.copied.contains($0.label!.number) }
         let progress = Progress("reading volumes", total: pending.reduce(0) { $0 + $1.label!.length })
+        // The whole file's SHA-256 as it comes together, in order (for the transfer log: it is
+        // the figure `bundlectl build` printed). Volumes copied by an earlier run are read back
+        // from the copy, not from the medium.
+        let bundleHash = DigestConsumer()
         for var v in volumes {
             let label = v.label!
             if record.copied.contains(label.number) {
                 intake.resumed.append(label.number)
+                try VolumeFiles.stream(file, from: label.offset, length: label.length, through: [bundleHash])
                 continue
             }
-            let ok = VolumeFiles.hashPayload(&v, progress: progress) { chunk, at in
+            let ok = VolumeFiles.hashPayload(&v, progress: progress, extra: [bundleHash]) { chunk, at in
                 try file.write(chunk, toOffset: label.offset + at)
             }
             guard ok else {
@@ -104,14 +111,10 @@ extension Mirror {
         }
         progress.finish()
         try file.close()
-
-        // 3. The whole file against the digest every label carries.
-        let (digest, size) = try SHA256Stream.file(staged)
-        guard digest == key.bundle.sha256, size == key.bundle.size else {
-            try? FS.removeTree(dir)
-            throw refuseVolumes(ToolError.refused("the bundle reassembled from the volumes of \(key.bundle.description) has SHA-256 \(digest.hex), not \(key.bundle.sha256.hex) as its labels say; nothing was changed"),
-                                bundle: key.bundle.file, dryRun: dryRun)
+        guard bundleHash.stream.count == key.bundle.size else {
+            throw ToolError.environment("read \(bundleHash.stream.count) bytes of '\(staged)', expected \(key.bundle.size)")
         }
+        intake.sha256 = bundleHash.stream.finalize()
 
         // 4. The usual apply: signature, policy, every byte, stage, swap.
         let report = try apply(bundle: staged, dryRun: dryRun, allowExpired: allowExpired, now: now, held: lock)
@@ -157,16 +160,16 @@ extension Mirror {
 /// `incoming/<sha>/volumes.json`: which volumes of which set are already checked and copied.
 struct IncomingRecord {
     var bundle: VolumeLabel.Bundle
-    var set: String
+    var set: SHA256Digest
     var count: Int
     var copied: Set<Int>
 
     var json: JSON {
-        .object(["bundle": bundle.json, "set": .string(set), "count": .int(Int64(count)),
+        .object(["bundle": bundle.json, "set": .string(set.hex), "count": .int(Int64(count)),
                  "copied": .array(copied.sorted().map { .int(Int64($0)) })])
     }
 
-    init(bundle: VolumeLabel.Bundle, set: String, count: Int, copied: Set<Int>) {
+    init(bundle: VolumeLabel.Bundle, set: SHA256Digest, count: Int, copied: Set<Int>) {
         self.bundle = bundle
         self.set = set
         self.count = count
@@ -177,7 +180,7 @@ struct IncomingRecord {
         let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
         try o.allowOnly(["bundle", "set", "count", "copied"])
         bundle = try VolumeLabel.Bundle(o.object("bundle"))
-        set = try o.string("set")
+        set = try o.digest("set")
         let count = Int(try o.int("count", min: 1, max: Int64(VolumeLabel.maxCount)))
         self.count = count
         copied = Set(try o.array("copied").map { v in

@@ -54,7 +54,7 @@ extension Bundlectl {
 
             let set = VolumeSet(checks)
             for (n, c) in set.volumes.sorted(by: { $0.key < $1.key }) {
-                print("ok         \(n)/\(c.label!.count)  \(c.source)  \(Format.grouped(c.size)) bytes  sha256:\(c.fileSHA256?.hex ?? "-")")
+                print("ok         \(n)/\(c.label!.count)  \(c.source)  \(Format.grouped(c.size)) bytes  payload \(c.payloadDigest?.hex ?? "-")")
             }
             for f in set.findings { print(set.describe(f)) }
             guard set.isComplete, let key = set.key else {
@@ -65,9 +65,8 @@ extension Bundlectl {
             var s = Summary()
             s.add("verified", "all \(key.count) volume(s) intact: every byte matches its signed label")
             s.add("bundle", "\(key.bundle.file): \(key.bundle.name) sequence \(key.bundle.sequence), \(Format.grouped(key.bundle.size)) bytes")
-            s.add("sha256", key.bundle.sha256.hex)
             s.add("manifest", "sha256:\(key.bundle.manifest.hex)")
-            s.add("set", key.set)
+            s.add("set", key.set.hex)
             s.add("labels", "signed by key \(signers.joined(separator: ", "))")
             s.add("time", Format.duration(Clock.now() - started))
             s.print()

@@ -41,17 +41,19 @@ extension Bundlectl {
             var s = Summary()
             s.add("bundle", "\(b.name) \(r.manifest.version) (sequence \(b.sequence))  \(bundle)")
             s.add("size", "\(Format.grouped(b.size)) bytes")
-            s.add("sha256", b.sha256.hex)
             s.add("manifest", "sha256:\(b.manifest.hex)")
             s.add("volumes", "\(r.volumes.count) \(iso ? "ISO image(s)" : "volume file(s)"), each at most \(Format.grouped(r.fileLimit)) bytes")
             s.add("  size", "--volume-size \(size.description)" + (size.fileLimit(iso: iso) < size.bytes ? ", less 4 MiB for the file system a disc burner adds" : ""))
-            s.add("set", r.set)
+            s.add("set", r.set.hex)
             for v in r.volumes {
-                s.add("volume \(v.label.number)/\(v.label.count)", "\(v.path)  \(Format.grouped(v.size)) bytes  sha256:\(v.sha256.hex)")
-                if let inner = v.volumeFile {
-                    s.add("  holds", "\(inner.name)  \(Format.grouped(inner.size)) bytes  sha256:\(inner.sha256.hex)")
+                if let image = v.imageSHA256, let inner = v.volumeFile {
+                    s.add("volume \(v.label.number)/\(v.label.count)", "\(v.path)  \(Format.grouped(v.size)) bytes  sha256:\(image.hex)")
+                    s.add("  holds", "\(inner.name)  \(Format.grouped(inner.size)) bytes  payload \(v.label.payload.hex)")
+                } else {
+                    s.add("volume \(v.label.number)/\(v.label.count)", "\(v.path)  \(Format.grouped(v.size)) bytes  payload \(v.label.payload.hex)")
                 }
             }
+            s.add("payload", "SHA-256 of its 1 MiB pieces' SHA-256s: head -c -4096 VOLUME | split -b 1M --filter=sha256sum | cut -c1-64 | sha256sum")
             s.add("labels", "signed by key \(key.idText)")
             let percent = Double(r.overhead) / Double(b.size) * 100
             s.add("overhead", "\(Format.grouped(r.overhead)) bytes (\(percentText(percent)) of the bundle)\(iso ? ": labels and ISO 9660 structure" : ": labels")")

@@ -163,14 +163,80 @@ public final class DigestConsumer: ChunkConsumer, @unchecked Sendable {
     public func consume(_ chunk: UnsafeRawBufferPointer, tag: Int) { stream.update(chunk) }
 }
 
-/// One SHA-256 per tag: tags count up from 0 and each is one contiguous run of chunks (a
-/// volume's payload). The hash state of each tag is kept, so a file hash can be continued
-/// over bytes that come later (a volume's label).
-public final class TaggedDigestConsumer: ChunkConsumer, @unchecked Sendable {
-    public private(set) var streams: [SHA256Stream] = []
+/// Payload digests (see `VolumeLabel.payloadDigest`), hashed on several threads: lane j hashes
+/// the pieces whose index within their tag is j modulo the number of lanes. Chunks must start on
+/// a piece boundary and hold whole pieces (the last of a tag may end short), and each tag must be
+/// one contiguous run of chunks.
+public final class PieceDigests: @unchecked Sendable {
+    final class Lane: ChunkConsumer, @unchecked Sendable {
+        let index: Int
+        let count: Int
+        var pieces: [Int: Int] = [:]
+        var digests: [Int: [SHA256Digest]] = [:]
+
+        init(index: Int, count: Int) {
+            self.index = index
+            self.count = count
+        }
+
+        func consume(_ chunk: UnsafeRawBufferPointer, tag: Int) {
+            var at = 0
+            var i = pieces[tag, default: 0]
+            while at < chunk.count {
+                let n = min(VolumeLabel.pieceSize, chunk.count - at)
+                if i % count == index {
+                    var piece = SHA256Stream()
+                    piece.update(UnsafeRawBufferPointer(rebasing: chunk[at..<at + n]))
+                    digests[tag, default: []].append(piece.finalize())
+                }
+                i += 1
+                at += n
+            }
+            pieces[tag] = i
+        }
+    }
+
+    private let laneObjects: [Lane]
+    /// The consumers to give a `ChunkPipeline`.
+    public var lanes: [ChunkConsumer] { laneObjects }
+
+    public init(lanes: Int = 2) {
+        laneObjects = (0..<lanes).map { Lane(index: $0, count: lanes) }
+    }
+
+    /// The pieces' digests of `tag`, in order. Read only after the pipeline has finished.
+    public func pieces(tag: Int) -> [SHA256Digest] {
+        let n = laneObjects[0].pieces[tag] ?? 0
+        return (0..<n).map { i in laneObjects[i % laneObjects.count].digests[tag]![i / laneObjects.count] }
+    }
+
+    public func payloadDigest(tag: Int) -> SHA256Digest { VolumeLabel.payloadDigest(pieces: pieces(tag: tag)) }
+}
+
+/// The same payload digest, computed on the calling thread from bytes in any slicing.
+public struct PieceDigester {
+    private var current = SHA256Stream()
+    private var pieces: [SHA256Digest] = []
+    public private(set) var count: Int64 = 0
+
     public init() {}
-    public func consume(_ chunk: UnsafeRawBufferPointer, tag: Int) {
-        while streams.count <= tag { streams.append(SHA256Stream()) }
-        streams[tag].update(chunk)
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes
+        while !rest.isEmpty {
+            let room = VolumeLabel.pieceSize - Int(current.count)
+            let take = min(room, rest.count)
+            current.update(UnsafeRawBufferPointer(rebasing: rest[..<take]))
+            count += Int64(take)
+            if take == room {
+                pieces.append(current.finalize())
+                current = SHA256Stream()
+            }
+            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+        }
+    }
+
+    public func finalize() -> SHA256Digest {
+        VolumeLabel.payloadDigest(pieces: current.count > 0 ? pieces + [current.finalize()] : pieces)
     }
 }

@@ -14,8 +14,8 @@ public struct VolumeCheck: Sendable {
     public var signed: SignedLabel?
     /// The trusted key whose signature held.
     public var signer: PublicKey?
-    /// SHA-256 of the whole file (what `sha256sum` prints); set once the payload was read.
-    public var fileSHA256: SHA256Digest?
+    /// The payload's digest as read (see `VolumeLabel.payloadDigest`); set once it was read.
+    public var payloadDigest: SHA256Digest?
     /// What failed, naming the check; nil when everything checked so far holds.
     public var problem: String?
     /// The exit status the problem calls for: a damaged volume is a refusal, an unreadable one
@@ -151,38 +151,22 @@ public enum VolumeFiles {
         return message
     }
 
-    /// Streams a volume's payload through SHA-256 (on another thread) and, if given, hands each
-    /// chunk with its offset in the payload to `sink` (to copy it). Sets `check.fileSHA256` and
-    /// a problem naming the failed check. Returns true when the payload matches its label.
+    /// Streams a volume's payload through its digest (on two other threads) and, if given, hands
+    /// each chunk with its offset in the payload to `sink` (to copy it) and to `extra` consumers
+    /// (a whole-bundle hash). Sets `check.payloadDigest`, and a problem naming the failed check.
+    /// Returns true when the payload matches its signed label.
     @discardableResult
-    public static func hashPayload(_ check: inout VolumeCheck, progress: Progress? = nil,
-                                   sink: ((UnsafeRawBufferPointer, Int64) throws -> Void)? = nil) -> Bool {
+    public static func hashPayload(_ check: inout VolumeCheck, progress: Progress? = nil, extra: [ChunkConsumer] = [],
+                                   sink: (UnsafeRawBufferPointer, Int64) throws -> Void = { _, _ in }) -> Bool {
         guard let signed = check.signed, check.problem == nil else { return false }
         let label = signed.label
         do {
             let fd = try FileDescriptor.open(check.source)
-            let hash = DigestConsumer()
-            let pipe = try ChunkPipeline(consumers: [hash], slots: 4)
-            defer { pipe.stop() }
-            var done: Int64 = 0
-            while done < label.length {
-                let buffer = pipe.acquire()
-                let want = Int(min(Int64(buffer.count), label.length - done))
-                let n = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), fromOffset: done)
-                guard n == want else { throw ToolError.refused("ended early while being read: truncated") }
-                pipe.publish(n, tag: 0)
-                try sink?(UnsafeRawBufferPointer(rebasing: buffer[..<n]), done)
-                done += Int64(n)
-                progress?.advance(Int64(n))
-            }
-            pipe.finish()
-            var file = hash.stream
-            var labelBytes = [UInt8](repeating: 0, count: VolumeLabel.size)
-            _ = try labelBytes.withUnsafeMutableBytes { try fd.readFully(into: $0, fromOffset: label.length) }
-            file.update(labelBytes)
-            check.fileSHA256 = file.finalize()
-            guard hash.stream.finalize() == label.payload else {
-                check.problem = "payload SHA-256 differs from its signed label (\(label.position)): the data is damaged"
+            let pieces = PieceDigests()
+            try stream(fd, from: 0, length: label.length, through: pieces.lanes + extra, progress: progress, sink: sink)
+            check.payloadDigest = pieces.payloadDigest(tag: 0)
+            guard check.payloadDigest == label.payload else {
+                check.problem = "payload digest differs from its signed label (\(label.position)): the data is damaged"
                 return false
             }
             return true
@@ -194,6 +178,26 @@ public enum VolumeFiles {
             check.problem = "\(error)"
             return false
         }
+    }
+
+    /// Reads `length` bytes of `fd` from `offset` in 1 MiB chunks (whole payload pieces) while
+    /// `consumers` see them on their own threads; `sink` gets each chunk and its offset in the run.
+    public static func stream(_ fd: FileDescriptor, from offset: Int64, length: Int64, through consumers: [ChunkConsumer],
+                              progress: Progress? = nil, sink: (UnsafeRawBufferPointer, Int64) throws -> Void = { _, _ in }) throws {
+        let pipe = try ChunkPipeline(consumers: consumers, chunkSize: VolumeLabel.pieceSize)
+        defer { pipe.stop() }
+        var done: Int64 = 0
+        while done < length {
+            let buffer = pipe.acquire()
+            let want = Int(min(Int64(buffer.count), length - done))
+            let n = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), fromOffset: offset + done)
+            guard n == want else { throw ToolError.refused("'\(fd.path)' ended early while being read: truncated") }
+            pipe.publish(n, tag: 0)
+            try sink(UnsafeRawBufferPointer(rebasing: buffer[..<n]), done)
+            done += Int64(n)
+            progress?.advance(Int64(n))
+        }
+        pipe.finish()
     }
 }
 

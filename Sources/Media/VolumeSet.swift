@@ -6,7 +6,7 @@ public struct VolumeSet {
     /// The volumes of one split of one bundle.
     public struct Key: Hashable, Sendable {
         public var bundle: VolumeLabel.Bundle
-        public var set: String
+        public var set: SHA256Digest
         public var count: Int
     }
 
@@ -75,6 +75,14 @@ public struct VolumeSet {
             }
         }
         findings += VolumeSet.rangeFindings(key, volumes)
+        // With every volume present, the set digest must be the one their payload digests make.
+        if volumes.count == key.count, let first = volumes[1] {
+            let digest = VolumeLabel.setDigest(bundle: key.bundle, count: key.count, stride: first.label!.length,
+                                               payloads: (1...key.count).map { volumes[$0]!.label!.payload })
+            if digest != key.set {
+                findings.append(.inconsistent(first, "the set digest in the labels does not match the volumes' payload digests"))
+            }
+        }
         for n in 1...key.count where volumes[n] == nil && !damagedNumbers.contains(n) {
             findings.append(.missing(number: n, count: key.count))
         }
@@ -112,11 +120,11 @@ public struct VolumeSet {
         case .duplicate(let c, let first):
             return "DUPLICATE  \(c.label!.number)/\(c.label!.count)  \(c.source): the same volume as \(first.source)"
         case .foreign(let c, let k):
-            return "FOREIGN    \(c.label!.number)/\(c.label!.count)  \(c.source): volume of \(k.bundle.description), bundle sha256:\(k.bundle.sha256.hex.prefix(16))…, set \(k.set.prefix(8))"
+            return "FOREIGN    \(c.label!.number)/\(c.label!.count)  \(c.source): volume of \(k.bundle.description), manifest sha256:\(k.bundle.manifest.hex.prefix(16))…, set \(k.set.hex.prefix(16))…"
         case .inconsistent(let c, let why):
             return "DAMAGED    \(c.label!.number)/\(c.label!.count)  \(c.source): \(why)"
         case .ambiguous(let groups):
-            let list = groups.sorted { $0.value > $1.value }.map { "\($0.key.bundle.description) set \($0.key.set.prefix(8)) (\($0.value) volume(s))" }
+            let list = groups.sorted { $0.value > $1.value }.map { "\($0.key.bundle.description) set \($0.key.set.hex.prefix(16))… (\($0.value) volume(s))" }
             return "AMBIGUOUS  volumes of \(groups.count) sets in equal numbers: \(list.joined(separator: "; "))"
         }
     }

@@ -4,7 +4,7 @@ import Media
 import Support
 
 /// Checks the volumes inside ISO 9660 images, so the low side can verify images before they
-/// are burned. Each file of the image is streamed once: its payload hashed, its label read last.
+/// are burned. Each file of the image is streamed once: its payload digested, its label read last.
 /// (The high side reads mounted discs as plain files and never parses an image.)
 public enum ImageVolumes {
     public static func check(image: String, trust: [PublicKey], progress: Progress? = nil) -> [VolumeCheck] {
@@ -17,7 +17,7 @@ public enum ImageVolumes {
                 guard entry.kind == .regular, entry.size >= Int64(VolumeLabel.size) else { continue }
                 var check = VolumeCheck(source: image + ":" + entry.name, size: entry.size)
                 do {
-                    var payload = SHA256Stream()
+                    var payload = PieceDigester()
                     let length = entry.size - Int64(VolumeLabel.size)
                     while payload.count < length {
                         let want = Int(min(Int64(buffer.count), length - payload.count))
@@ -37,13 +37,11 @@ public enum ImageVolumes {
                         if VolumeLabel.looksLikeVolumeName(entry.name) { checks.append(check) }
                         continue
                     }
-                    var file = payload
-                    file.update(labelBytes)
-                    check.fileSHA256 = file.finalize()
+                    check.payloadDigest = payload.finalize()
                     check.signed = try VolumeLabel.decode(labelBytes, what: "'\(check.source)'")
                     try VolumeFiles.checkSigned(&check, trust: trust)
-                    if payload.finalize() != check.signed!.label.payload {
-                        check.problem = "payload SHA-256 differs from its signed label (\(check.signed!.label.position)): the data is damaged"
+                    if check.payloadDigest != check.signed!.label.payload {
+                        check.problem = "payload digest differs from its signed label (\(check.signed!.label.position)): the data is damaged"
                     }
                 } catch let e as ToolError {
                     check.problem = e.message.replacingPrefix("'\(check.source)': ", "")

@@ -31,16 +31,17 @@ public struct WrittenVolume {
     /// The file written: the volume file, or with --iso the image holding it.
     public var path: String
     public var size: Int64
-    public var sha256: SHA256Digest
-    /// With --iso, the volume file inside the image.
-    public var volumeFile: (name: String, size: Int64, sha256: SHA256Digest)?
+    /// With --iso, the image's SHA-256 (to compare with what a burned disc reads back).
+    public var imageSHA256: SHA256Digest?
+    /// With --iso, the volume file's name and size inside the image.
+    public var volumeFile: (name: String, size: Int64)?
 }
 
 public struct MediaWriteReport {
     public var bundle: VolumeLabel.Bundle
     public var manifest: Manifest
     public var volumes: [WrittenVolume]
-    public var set: String
+    public var set: SHA256Digest
     /// Payload bytes in every volume but the last.
     public var stride: Int64
     public var fileLimit: Int64
@@ -52,9 +53,9 @@ public struct MediaWriteReport {
 /// Splits a bundle into volume files (or ISO images of them) that fit a medium.
 ///
 /// Plain volumes take one pass over the bundle: payloads are written as they are read (4 KiB
-/// aligned, with O_DIRECT where the file system allows, like `dd oflag=direct`), the bundle's and
-/// each payload's SHA-256 are computed on two other threads, and the labels, which need the
-/// bundle's digest, are written at the end of each file once it is known. Files are written under
+/// aligned, with O_DIRECT where the file system allows, like `dd oflag=direct`), their digests
+/// are computed on two other threads, and the labels, which name the set digest of all of them,
+/// are written at the end of each file once it is known. Files are written under
 /// `.partial` names, flushed, and renamed only when every volume is complete.
 public final class VolumeWriter {
     public let bundlePath: String
@@ -66,7 +67,7 @@ public final class VolumeWriter {
     /// Room for the ISO 9660 structure around one volume file and its README: the descriptors,
     /// path tables and directories (Rock Ridge and Joliet) measured 62 KiB for two files; a few
     /// KiB more per 4 GiB extent of a large file.
-    static let isoReserve: Int64 = 256 << 10
+    static let isoReserve: Int64 = 128 << 10
     static let isoReservePerExtent: Int64 = 8 << 10
     static let readmeName = "README.txt"
 
@@ -137,17 +138,17 @@ public final class VolumeWriter {
         }
     }
 
-    private func bundleIdentity(_ manifest: Manifest, _ digest: SHA256Digest, file: String, size: Int64, sha256: SHA256Digest) -> VolumeLabel.Bundle {
-        VolumeLabel.Bundle(file: file, name: manifest.name, sequence: manifest.sequence, size: size, sha256: sha256, manifest: digest)
+    private func bundleIdentity(_ manifest: Manifest, _ digest: SHA256Digest, file: String, size: Int64) -> VolumeLabel.Bundle {
+        VolumeLabel.Bundle(file: file, name: manifest.name, sequence: manifest.sequence, size: size, manifest: digest)
     }
 
     // MARK: Plain volume files
 
     private func writePlain(source: FileDescriptor, total: Int64, stride: Int64, count: Int, manifest: Manifest, manifestDigest: SHA256Digest,
                             fileName: String, partials: [String], finals: [String]) throws -> [WrittenVolume] {
-        let bundleHash = DigestConsumer()
-        let payloadHashes = TaggedDigestConsumer()
-        let pipe = try ChunkPipeline(consumers: [bundleHash, payloadHashes])
+        let pieces = PieceDigests()
+        // 4 MiB writes, as `dd bs=4M`; four of them in flight between the reader and the hashers.
+        let pipe = try ChunkPipeline(consumers: pieces.lanes, slots: 4, chunkSize: 4 * VolumeLabel.pieceSize)
         defer { pipe.stop() }
         let progress = Progress("writing volumes", total: total)
         defer { progress.finish() }
@@ -170,23 +171,20 @@ public final class VolumeWriter {
             try out.fd.close()
         }
         pipe.finish()
-        guard bundleHash.stream.count == total else { throw ToolError.environment("'\(bundlePath)' changed while being written") }
-        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total, sha256: bundleHash.stream.finalize())
-        let set = VolumeLabel.setID(bundle: bundle.sha256, count: count, stride: stride)
+        let payloads = (0..<count).map { pieces.payloadDigest(tag: $0) }
+        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
+        let set = VolumeLabel.setDigest(bundle: bundle, count: count, stride: min(stride, total), payloads: payloads)
         var written: [WrittenVolume] = []
         for v in 0..<count {
             let offset = Int64(v) * stride
             let length = min(stride, total - offset)
-            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length,
-                                    payload: payloadHashes.streams[v].finalize())
+            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length, payload: payloads[v])
             let bytes = try label.encode(signature: signer.sign(label))
             let fd = try FileDescriptor.open(partials[v], flags: O_WRONLY)
             try bytes.withUnsafeBytes { try fd.write($0, toOffset: length) }
             try fd.sync()
             try fd.close()
-            var file = payloadHashes.streams[v]
-            file.update(bytes)
-            written.append(WrittenVolume(label: label, path: finals[v], size: length + Int64(bytes.count), sha256: file.finalize()))
+            written.append(WrittenVolume(label: label, path: finals[v], size: length + Int64(bytes.count)))
         }
         return written
     }
@@ -204,14 +202,19 @@ public final class VolumeWriter {
     private func writeImages(source: FileDescriptor, total: Int64, stride: Int64, count: Int, manifest: Manifest, manifestDigest: SHA256Digest,
                              fileName: String, partials: [String], finals: [String]) throws -> [WrittenVolume] {
         // Each image must be complete before the next starts (libarchive lays out the directory
-        // at the end), so the label, which names the bundle's digest, needs it first: one
-        // extra read of the bundle, small beside the image's own temporary copy.
-        let progress = Progress("hashing bundle", total: total)
-        let (sha256, hashed) = try SHA256Stream.file(bundlePath, progress: progress)
-        progress.finish()
-        guard hashed == total else { throw ToolError.environment("'\(bundlePath)' changed while being read") }
-        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total, sha256: sha256)
-        let set = VolumeLabel.setID(bundle: sha256, count: count, stride: stride)
+        // first), and every label names the set digest of all payloads: so the payloads are
+        // digested in a first pass, and checked again as they go into the images.
+        let hashing = Progress("digesting volumes", total: total)
+        var payloads: [SHA256Digest] = []
+        for v in 0..<count {
+            let offset = Int64(v) * stride
+            let pieces = PieceDigests()
+            try VolumeFiles.stream(source, from: offset, length: min(stride, total - offset), through: pieces.lanes, progress: hashing)
+            payloads.append(pieces.payloadDigest(tag: 0))
+        }
+        hashing.finish()
+        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
+        let set = VolumeLabel.setDigest(bundle: bundle, count: count, stride: min(stride, total), payloads: payloads)
         let limit = size.fileLimit(iso: true)
         let writing = Progress("writing images", total: total)
         defer { writing.finish() }
@@ -219,38 +222,21 @@ public final class VolumeWriter {
         for v in 0..<count {
             let offset = Int64(v) * stride
             let length = min(stride, total - offset)
-            let volumeName = VolumeLabel.fileName(bundle: manifest.name, sequence: manifest.sequence, number: v + 1, count: count)
+            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length, payload: payloads[v])
+            let labelBytes = try label.encode(signature: signer.sign(label))
+            let volumeName = label.fileName
             let fd = try FileDescriptor.create(partials[v])
             let image = try IsoWriter(fd: fd, volumeID: volumeID(manifest, v + 1, count), largeFiles: length + Int64(VolumeLabel.size) >= 1 << 32,
                                       temporaryDirectory: destination)
-            var label: VolumeLabel?
-            var fileDigest = SHA256Stream()
             try image.addFile(volumeName, size: length + Int64(VolumeLabel.size), mtime: manifest.created) { put in
-                let payloadHash = DigestConsumer()
-                let pipe = try ChunkPipeline(consumers: [payloadHash])
-                defer { pipe.stop() }
-                var done: Int64 = 0
-                while done < length {
-                    let buffer = pipe.acquire()
-                    let want = Int(min(Int64(buffer.count), length - done))
-                    let n = try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), fromOffset: offset + done)
-                    guard n == want else { throw ToolError.environment("'\(bundlePath)' ended early while being written (changed?)") }
-                    pipe.publish(n, tag: 0)
-                    try put(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-                    done += Int64(n)
-                    writing.advance(Int64(n))
+                let again = PieceDigests()
+                try VolumeFiles.stream(source, from: offset, length: length, through: again.lanes, progress: writing) { chunk, _ in try put(chunk) }
+                guard again.payloadDigest(tag: 0) == payloads[v] else {
+                    throw ToolError.environment("'\(bundlePath)' changed while being written")
                 }
-                pipe.finish()
-                let l = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length,
-                                    payload: payloadHash.stream.finalize())
-                let bytes = try l.encode(signature: signer.sign(l))
-                try bytes.withUnsafeBytes { try put($0) }
-                fileDigest = payloadHash.stream
-                fileDigest.update(bytes)
-                label = l
+                try labelBytes.withUnsafeBytes { try put($0) }
             }
-            let volumeSHA = fileDigest.finalize()
-            let readme = Array(readmeText(label!, volumeName: volumeName, volumeSHA: volumeSHA).utf8)
+            let readme = Array(readmeText(label, volumeName: volumeName).utf8)
             try image.addFile(VolumeWriter.readmeName, size: Int64(readme.count), mtime: manifest.created) { put in
                 try readme.withUnsafeBytes { try put($0) }
             }
@@ -260,8 +246,8 @@ public final class VolumeWriter {
             }
             try fd.sync()
             try fd.close()
-            written.append(WrittenVolume(label: label!, path: finals[v], size: imageSize, sha256: imageSHA,
-                                         volumeFile: (volumeName, length + Int64(VolumeLabel.size), volumeSHA)))
+            written.append(WrittenVolume(label: label, path: finals[v], size: imageSize, imageSHA256: imageSHA,
+                                         volumeFile: (volumeName, length + Int64(VolumeLabel.size))))
         }
         return written
     }
@@ -275,15 +261,15 @@ public final class VolumeWriter {
         return String(base.prefix(32 - suffix.count)) + suffix
     }
 
-    private func readmeText(_ l: VolumeLabel, volumeName: String, volumeSHA: SHA256Digest) -> String {
+    private func readmeText(_ l: VolumeLabel, volumeName: String) -> String {
         """
         Volume \(l.number) of \(l.count) of \(l.bundle.file): bundle \(l.bundle.name), sequence \(l.bundle.sequence)
 
-        bundle   \(Format.grouped(l.bundle.size)) bytes  sha256:\(l.bundle.sha256.hex)
-        manifest sha256:\(l.bundle.manifest.hex)
-        volume   \(volumeName)  \(Format.grouped(l.length + Int64(VolumeLabel.size))) bytes  sha256:\(volumeSHA.hex)
+        bundle   \(Format.grouped(l.bundle.size)) bytes, manifest sha256:\(l.bundle.manifest.hex)
+        volume   \(volumeName)  \(Format.grouped(l.length + Int64(VolumeLabel.size))) bytes
                  bytes \(Format.grouped(l.offset)) to \(Format.grouped(l.offset + l.length - 1)) of the bundle, then a 4 KiB signed label
-        set      \(l.set)
+        payload  \(l.payload.hex)
+        set      \(l.set.hex)
         signed   by key \(signer.keyIdText)
 
         Check this disc alone or with the others:

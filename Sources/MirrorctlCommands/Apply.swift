@@ -49,8 +49,8 @@ extension Mirrorctl {
                 let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired)
                 r = report
                 s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
-                s.add("bundle", "\(v.bundle.file), \(Format.grouped(v.bundle.size)) bytes, sha256:\(v.bundle.sha256.hex) (reassembled; matches the labels)")
-                s.add("volumes", "all \(v.count) intact, set \(v.set), labels signed by \(v.signers.joined(separator: ", "))")
+                s.add("bundle", "\(v.bundle.file), \(Format.grouped(v.bundle.size)) bytes, sha256:\(v.sha256?.hex ?? "-") (reassembled from its volumes)")
+                s.add("volumes", "all \(v.count) intact, set \(v.set.hex), labels signed by \(v.signers.joined(separator: ", "))")
                 s.add("  from", v.folders.joined(separator: ", "))
                 s.add("  read", "\(v.copied.count) volume(s), \(Format.grouped(v.bytesRead)) bytes" + (v.resumed.isEmpty ? "" : "; volume(s) \(v.resumed.map(String.init).joined(separator: ", ")) already checked and copied by an earlier run, not read again"))
             }

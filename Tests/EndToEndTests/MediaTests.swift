@@ -54,6 +54,19 @@ struct MediaFixture {
 func bundlectl(_ args: [String], env: [String: String] = [:]) throws -> Outcome { try run(Env.bundlectl, args, env: env) }
 func mirrorctl(_ args: [String]) throws -> Outcome { try run(Env.mirrorctl, args) }
 
+/// Rewrites a volume's label JSON with `edit` (a sed expression) and signs it again with stock
+/// minisign, as a trusted key that lies (or a buggy writer) would.
+func resign(_ volume: String, key: String, in dir: String, edit: String) throws {
+    try sh("""
+        cd \(dir) && tail -c 4096 \(volume) | sed -n 2p > l.json && cp l.json l.orig
+        sed -i '\(edit)' l.json && ! cmp -s l.json l.orig
+        tc="$(tail -c 4096 \(volume) | sed -n 5p | sed 's/^trusted comment: //')"
+        minisign -S -s \(key) -m l.json -x l.sig -t "$tc" </dev/null >/dev/null
+        { echo airgap-volume/1; cat l.json l.sig; head -c 4096 /dev/zero; } | head -c 4096 > label4k
+        head -c -4096 \(volume) > body && cat body label4k > \(volume)
+        """)
+}
+
 /// The value of a "label  value" line of a summary (its `occurrence`-th such line).
 func value(_ out: String, _ label: String, occurrence: Int = 1) -> String? {
     var seen = 0
@@ -89,14 +102,14 @@ struct MediaTests {
         #expect(vols.first!.hasSuffix("/feeds-7.01of04.vol"), "\(vols)")
         for v in vols {
             #expect(Int(try sh("stat -c %s \(v)").trimmingCharacters(in: .whitespacesAndNewlines))! <= 1_048_576)
-            // The transfer log names each file with the SHA-256 sha256sum prints.
-            let sum = try sh("sha256sum \(v) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(f.written.out.contains("\(v)  ") && f.written.out.contains("sha256:\(sum)"), "\(f.written.out)")
+            // The transfer log names each volume's payload digest; stock tools compute the same.
+            let digest = try sh("head -c -4096 \(v) | split -b 1M --filter=sha256sum | cut -c1-64 | sha256sum | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(f.written.out.contains("\(v)  \(grouped(Int(try sh("stat -c %s \(v)").trimmingCharacters(in: .whitespacesAndNewlines))!)) bytes  payload \(digest)"), "\(f.written.out)")
         }
         // Payloads put together, labels dropped, are the bundle byte for byte.
         try sh("for v in \(vols.joined(separator: " ")); do head -c -4096 $v; done > \(f.s.at("joined")) && cmp \(f.s.at("joined")) \(f.bundle)")
-        let bundleSum = try sh("sha256sum \(f.bundle) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(value(f.written.out, "sha256") == bundleSum, "\(f.written.out)")
+        let manifest = try sh("\(Env.bundlectl) inspect --json \(f.bundle) | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"manifest\"])'").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(value(f.written.out, "manifest") == manifest, "\(f.written.out)")
         #expect(value(f.written.out, "overhead")?.hasPrefix("\(grouped(vols.count * 4096)) bytes") == true, "\(f.written.out)")
         // Each label is a minisign signature over its JSON line: stock minisign checks it.
         for v in vols {
@@ -112,8 +125,8 @@ struct MediaTests {
         let f = try MediaFixture()
         let r = try f.verify(f.vols)
         #expect(r.status == 0, "\(r.text)")
-        let bundleSum = try sh("sha256sum \(f.bundle) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(value(r.out, "sha256") == bundleSum, "\(r.out)")
+        #expect(value(r.out, "manifest") == value(f.written.out, "manifest"), "\(r.out)")
+        #expect(value(r.out, "set") == value(f.written.out, "set"), "\(r.out)")
         #expect(r.out.contains("all \(try f.volumes().count) volume(s) intact"))
         #expect(r.out.contains("feeds-2026.06.bundle: feeds sequence 7"))
         // A trust file of keys put together works the same; an unknown key does not.
@@ -132,9 +145,9 @@ struct MediaTests {
         try flipByte(v[1], at: 5000)
         let r = try f.verify(f.vols)
         #expect(r.status == 1)
-        #expect(r.out.contains("DAMAGED    2/4  \(v[1]): payload SHA-256 differs from its signed label"), "\(r.out)")
+        #expect(r.out.contains("DAMAGED    2/4  \(v[1]): payload digest differs from its signed label"), "\(r.out)")
         #expect(r.err.split(separator: "\n").count == 1, "\(r.err)")
-        #expect(r.err.contains("damaged: \(v[1]) (volume 2 of 4: payload SHA-256 differs"), "\(r.err)")
+        #expect(r.err.contains("damaged: \(v[1]) (volume 2 of 4: payload digest differs"), "\(r.err)")
         #expect(r.out.contains("ok         1/4") && r.out.contains("ok         3/4") && r.out.contains("ok         4/4"))
 
         try flipByte(v[1], at: 5000)
@@ -181,23 +194,31 @@ struct MediaTests {
         #expect(foreign.out.contains("ok         4/4"))
     }
 
-    @Test("a label signed by a trusted key whose range does not follow the set is refused")
-    func inconsistentRange() throws {
+    @Test("labels signed by a trusted key that lie about the range or the set are refused")
+    func inconsistentLabels() throws {
         let f = try MediaFixture()
         let v = try f.volumes()
-        // Re-sign volume 2's label with its offset moved by 4 KiB, with stock minisign.
-        try sh("""
-            cd \(f.s.path) && tail -c 4096 \(v[1]) | sed -n 2p > l.json
-            sed -i 's/"offset":1044480/"offset":1048576/' l.json && grep -q '"offset":1048576' l.json
-            tc="$(tail -c 4096 \(v[1]) | sed -n 5p | sed 's/^trusted comment: //')"
-            minisign -S -s \(f.key) -m l.json -x l.sig -t "$tc" </dev/null >/dev/null
-            { echo airgap-volume/1; cat l.json l.sig; } > label
-            head -c 4096 /dev/zero >> label && head -c 4096 label > label4k
-            head -c -4096 \(v[1]) > body && cat body label4k > \(v[1])
-            """)
+        // Volume 2 claims to start 4 KiB later.
+        try resign(v[1], key: f.key, in: f.s.path, edit: "s/\"offset\":1044480/\"offset\":1048576/")
         let r = try f.verify(f.vols)
         #expect(r.status == 1)
         #expect(r.out.contains("DAMAGED    2/4  \(v[1]): its range 1048576+1044480 does not follow the set's 1044480-byte volumes"), "\(r.out)")
+
+        // Volume 3 is altered and its label re-signed to match: it checks alone, but the set
+        // digest every label carries was made from the original payloads.
+        let g = try MediaFixture()
+        let w = try g.volumes()
+        try sh("printf X | dd of=\(w[2]) bs=1 seek=1000 conv=notrunc 2>/dev/null")
+        let digest = try sh("head -c -4096 \(w[2]) | split -b 1M --filter=sha256sum | cut -c1-64 | sha256sum | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+        try resign(w[2], key: g.key, in: g.s.path, edit: "s/\"payload\":\"[0-9a-f]*\"/\"payload\":\"\(digest)\"/")
+        let forged = try g.verify(g.vols)
+        #expect(forged.status == 1)
+        #expect(forged.out.contains("ok         3/4"), "alone it checks: \(forged.out)")
+        #expect(forged.out.contains("the set digest in the labels does not match the volumes' payload digests"), "\(forged.out)")
+        let m = try g.mirror()
+        let apply = try mirrorctl(["apply", g.vols, "--mirror", m])
+        #expect(apply.status == 1 && apply.err.contains("set digest"), "\(apply.err)")
+        #expect(!FileManager.default.fileExists(atPath: m + "/current"))
     }
 
     @Test("apply from volumes in shuffled order across two folders gives the source tree")
@@ -214,7 +235,8 @@ struct MediaTests {
         #expect(try sameTree(m + "/current/advisories/blob", f.blob))
         #expect(try mirrorctl("verify", "--mirror", m).status == 0)
         let bundleSum = try sh("sha256sum \(f.bundle) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(r.out.contains("sha256:\(bundleSum) (reassembled; matches the labels)"), "\(r.out)")
+        // The reassembled file's SHA-256, for the transfer log: what sha256sum says of the bundle.
+        #expect(r.out.contains("sha256:\(bundleSum) (reassembled from its volumes)"), "\(r.out)")
         #expect(value(r.out, "read")?.hasPrefix("4 volume(s), ") == true, "\(r.out)")
         // The reassembled copy is gone; the journal names the bundle file.
         #expect(!FileManager.default.fileExists(atPath: m + "/incoming"))
@@ -246,7 +268,7 @@ struct MediaTests {
         try flipByte(v[2], at: 100)
         let damaged = try mirrorctl(["apply", f.vols, "--mirror", m])
         #expect(damaged.status == 1)
-        #expect(damaged.err.contains("volume 3 of 4 of feeds sequence 7 (feeds-2026.06.bundle), '\(v[2])', is damaged: payload SHA-256 differs"), "\(damaged.err)")
+        #expect(damaged.err.contains("volume 3 of 4 of feeds sequence 7 (feeds-2026.06.bundle), '\(v[2])', is damaged: payload digest differs"), "\(damaged.err)")
         #expect(damaged.err.split(separator: "\n").count == 1)
         #expect(try MirrorSnapshot(m) == before)
         #expect(try sh("cat \(m)/journal.jsonl").contains("\"event\":\"refuse\""))
@@ -301,10 +323,10 @@ struct MediaTests {
             try sh("bsdtar -xOf \(img) \(vol) > \(extracted)/\(vol)")
             // The image and the volume inside it are the ones the transfer log names.
             let imageSum = try sh("sha256sum \(img) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
-            let volSum = try sh("sha256sum \(extracted)/\(vol) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+            let digest = try sh("head -c -4096 \(extracted)/\(vol) | split -b 1M --filter=sha256sum | cut -c1-64 | sha256sum | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(f.written.out.contains("\(img)  ") && f.written.out.contains("sha256:\(imageSum)"))
-            #expect(f.written.out.contains("holds     \(vol)") && f.written.out.contains("sha256:\(volSum)"), "\(f.written.out)")
-            #expect(try sh("bsdtar -xOf \(img) README.txt").contains("sha256:\(volSum)"))
+            #expect(f.written.out.contains("holds     \(vol)") && f.written.out.contains("payload \(digest)"), "\(f.written.out)")
+            #expect(try sh("bsdtar -xOf \(img) README.txt").contains("payload  \(digest)"))
         }
         // The extracted payloads are the bundle.
         try sh("for v in \(extracted)/*.vol; do head -c -4096 $v; done | cmp - \(f.bundle)")
@@ -323,7 +345,7 @@ struct MediaTests {
         try flipByte(images[0], at: Int(offset.trimmingCharacters(in: .whitespacesAndNewlines))! + 10)
         let bad = try f.verify(f.vols)
         #expect(bad.status == 1)
-        #expect(bad.out.contains("DAMAGED    1/\(images.count)  \(images[0]):\(vol0): payload SHA-256 differs"), "\(bad.out)")
+        #expect(bad.out.contains("DAMAGED    1/\(images.count)  \(images[0]):\(vol0): payload digest differs"), "\(bad.out)")
     }
 
     @Test("volume sizes: names, units, and bad values refused with one line and exit 2", arguments: [
