@@ -147,30 +147,30 @@ public final class VolumeWriter {
     private func writePlain(source: FileDescriptor, total: Int64, stride: Int64, count: Int, manifest: Manifest, manifestDigest: SHA256Digest,
                             fileName: String, partials: [String], finals: [String]) throws -> [WrittenVolume] {
         let pieces = PieceDigests()
-        // 4 MiB writes, as `dd bs=4M`; four of them in flight between the reader and the hashers.
-        let pipe = try ChunkPipeline(consumers: pieces.lanes, slots: 4, chunkSize: 4 * VolumeLabel.pieceSize)
+        let writer = VolumeFilesWriter(paths: partials)
+        // 4 MiB writes, as `dd bs=4M`. This thread reads ahead; the writer and the two hash lanes
+        // each work on their own thread, so the disk gets its next write as soon as it is ready.
+        let pipe = try ChunkPipeline(consumers: [writer] + pieces.lanes, slots: 4, chunkSize: 4 * VolumeLabel.pieceSize)
         defer { pipe.stop() }
         let progress = Progress("writing volumes", total: total)
         defer { progress.finish() }
         for v in 0..<count {
             let offset = Int64(v) * stride
             let length = min(stride, total - offset)
-            var out = try openDirect(partials[v])
             var done: Int64 = 0
             while done < length {
+                if let e = writer.failure { throw e }
                 let buffer = pipe.acquire()
                 let want = Int(min(Int64(buffer.count), length - done))
                 let n = try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), fromOffset: offset + done)
                 guard n == want else { throw ToolError.environment("'\(bundlePath)' ended early while being written (changed?)") }
                 pipe.publish(n, tag: v)
-                if n % 4096 != 0 { try out.leaveDirectMode() }
-                try out.fd.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
                 done += Int64(n)
                 progress.advance(Int64(n))
             }
-            try out.fd.close()
         }
         pipe.finish()
+        try writer.close()
         let payloads = (0..<count).map { pieces.payloadDigest(tag: $0) }
         let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
         let set = VolumeLabel.setDigest(bundle: bundle, count: count, stride: min(stride, total), payloads: payloads)
@@ -187,14 +187,6 @@ public final class VolumeWriter {
             written.append(WrittenVolume(label: label, path: finals[v], size: length + Int64(bytes.count)))
         }
         return written
-    }
-
-    /// A new file opened for O_DIRECT writes where the file system supports them (not tmpfs).
-    private func openDirect(_ path: String) throws -> DirectFile {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | __O_DIRECT, 0o644)
-        if fd >= 0 { return DirectFile(fd: FileDescriptor(adopting: fd, path: path), direct: true) }
-        guard errno == EINVAL else { throw systemError("create", path) }
-        return DirectFile(fd: try FileDescriptor.create(path), direct: false)
     }
 
     // MARK: ISO 9660 images
@@ -281,8 +273,54 @@ public final class VolumeWriter {
     }
 }
 
+/// Writes each tag's chunks to its volume file (tag n to `paths[n]`), on a pipeline thread.
+/// The first failure stops the writing; the reading thread sees it and gives up.
+final class VolumeFilesWriter: ChunkConsumer, @unchecked Sendable {
+    private let paths: [String]
+    private var file: DirectFile?
+    private var tag = -1
+    private let lock = Mutex()
+    private var error: ToolError?
+
+    init(paths: [String]) { self.paths = paths }
+
+    var failure: ToolError? { lock.locked { error } }
+
+    func consume(_ chunk: UnsafeRawBufferPointer, tag: Int) {
+        guard failure == nil else { return }
+        do {
+            if tag != self.tag {
+                try file?.fd.close()
+                file = try DirectFile.create(paths[tag])
+                self.tag = tag
+            }
+            if chunk.count % 4096 != 0 { try file!.leaveDirectMode() }
+            try file!.fd.write(chunk)
+        } catch let e as ToolError {
+            lock.locked { error = e }
+        } catch {
+            lock.locked { self.error = ToolError.environment("cannot write '\(paths[tag])': \(error)") }
+        }
+    }
+
+    /// Closes the last file; call after the pipeline finished.
+    func close() throws {
+        if let e = failure { throw e }
+        try file?.fd.close()
+        file = nil
+    }
+}
+
 /// A file being written with O_DIRECT until an unaligned write needs the page cache.
 struct DirectFile {
+    /// A new file opened for O_DIRECT writes where the file system supports them (not tmpfs).
+    static func create(_ path: String) throws -> DirectFile {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | __O_DIRECT, 0o644)
+        if fd >= 0 { return DirectFile(fd: FileDescriptor(adopting: fd, path: path), direct: true) }
+        guard errno == EINVAL else { throw systemError("create", path) }
+        return DirectFile(fd: try FileDescriptor.create(path), direct: false)
+    }
+
     let fd: FileDescriptor
     var direct: Bool
 
