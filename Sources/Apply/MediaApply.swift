@@ -141,7 +141,8 @@ extension Mirror {
         let path = dir + "/volumes.json"
         if try FS.info(path) != nil,
            let record = try? IncomingRecord(bytes: FS.readFile(path, limit: 1 << 20), path: path),
-           record.bundle == key.bundle, record.set == key.set, record.count == key.count {
+           record.bundle == key.bundle, record.set == key.set, record.count == key.count,
+           try FS.info(dir + "/" + key.bundle.file)?.size == key.bundle.size {
             return record
         }
         try FS.removeTree(dir)

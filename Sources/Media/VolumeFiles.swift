@@ -166,7 +166,7 @@ public enum VolumeFiles {
             try stream(fd, from: 0, length: label.length, through: pieces.lanes + extra, progress: progress, sink: sink)
             check.payloadDigest = pieces.payloadDigest(tag: 0)
             guard check.payloadDigest == label.payload else {
-                check.problem = "payload digest differs from its signed label (\(label.position)): the data is damaged"
+                check.problem = "payload digest differs from its signed label: the data is damaged"
                 return false
             }
             return true

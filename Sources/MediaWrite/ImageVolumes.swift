@@ -41,7 +41,7 @@ public enum ImageVolumes {
                     check.signed = try VolumeLabel.decode(labelBytes, what: "'\(check.source)'")
                     try VolumeFiles.checkSigned(&check, trust: trust)
                     if check.payloadDigest != check.signed!.label.payload {
-                        check.problem = "payload digest differs from its signed label (\(check.signed!.label.position)): the data is damaged"
+                        check.problem = "payload digest differs from its signed label: the data is damaged"
                     }
                 } catch let e as ToolError {
                     check.problem = e.message.replacingPrefix("'\(check.source)': ", "")
