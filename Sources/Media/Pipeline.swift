@@ -29,7 +29,7 @@ public final class ChunkPipeline: @unchecked Sendable {
     private var published = 0
     private var noMore = false
     private var stopped = false
-    private var threads: [Thread] = []
+    private var threads: [PipelineThread] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -46,7 +46,7 @@ public final class ChunkPipeline: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
         for i in consumers.indices {
-            threads.append(try Thread { [self] in self.run(consumer: i) })
+            threads.append(try PipelineThread { [self] in self.run(consumer: i) })
         }
     }
 
@@ -128,7 +128,7 @@ public final class ChunkPipeline: @unchecked Sendable {
 }
 
 /// A joinable POSIX thread running one closure.
-final class Thread {
+final class PipelineThread {
     private final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

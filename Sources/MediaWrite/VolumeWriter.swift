@@ -297,7 +297,9 @@ final class VolumeFilesWriter: ChunkConsumer, @unchecked Sendable {
             if chunk.count % 4096 != 0 { try file!.leaveDirectMode() }
             try file!.fd.write(chunk)
         } catch let e as ToolError {
-            lock.locked { error = e }
+            // EFBIG: the medium's file system takes smaller files than --volume-size allows.
+            let hint = e.message.hasSuffix("File too large") ? " (the destination's file system holds smaller files; FAT32: --volume-size fat32)" : ""
+            lock.locked { error = ToolError(e.status, e.message + hint) }
         } catch {
             lock.locked { self.error = ToolError.environment("cannot write '\(paths[tag])': \(error)") }
         }
