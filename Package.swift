@@ -43,12 +43,16 @@ let package = Package(
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["Support"], swiftSettings: strict),
         .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "OCI", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], swiftSettings: strict),
+        // Volumes on removable media: the signed label, checking volumes alone and as a set,
+        // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
+        .target(name: "Media", dependencies: ["BundleFormat", "BundleVerify", "Support"], swiftSettings: strict),
+        .target(name: "MediaWrite", dependencies: ["Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
-        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Sodium", "Support"], swiftSettings: strict),
+        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], swiftSettings: strict),
 

@@ -207,8 +207,14 @@ public final class Mirror {
     // MARK: Apply
 
     public func apply(bundle: String, dryRun: Bool, allowExpired: Bool = false, now: Int64 = Timestamp.now()) throws -> ApplyReport {
+        try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, now: now, held: nil)
+    }
+
+    /// - Parameter held: the mirror's lock, when the caller already holds it (an apply from
+    ///   volumes reassembles the bundle under the lock and keeps it until the swap).
+    func apply(bundle: String, dryRun: Bool, allowExpired: Bool, now: Int64, held: MirrorLock?) throws -> ApplyReport {
         let started = Clock.now()
-        let lock: MirrorLock? = dryRun ? nil : try MirrorLock(paths)
+        let lock: MirrorLock? = dryRun ? nil : try held ?? MirrorLock(paths)
         defer { _ = lock }
         let state = dryRun ? try loadState() : try recover()
 
