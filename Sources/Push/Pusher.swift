@@ -77,6 +77,9 @@ public final class Pusher: @unchecked Sendable {
                                      connections: options.parallel + 2)
         self.state = try PushState(folder: stateFolder, registry: options.registry)
         self.progress = progress
+        // Chunk buffers are megabytes, allocated and freed on several threads (ours and
+        // URLSession's copies): without this they linger in glibc's per-thread arenas.
+        Memory.returnLargeBuffersOnFree()
     }
 
     public var statePath: String { state.path }
@@ -91,7 +94,10 @@ public final class Pusher: @unchecked Sendable {
         }
         // 401 is fine: the registry is there and wants credentials, asked for per repository.
         guard r.status == 200 || r.status == 401 else {
-            throw ToolError.environment("\(client.base)/v2/ answered HTTP \(r.status); is \(options.registry) an OCI distribution registry?")
+            // An HTTPS server asked in plain HTTP answers 400 and says so in its body.
+            let tls = options.insecure && String(decoding: r.body, as: UTF8.self).contains("HTTPS")
+            throw ToolError.environment("\(client.base)/v2/ answered HTTP \(r.status); "
+                + (tls ? "the registry speaks HTTPS: drop --insecure" : "is \(options.registry) an OCI distribution registry?"))
         }
     }
 
@@ -244,7 +250,8 @@ public final class Pusher: @unchecked Sendable {
             try reader.skip(to: offset)
             if offset == 0 && blob.size <= Int64(options.chunkSize) {
                 // Monolithic: one PUT carries the whole, already verified, blob.
-                let data = try reader.next(Int(blob.size))
+                let data = try reader.read(Int(blob.size))
+                try reader.absorb(data)
                 let r = try await client.send("PUT", commitURL(location, blob), headers: ["Content-Type": "application/octet-stream"],
                                               body: data, scopes: scopes)
                 try client.expect(r, [201, 204], "the upload of \(blob.name) to \(repository)")
@@ -252,18 +259,19 @@ public final class Pusher: @unchecked Sendable {
                 return .uploaded(blob.size, resumedAt: 0)
             }
             state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
-            // Chunked: read (and hash) the next chunk while this one is on the wire.
-            let chunk = options.chunkSize
-            var pending: Task<Data, Error>? = offset < blob.size ? Task { try reader.next(chunk) } : nil
-            defer { pending?.cancel() }
-            while let task = pending {
-                let data = try await task.value
-                pending = reader.offset < blob.size ? Task { try reader.next(chunk) } : nil
+            // Chunked. A chunk is hashed while it is on the wire, except the last one: it leaves
+            // only after the whole blob has matched its digest.
+            while reader.offset < blob.size {
+                let data = try reader.read(options.chunkSize)
+                let last = reader.offset == blob.size
+                if last { try reader.absorb(data) }
+                async let hashing: Void = last ? () : reader.absorb(data)
                 let end = offset + Int64(data.count)
                 let r = try await client.send("PATCH", location, headers: [
                     "Content-Type": "application/octet-stream",
                     "Content-Range": "\(offset)-\(end - 1)",
                 ], body: data, scopes: scopes)
+                try await hashing
                 if r.status == 404 || r.status == 416 {
                     // The registry lost the session or disagrees on the offset: start this blob again.
                     state.setSession(repository, blob.digest, nil)
@@ -276,7 +284,7 @@ public final class Pusher: @unchecked Sendable {
                 progress?.advance(Int64(data.count))
                 state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
             }
-            // Every byte has passed the hash by now (BlobReader checks at the end of the file).
+            // Every byte has passed the hash by now (BlobReader checks at the end of the blob).
             let r = try await client.send("PUT", commitURL(location, blob), scopes: scopes)
             if r.status == 404 {
                 state.setSession(repository, blob.digest, nil)
@@ -328,14 +336,21 @@ public final class Pusher: @unchecked Sendable {
     }
 }
 
-/// Reads a blob from the layout in order, hashing every byte; refuses it at the end of the file
-/// if the bytes do not match the digest they are stored under.
+/// Reads a blob from the layout in order and hashes every byte; refuses it once the hashed bytes
+/// reach the end of the blob and do not match the digest it is stored under.
+///
+/// Reading and hashing are separate steps so a chunk can be hashed while it is being sent; the
+/// caller hashes the last chunk before sending it, so no bytes that fail the check complete
+/// an upload.
 final class BlobReader: @unchecked Sendable {
     let path: String
     let blob: BlobRef
     private let fd: FileDescriptor
     private var hash = SHA256Stream()
+    /// Bytes read so far.
     private(set) var offset: Int64 = 0
+    /// Bytes hashed so far.
+    private(set) var hashed: Int64 = 0
 
     init(path: String, blob: BlobRef) throws {
         self.path = path
@@ -347,43 +362,34 @@ final class BlobReader: @unchecked Sendable {
         }
     }
 
-    /// Hashes (without returning) bytes up to `target`: the part a registry already holds.
+    /// Reads and hashes, without keeping, the bytes up to `target`: the part a registry already holds.
     func skip(to target: Int64) throws {
-        guard target > offset else { return }
-        var left = target - offset
-        var buf = Data(count: 1 << 20)
-        while left > 0 {
-            let d = try next(Int(min(left, 1 << 20)), into: &buf)
-            left -= Int64(d)
+        while offset < target {
+            try absorb(read(Int(min(target - offset, 1 << 20))))
         }
     }
 
-    /// The next `count` bytes (fewer at the end of the blob), hashed.
-    func next(_ count: Int) throws -> Data {
+    /// The next `count` bytes (fewer at the end of the blob), not yet hashed.
+    func read(_ count: Int) throws -> Data {
         let n = Int(min(Int64(count), blob.size - offset))
         var d = Data(count: n)
-        _ = try next(n, into: &d)
+        let got = try d.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+        guard got == n else {
+            throw ToolError.refused("blob \(blob.name) ended after \(offset + Int64(got)) of \(blob.size) bytes while it was read; it was not pushed")
+        }
+        offset += Int64(n)
         return d
     }
 
-    private func next(_ n: Int, into d: inout Data) throws -> Int {
-        let want = Int(min(Int64(n), blob.size - offset))
-        let got = try d.withUnsafeMutableBytes { raw -> Int in
-            let buf = UnsafeMutableRawBufferPointer(rebasing: raw[..<want])
-            let got = try fd.readFully(into: buf)
-            hash.update(UnsafeRawBufferPointer(rebasing: buf[..<got]))
-            return got
-        }
-        guard got == want else {
-            throw ToolError.refused("blob \(blob.name) ended after \(offset + Int64(got)) of \(blob.size) bytes while it was read; it was not pushed")
-        }
-        offset += Int64(got)
-        if offset == blob.size {
+    /// Hashes the bytes `read` returned, in order; at the end of the blob, checks the digest.
+    func absorb(_ d: Data) throws {
+        d.withUnsafeBytes { hash.update($0) }
+        hashed += Int64(d.count)
+        if hashed == blob.size {
             let actual = hash.finalize()
             guard actual == blob.digest else {
                 throw ToolError.refused("blob \(blob.name) in the layout does not match its digest (its bytes hash to sha256:\(actual.hex)); it was not pushed")
             }
         }
-        return got
     }
 }
