@@ -30,6 +30,11 @@ struct Transient: Error {
     var retryAfter: Double?
 }
 
+/// The server asked for HTTP basic credentials and we had none, or it refused ours.
+struct BasicRefused: Error {
+    var refusal: SessionDelegate.Refusal
+}
+
 /// A user name and password for the registry, read from a file so they never appear in a
 /// process listing or a shell history.
 public struct Credentials: Sendable {
@@ -93,6 +98,42 @@ struct Challenge: Equatable, Sendable {
     }
 }
 
+/// Answers HTTP basic challenges. URLSession on Linux keeps a 401 with `WWW-Authenticate: Basic`
+/// to itself: without a delegate the task never completes, and a cancelled challenge reaches the
+/// caller as a plain "cancelled". So the delegate answers with the credentials, or cancels and
+/// notes why, per task, for the caller to say. Bearer challenges pass through to the caller.
+final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    enum Refusal { case noCredentials, rejected }
+    let credentials: Credentials?
+    private let lock = Mutex()
+    private var refusals: [Int: Refusal] = [:]
+    private var basic = false
+
+    init(credentials: Credentials?) {
+        self.credentials = credentials
+    }
+
+    /// Whether the registry has asked for HTTP basic authentication.
+    var sawBasic: Bool { lock.locked { basic } }
+
+    func refusal(task id: Int) -> Refusal? { lock.locked { refusals.removeValue(forKey: id) } }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        guard challenge.protectionSpace.authenticationMethod == NSURLAuthenticationMethodHTTPBasic else {
+            completionHandler(.performDefaultHandling, nil)
+            return
+        }
+        lock.locked { basic = true }
+        if let c = credentials, challenge.previousFailureCount == 0 {
+            completionHandler(.useCredential, URLCredential(user: c.user, password: c.password, persistence: .none))
+        } else {
+            lock.locked { refusals[task.taskIdentifier] = credentials == nil ? .noCredentials : .rejected }
+            completionHandler(.cancelAuthenticationChallenge, nil)
+        }
+    }
+}
+
 /// Talks HTTP to one registry: requests, authentication and error wording. Retrying is the
 /// caller's business, because only the caller knows what a retry must redo (an upload may have
 /// to ask where it stands first).
@@ -105,6 +146,7 @@ final class RegistryClient: @unchecked Sendable {
     let base: String
     let insecure: Bool
     private let session: URLSession
+    private let delegate: SessionDelegate
     private let credentials: Credentials?
     private let lock = Mutex()
     private var challenge: Challenge?
@@ -123,7 +165,8 @@ final class RegistryClient: @unchecked Sendable {
         config.httpMaximumConnectionsPerHost = connections
         config.httpShouldSetCookies = false
         config.urlCache = nil
-        session = URLSession(configuration: config)
+        delegate = SessionDelegate(credentials: credentials)
+        session = URLSession(configuration: config, delegate: delegate, delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -144,7 +187,14 @@ final class RegistryClient: @unchecked Sendable {
     func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Data? = nil, scopes: [String] = [],
               authenticate: Bool = true) async throws -> HTTPResponse {
         var auth = lock.locked { authorization(scopes) }
-        var r = try await transport(method, url, headers: headers, body: body, authorization: auth)
+        var r: HTTPResponse
+        do {
+            r = try await transport(method, url, headers: headers, body: body, authorization: auth)
+        } catch let b as BasicRefused {
+            throw ToolError.environment(b.refusal == .noCredentials
+                ? "registry \(host) asks for a user name and password; give them with --credentials FILE"
+                : "registry \(host) refused the user name and password from --credentials (HTTP basic)")
+        }
         if r.status == 401, authenticate, let header = r.header("www-authenticate"), let ch = Challenge(header) {
             auth = try await authorize(ch, scopes: scopes)
             r = try await transport(method, url, headers: headers, body: body, authorization: auth)
@@ -156,6 +206,8 @@ final class RegistryClient: @unchecked Sendable {
     }
 
     private func authorization(_ scopes: [String]) -> String? {
+        // Once the registry asked for basic, send it up front: no 401 and no second copy of a body.
+        if delegate.sawBasic { return credentials?.basic }
         guard let challenge else { return nil }
         if challenge.scheme == "basic" { return credentials?.basic }
         return tokens[scopes.joined(separator: " ")].map { "Bearer " + $0 }
@@ -188,6 +240,10 @@ final class RegistryClient: @unchecked Sendable {
                 r = try await transport("GET", tokenURL, headers: [:], body: nil, authorization: credentials?.basic)
             } catch let t as Transient {
                 throw ToolError.environment("cannot get a token for registry \(host) from \(realm): \(t.reason)")
+            } catch let b as BasicRefused {
+                throw ToolError.environment(b.refusal == .noCredentials
+                    ? "the token service \(realm) of registry \(host) asks for a user name and password; give them with --credentials FILE"
+                    : "the token service \(realm) of registry \(host) refused the user name and password from --credentials")
             }
             guard r.status == 200 else {
                 let why = r.status == 401 || r.status == 403 ? (credentials == nil ? "; give credentials with --credentials FILE" : "; check the credentials") : ""
@@ -213,15 +269,38 @@ final class RegistryClient: @unchecked Sendable {
         req.setValue("mirrorctl", forHTTPHeaderField: "User-Agent")
         let data: Data
         let response: URLResponse
+        let taskID = TaskID()
         do {
             if let body {
                 req.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
-                (data, response) = try await session.upload(for: req, from: body)
-            } else {
-                if method == "PUT" || method == "POST" || method == "PATCH" { req.setValue("0", forHTTPHeaderField: "Content-Length") }
-                (data, response) = try await session.data(for: req)
+            } else if method == "PUT" || method == "POST" || method == "PATCH" {
+                req.setValue("0", forHTTPHeaderField: "Content-Length")
+            }
+            let request = req
+            // Completion-handler tasks, not the async API: the task's identifier ties a refused
+            // challenge (seen by the delegate) to this request.
+            (data, response) = try await withCheckedThrowingContinuation { (k: CheckedContinuation<(Data, URLResponse), Error>) in
+                let done: @Sendable (Data?, URLResponse?, Error?) -> Void = { d, r, e in
+                    if let e {
+                        k.resume(throwing: e)
+                    } else if let r {
+                        k.resume(returning: (d ?? Data(), r))
+                    } else {
+                        k.resume(throwing: URLError(.badServerResponse))
+                    }
+                }
+                let task = body.map { session.uploadTask(with: request, from: $0, completionHandler: done) }
+                    ?? session.dataTask(with: request, completionHandler: done)
+                taskID.value = task.taskIdentifier
+                task.resume()
             }
         } catch {
+            if let refusal = delegate.refusal(task: taskID.value) { throw BasicRefused(refusal: refusal) }
+            // A certificate the system does not trust stays untrusted: say so at once, no retries.
+            if RegistryClient.isTLS(error) {
+                throw ToolError.environment("cannot talk HTTPS to registry \(host): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
+                    + "trust its certificate authority in the system's store (update-ca-certificates); --insecure is only for registries that speak plain HTTP")
+            }
             throw Transient(reason: RegistryClient.describe(error, insecure: insecure))
         }
         guard let http = response as? HTTPURLResponse else { throw Transient(reason: "no HTTP response") }
@@ -237,6 +316,11 @@ final class RegistryClient: @unchecked Sendable {
         return r
     }
 
+    /// A task's identifier, set inside the continuation and read after it.
+    private final class TaskID: @unchecked Sendable {
+        var value = -1
+    }
+
     static func describe(_ error: Error, insecure: Bool) -> String {
         guard let e = error as? URLError else { return "\(error)" }
         switch e.code {
@@ -245,10 +329,19 @@ final class RegistryClient: @unchecked Sendable {
         case .cannotFindHost, .dnsLookupFailed: return "host not found"
         case .networkConnectionLost: return "connection lost"
         case .notConnectedToInternet: return "no network"
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-             .serverCertificateHasUnknownRoot, .clientCertificateRejected:
-            return "TLS failed (\(e.localizedDescription))" + (insecure ? "" : "; if the registry speaks plain HTTP, use --insecure")
         default: return e.localizedDescription
+        }
+    }
+
+    /// TLS failures: libcurl's reach us as "unknown" URLErrors whose text starts with "SSL".
+    static func isTLS(_ error: Error) -> Bool {
+        guard let e = error as? URLError else { return false }
+        switch e.code {
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
+             .serverCertificateHasUnknownRoot, .clientCertificateRejected, .clientCertificateRequired:
+            return true
+        default:
+            return e.localizedDescription.hasPrefix("SSL")
         }
     }
 
