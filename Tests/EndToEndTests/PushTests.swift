@@ -14,8 +14,8 @@ final class TestRegistry {
     private var process: Process?
     var host: String { "127.0.0.1:\(port)" }
 
-    /// `extra` is more YAML for the config (an auth section).
-    init(_ s: Scratch, name: String = "registry", extra: String = "") throws {
+    /// `extra` is more YAML for the config (an auth section), `http` more keys of its http section.
+    init(_ s: Scratch, name: String = "registry", extra: String = "", http: String = "") throws {
         port = try freePort()
         storage = s.at(name + "-storage")
         config = s.at(name + ".yml")
@@ -27,7 +27,7 @@ final class TestRegistry {
             version: 0.1
             log: {level: info}
             storage: {filesystem: {rootdirectory: \(storage)}, delete: {enabled: true}}
-            http: {addr: "127.0.0.1:\(port)", draintimeout: 60s, secret: "test-secret-\(port)"}
+            http: {addr: "127.0.0.1:\(port)", draintimeout: 60s, secret: "test-secret-\(port)"\(http)}
             \(extra)
             """.write(toFile: config, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -113,6 +113,73 @@ func httpStatus(_ method: String, _ url: String) throws -> Int {
             print(0)
         """, method, url])
     return Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+}
+
+/// A token service of the kind docker-registry's `token` auth trusts: checks HTTP basic
+/// credentials (alice:s3cret) and answers with a JWT granting the scopes asked for, signed with
+/// the key whose certificate the registry has (tok.key / tok.crt in the scratch folder).
+final class TokenService {
+    private let process: Process
+    let log: String
+
+    init(_ s: Scratch, port: Int) throws {
+        log = s.at("token.log")
+        let script = s.at("token.py")
+        try #"""
+            import base64, json, subprocess, sys, time, http.server, urllib.parse
+            port, key, cert, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+            der = subprocess.run(['openssl', 'x509', '-in', cert, '-outform', 'DER'], capture_output=True, check=True).stdout
+            def b64(b): return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                    open(log, 'a').write(self.path + '\n')
+                    if self.headers.get('Authorization', '') != 'Basic ' + base64.b64encode(b'alice:s3cret').decode():
+                        self.send_response(401)
+                        self.send_header('WWW-Authenticate', 'Basic realm="token"')
+                        self.send_header('Content-Length', '0')
+                        self.end_headers()
+                        return
+                    access = []
+                    for s in q.get('scope', []):
+                        kind, name, actions = s.split(':')
+                        access.append({'type': kind, 'name': name, 'actions': actions.split(',')})
+                    now = int(time.time())
+                    header = {'typ': 'JWT', 'alg': 'RS256', 'x5c': [base64.b64encode(der).decode()]}
+                    claims = {'iss': 'test-issuer', 'sub': 'alice', 'aud': q.get('service', [''])[0], 'exp': now + 300,
+                              'nbf': now - 10, 'iat': now, 'jti': '%d-%d' % (now, len(access)), 'access': access}
+                    signed = b64(json.dumps(header).encode()) + '.' + b64(json.dumps(claims).encode())
+                    sig = subprocess.run(['openssl', 'dgst', '-sha256', '-sign', key], input=signed.encode(), capture_output=True, check=True).stdout
+                    body = json.dumps({'token': signed + '.' + b64(sig), 'expires_in': 300}).encode()
+                    self.send_response(200)
+                    self.send_header('Content-Type', 'application/json')
+                    self.send_header('Content-Length', str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def log_message(self, *a): pass
+            http.server.ThreadingHTTPServer(('127.0.0.1', port), H).serve_forever()
+            """#.write(toFile: script, atomically: true, encoding: .utf8)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, String(port), s.at("tok.key"), s.at("tok.crt"), log]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var tries = 0
+        while try httpStatus("GET", "http://127.0.0.1:\(port)/token") == 0 && tries < 200 {
+            usleep(50_000)
+            tries += 1
+        }
+    }
+
+    func requests() -> Int {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
 
 /// Mirrors with images, made the real way: archives -> bundlectl build -> mirrorctl apply.
@@ -315,9 +382,9 @@ struct PushTests {
         // Once the registry holds some of the layer, freeze the pusher, stop the registry
         // gracefully (it finishes the chunk in flight and refuses new connections), let go.
         var seen = 0
-        for _ in 0..<4000 where seen < 524_288 {
+        while seen < 524_288 && proc.isRunning {
             seen = try reg.uploads().map(\.1).max() ?? 0
-            if seen < 524_288 { usleep(2000) }
+            usleep(1000)
         }
         #expect(seen >= 524_288 && seen < bigSize, "the upload was not seen in progress (\(seen) bytes)")
         kill(proc.processIdentifier, SIGSTOP)
@@ -370,13 +437,13 @@ struct PushTests {
         try proc.run()
         // Images go in name order: kill once example/two's big layer is partly uploaded.
         var killed = false
-        for _ in 0..<5000 where !killed {
+        while !killed && proc.isRunning {
             if FileManager.default.fileExists(atPath: reg.storage + "/docker/registry/v2/repositories/example/one/_manifests/tags/1"),
                try reg.uploads().contains(where: { $0.0.contains("/example/two/") && $0.1 >= 1_048_576 }) {
                 kill(proc.processIdentifier, SIGKILL)
                 killed = true
             } else {
-                usleep(2000)
+                usleep(1000)
             }
         }
         proc.waitUntilExit()
@@ -420,9 +487,69 @@ struct PushTests {
         // The intact image went up all the same.
         #expect(try reg.manifestDigest("example/app:1.0") == (try p.layoutDigest(layout, "example/app:1.0")))
         #expect(try reg.uploads().isEmpty)
+
+        // Chunked, the same: the chunks before the last go up while they are hashed, the last one
+        // never leaves, and the registry is told to drop the upload (nothing half-made remains;
+        // one DELETE for each run's refused upload).
+        let chunked = try push(m, reg, "--chunk-size", "65536")
+        #expect(chunked.status == 1, "\(chunked.text)")
+        #expect(chunked.out.contains("refused   example/app:1.1: blob sha256:\(layer) in the layout does not match its digest"), "\(chunked.out)")
+        let (patches, deletes) = (try reg.requests("PATCH"), try reg.requests("DELETE"))
+        #expect(patches > 0 && deletes == 2, "\(patches) PATCH, \(deletes) DELETE")
+        #expect(try httpStatus("HEAD", "http://\(reg.host)/v2/example/app/blobs/sha256:\(layer)") == 404)
+        #expect(try reg.manifestDigest("example/app:1.1") == nil)
+        let left = try reg.uploads()
+        #expect(left.isEmpty, "\(left)")
     }
 
-    @Test("no registry, a bad --registry, a mirror without images: one clear line and the documented exit code")
+    @Test("registry auth: HTTP basic (htpasswd) and bearer tokens from a token service, credentials from a file")
+    func auth() throws {
+        let p = try PushFixture()
+        let (m, layout) = try p.mirror([p.f.archive("example-app-1.1.oci.tar")])
+        let want = try p.layoutDigest(layout, "example/app:1.1")
+        try "alice:s3cret\n".write(toFile: p.s.at("creds"), atomically: true, encoding: .utf8)
+        try "alice:wrong\n".write(toFile: p.s.at("wrong"), atomically: true, encoding: .utf8)
+
+        // HTTP basic: docker-registry's htpasswd (bcrypt, made by libcrypt through perl).
+        try sh("perl -e 'print \"alice:\", crypt(\"s3cret\", q{$2b$05$} . \"abcdefghijklmnopqrstuu\"), \"\\n\"' > \(p.s.at("htpasswd"))")
+        let basic = try TestRegistry(p.s, name: "basic", extra: "auth: {htpasswd: {realm: test, path: \(p.s.at("htpasswd"))}}")
+        try authCases(p, m, basic, want: want, refusedNone: "registry \(basic.host) asks for a user name and password; give them with --credentials FILE",
+                      refusedWrong: "registry \(basic.host) refused the user name and password from --credentials (HTTP basic)")
+
+        // Bearer: a token service (Python, tokens signed RS256 by openssl) the registry trusts.
+        try sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout \(p.s.at("tok.key")) -out \(p.s.at("tok.crt")) -days 2 -subj /CN=token >/dev/null 2>&1")
+        let tokenPort = try freePort()
+        let service = try TokenService(p.s, port: tokenPort)
+        let bearer = try TestRegistry(p.s, name: "bearer", extra: """
+            auth: {token: {realm: "http://127.0.0.1:\(tokenPort)/token", service: test-registry, issuer: test-issuer, rootcertbundle: \(p.s.at("tok.crt"))}}
+            """)
+        let realm = "the token service http://127.0.0.1:\(tokenPort)/token of registry \(bearer.host)"
+        try authCases(p, m, bearer, want: want, refusedNone: "\(realm) asks for a user name and password; give them with --credentials FILE",
+                      refusedWrong: "\(realm) refused the user name and password from --credentials")
+        // A mount across repositories needs a token for both: the second push mounts everything.
+        let again = try push(m, bearer, "--credentials", p.s.at("creds"), "--prefix", "copy")
+        #expect(again.status == 0, "\(again.text)")
+        let line = blobLine(again.out, "copy/example/app:1.1")
+        #expect(count(line, "mounted") == 4 && bytesSent(line) == 0, "\(line)")
+        #expect(service.requests() > 0)
+    }
+
+    /// No credentials, wrong ones, right ones: what each says, and that the right ones push.
+    private func authCases(_ p: PushFixture, _ m: String, _ reg: TestRegistry, want: String, refusedNone: String, refusedWrong: String,
+                           sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let none = try push(m, reg)
+        #expect(none.status == 3 && none.err == "mirrorctl: \(refusedNone)\n", "\(none.text)", sourceLocation: sourceLocation)
+        let wrong = try push(m, reg, "--credentials", p.s.at("wrong"))
+        #expect(wrong.status == 3 && wrong.err == "mirrorctl: \(refusedWrong)\n", "\(wrong.text)", sourceLocation: sourceLocation)
+        let right = try push(m, reg, "--credentials", p.s.at("creds"))
+        #expect(right.status == 0, "\(right.text)", sourceLocation: sourceLocation)
+        let seen = try run("/bin/bash", ["-c", "set -o pipefail; skopeo inspect --raw --tls-verify=false --creds alice:s3cret docker://\(reg.host)/example/app:1.1 | sha256sum | cut -d' ' -f1"])
+        #expect("sha256:" + seen.out.trimmingCharacters(in: .whitespacesAndNewlines) == want, "\(seen.text)", sourceLocation: sourceLocation)
+        // The password never appears on a command line or in the output.
+        #expect(!right.text.contains("s3cret"), sourceLocation: sourceLocation)
+    }
+
+    @Test("no registry, an untrusted HTTPS registry, bad options, a mirror without images: one clear line and the documented exit code")
     func badEnvironment() throws {
         let p = try PushFixture()
         let (m, _) = try p.mirror([p.f.archive("example-base-1.oci.tar")])
@@ -438,6 +565,17 @@ struct PushTests {
         #expect(prefix.status == 2 && prefix.err.contains("--prefix 'Upper/Case'"), "\(prefix.text)")
         let creds = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", "127.0.0.1:\(port)", "--credentials", p.s.at("none")])
         #expect(creds.status == 2 && creds.err.contains("credentials file"), "\(creds.text)")
+
+        // HTTPS with a certificate the system does not trust: refused at once, with what to do.
+        try sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout \(p.s.at("tls.key")) -out \(p.s.at("tls.crt")) -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1")
+        let tls = try TestRegistry(p.s, name: "tls", http: ", tls: {certificate: \(p.s.at("tls.crt")), key: \(p.s.at("tls.key"))}")
+        let untrusted = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", tls.host])
+        #expect(untrusted.status == 3, "\(untrusted.text)")
+        #expect(untrusted.err == "mirrorctl: cannot talk HTTPS to registry \(tls.host): SSL certificate problem: self-signed certificate; "
+                + "trust its certificate authority in the system's store (update-ca-certificates); --insecure is only for registries that speak plain HTTP\n", "\(untrusted.err)")
+        let plain = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", tls.host, "--insecure"])
+        #expect(plain.status == 3 && plain.err == "mirrorctl: http://\(tls.host)/v2/ answered HTTP 400; the registry speaks HTTPS: drop --insecure\n", "\(plain.text)")
+        #expect(try tls.requests("PUT") == 0)
 
         // A mirror with no version, and one whose version holds advisories but no images.
         let empty = try p.f.mirror("empty")
@@ -472,9 +610,9 @@ struct PushTests {
         proc.standardError = outPipe
         try proc.run()
         var started = false
-        for _ in 0..<4000 where !started {
+        while !started && proc.isRunning {
             started = try reg.uploads().contains { $0.1 > 0 }
-            if !started { usleep(2000) }
+            if !started { usleep(1000) }
         }
         kill(proc.processIdentifier, SIGSTOP)
         let a = try mirrorctl("apply", p.s.at("next.bundle"), "--mirror", m)
