@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, bottom to top: C modules -> one Swift wrapper per C library -> the format (pure Swift)
 // -> reading/verifying a bundle -> low side (Pack, Fetch) | high side (Apply) -> commands -> thin
 // executables. The high side (`mirrorctl`) never depends on Pack or Fetch: read its target list.
+// Its only network code is Push (registry upload), kept out of Apply.
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
@@ -49,10 +50,13 @@ let package = Package(
         .target(name: "MediaWrite", dependencies: ["Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
         .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], swiftSettings: strict),
+        // High side, optional: copy the active version's images to a registry. The only network
+        // code `mirrorctl` links (FoundationNetworking); Apply never depends on it.
+        .target(name: "Push", dependencies: ["OCI", "BundleFormat", "Support"], swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], swiftSettings: strict),
 

@@ -169,3 +169,14 @@ func entryOffset(_ bundle: String, _ name: String) throws -> Int {
     }
     throw CancellationError()
 }
+
+/// 1234567 -> "1,234,567", as the tools print byte counts.
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 { out += "," }
+        out.append(c)
+    }
+    return out
+}

@@ -79,17 +79,6 @@ func value(_ out: String, _ label: String, occurrence: Int = 1) -> String? {
     return nil
 }
 
-/// 1234567 -> "1,234,567", as the tools print byte counts.
-func grouped(_ n: Int) -> String {
-    let s = String(n)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out += "," }
-        out.append(c)
-    }
-    return out
-}
-
 @Suite("Media: bundles as self-checking volumes")
 struct MediaTests {
     @Test("1 MiB volumes: none larger, payloads are the bundle, sha256sum and stock minisign agree with the log")
