@@ -26,7 +26,7 @@ public struct VolumeIntake {
 /// An apply from volumes: check every label first, copy each payload into the mirror's own
 /// space while checking its digest, then apply the bundle as usual.
 ///
-/// The bundle is reassembled in `DIR/incoming/<set digest>/`, beside `staging/` rather than in
+/// The bundle is reassembled in `DIR/incoming/<set digest>/bundle/`, beside `staging/` rather than in
 /// it because every apply clears `staging/` on start, and this copy must outlive an interrupted
 /// run: `volumes.json` there records the volumes already checked and copied (each flushed before
 /// it is recorded), and a run with the same volumes goes on from there. The folder is removed
@@ -73,7 +73,8 @@ extension Mirror {
 
         // 2. Copy, hashing each payload on the way; resume after what an earlier run recorded.
         let dir = incoming + "/" + key.set.hex
-        let staged = dir + "/" + key.bundle.file
+        // In a folder of its own: the file name comes from the label and may be any plain name.
+        let staged = dir + "/bundle/" + key.bundle.file
         var record = try openIncoming(dir, key: key)
         let file = try FileDescriptor.open(staged, flags: O_RDWR | O_CREAT, mode: 0o600)
         if record.copied.isEmpty { try reserve(file, size: key.bundle.size) }
@@ -142,11 +143,12 @@ extension Mirror {
         if try FS.info(path) != nil,
            let record = try? IncomingRecord(bytes: FS.readFile(path, limit: 1 << 20), path: path),
            record.bundle == key.bundle, record.set == key.set, record.count == key.count,
-           try FS.info(dir + "/" + key.bundle.file)?.size == key.bundle.size {
+           try FS.info(dir + "/bundle/" + key.bundle.file)?.size == key.bundle.size {
             return record
         }
         try FS.removeTree(dir)
         try FS.makeDirectory(dir, mode: 0o700)
+        try FS.makeDirectory(dir + "/bundle", mode: 0o700)
         return IncomingRecord(bundle: key.bundle, set: key.set, count: key.count, copied: [])
     }
 

@@ -297,6 +297,23 @@ struct MediaTests {
         #expect(!FileManager.default.fileExists(atPath: m + "/incoming"))
     }
 
+    @Test("a dry run from volumes changes nothing in the mirror and leaves its checked copy for the real apply")
+    func applyDryRun() throws {
+        let f = try MediaFixture()
+        let m = try f.mirror()
+        let before = try MirrorSnapshot(m)
+        let journal = try sh("cat \(m)/journal.jsonl")
+        let dry = try mirrorctl(["apply", f.vols, "--mirror", m, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.text)")
+        #expect(dry.out.contains("would apply") && dry.out.contains("advisories/blob  1 added"), "\(dry.out)")
+        #expect(try MirrorSnapshot(m) == before)
+        #expect(try sh("cat \(m)/journal.jsonl") == journal)
+        let real = try mirrorctl(["apply", f.vols, "--mirror", m])
+        #expect(real.status == 0, "\(real.text)")
+        #expect(value(real.out, "read")?.hasPrefix("0 volume(s), 0 bytes; volume(s) 1, 2, 3, 4 already checked") == true, "\(real.out)")
+        #expect(try sameTree(m + "/current/advisories/blob", f.blob))
+    }
+
     @Test("ISO images: each fits 1 MiB, bsdtar reads them, verify looks inside, and the extracted volumes apply")
     func isoImages() throws {
         let f = try MediaFixture(iso: true)
