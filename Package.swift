@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "bundlectl", targets: ["bundlectl"]),
         .executable(name: "mirrorctl", targets: ["mirrorctl"]),
+        // For the libFuzzer targets in fuzz/, a package of its own (libFuzzer brings `main`).
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -60,8 +62,12 @@ let package = Package(
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], swiftSettings: strict),
 
+        // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
+        .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Pack", "Support", "Zstd"], swiftSettings: strict),
+
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )

@@ -361,3 +361,17 @@ struct SourceLinkTests {
         #expect(try sh("ls -A \(s.path)/outside && cat \(s.path)/outside/secret") == "fifo\nsecret\nsecret\n")
     }
 }
+
+@Suite("Low side: a broken spec gets a short error")
+struct HugeSpecLineTests {
+    @Test("one enormous broken YAML line: one line of error, not the whole line quoted back")
+    func enormousLine() throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("op")
+        try ("name: " + String(repeating: "[", count: 200_000) + "\n").write(toFile: s.at("deep.yaml"), atomically: true, encoding: .utf8)
+        let r = try bundlectl("build", s.at("deep.yaml"), "--key", key, "--output", s.at("out.bundle"))
+        #expect(r.status == 2)
+        #expect(r.err.hasPrefix("bundlectl: ") && r.err.contains("deep.yaml: not valid YAML") && r.err.contains("...(") , "\(r.err.prefix(300))")
+        #expect(r.err.split(separator: "\n").count == 1 && r.err.utf8.count < 1000, "\(r.err.utf8.count) bytes")
+    }
+}
