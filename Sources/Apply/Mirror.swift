@@ -187,11 +187,13 @@ public final class Mirror {
         guard current != journaled || !removed.isEmpty else { return }
         var fields: [String: JSON] = ["removed": .array(removed.map { .string($0) })]
         if let current, current != journaled {
-            let v = try info(current, current: true)
-            fields.merge(["versionId": .string(current), "name": .string(v.name), "version": .string(v.version),
-                          "sequence": .int(v.sequence), "manifest": .string(v.manifestDigest), "signer": .string(v.signer),
-                          "previous": journaled.map { .string($0) } ?? .null,
+            fields.merge(["versionId": .string(current), "previous": journaled.map { .string($0) } ?? .null,
                           "note": .string("current moved to this version but the change was not journaled before it was interrupted")]) { $1 }
+            // What `verify` would read; a damaged version is for it to report, not a reason to stop here.
+            if let v = try? info(current, current: true) {
+                fields.merge(["name": .string(v.name), "version": .string(v.version), "sequence": .int(v.sequence),
+                              "manifest": .string(v.manifestDigest), "signer": .string(v.signer)]) { $1 }
+            }
         }
         try journal.append("recover", fields)
     }
