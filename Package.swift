@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "bundlectl", targets: ["bundlectl"]),
         .executable(name: "mirrorctl", targets: ["mirrorctl"]),
+        // For the libFuzzer targets in fuzz/, a package of its own (libFuzzer brings `main`).
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,20 +46,28 @@ let package = Package(
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["Support"], swiftSettings: strict),
         .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "OCI", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], swiftSettings: strict),
+        // Volumes on removable media: the signed label, checking volumes alone and as a set,
+        // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
+        .target(name: "Media", dependencies: ["BundleFormat", "BundleVerify", "Support"], swiftSettings: strict),
+        .target(name: "MediaWrite", dependencies: ["Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
-        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Sodium", "Support"], swiftSettings: strict),
+        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], swiftSettings: strict),
         // High side, optional: copy the active version's images to a registry. The only network
         // code `mirrorctl` links (FoundationNetworking); Apply never depends on it.
         .target(name: "Push", dependencies: ["OCI", "BundleFormat", "Support"], swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "Push", "BundleVerify", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], swiftSettings: strict),
+
+        // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
+        .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Pack", "Support", "Zstd"], swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )

@@ -48,6 +48,10 @@ public struct ApplyReport {
     public var seconds: Double
     public var dryRun: Bool
     public var pruned: [String]
+    /// A new trust policy the bundle brought (adopted unless this was a dry run).
+    public var trustUpdate: TrustPolicy?
+    /// Problems after the new version went live (it is current; recording it is left to the next run).
+    public var warnings: [String]
 }
 
 /// A version as `status` shows it.
@@ -84,10 +88,6 @@ public final class Mirror {
         guard threshold >= 1 && threshold <= keys.count else {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }
-        // Never record a policy that apply would not enforce: bundles carry one signature so far.
-        guard threshold == 1 else {
-            throw ToolError.usage("--threshold \(threshold) needs co-signed bundles, which this version cannot verify yet; use 1")
-        }
         if let info = try FS.info(root) {
             guard info.kind == .directory else { throw ToolError.usage("'\(root)' exists and is not a folder") }
             if try FS.info(paths.config) != nil {
@@ -96,7 +96,9 @@ public final class Mirror {
         } else {
             try FS.makeDirectories(root)
         }
-        let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: Timestamp.now(), threshold: threshold, keys: keys)
+        let now = Timestamp.now()
+        let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
+                                  policy: try TrustPolicy(version: 1, threshold: threshold, keys: keys, created: now))
         try FS.makeDirectory(paths.versions)
         try FS.makeDirectory(paths.staging, mode: 0o700)
         try FS.writeAtomically(paths.state, MirrorState().json.canonicalBytes)
@@ -105,6 +107,7 @@ public final class Mirror {
             "mirror": .string(config.id),
             "trust": .array(keys.map { .string($0.idText) }),
             "threshold": .int(Int64(threshold)),
+            "policyVersion": .int(1),
         ])
         return try Mirror(root)
     }
@@ -150,14 +153,47 @@ public final class Mirror {
             try FS.writeAtomically(paths.state, state.json.canonicalBytes)
         }
         let keep = Set(state.versions)
+        var removed: [String] = []
         if try FS.info(paths.versions) != nil {
             for name in try FS.list(paths.versions) where !keep.contains(name) {
                 try FS.removeTree(paths.version(name))
+                removed.append("versions/\(name)")
             }
         }
+        removed += ((try? FS.list(paths.staging)) ?? []).map { "staging/\($0)" }
         try? FS.removeTree(paths.staging)
         try FS.makeDirectory(paths.staging, mode: 0o700)
+        // Half-written small files (`FS.writeAtomically`) and the link a swap had not renamed yet.
+        for name in try FS.list(paths.root) where name == ".current.new" || Mirror.isScratch(name) {
+            try FS.remove(paths.root + "/" + name)
+            removed.append(name)
+        }
+        try journalRecovery(current: try currentID(), removed: removed)
         return state
+    }
+
+    /// "state.json.tmp-1234": what `FS.writeAtomically` leaves when killed before its rename.
+    static func isScratch(_ name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-"), name[..<dash].hasSuffix(".tmp") else { return false }
+        let pid = name[name.index(after: dash)...]
+        return !pid.isEmpty && pid.allSatisfy { $0 >= "0" && $0 <= "9" }
+    }
+
+    /// An apply or rollback killed after moving `current` but before journaling it still leaves
+    /// a record of what is current and who signed it; leftovers of an interrupted apply are
+    /// named, so the journal shows that it was interrupted.
+    private func journalRecovery(current: String?, removed: [String]) throws {
+        let journaled = try journal.lastCurrent()
+        guard current != journaled || !removed.isEmpty else { return }
+        var fields: [String: JSON] = ["removed": .array(removed.map { .string($0) })]
+        if let current, current != journaled {
+            let v = try info(current, current: true)
+            fields.merge(["versionId": .string(current), "name": .string(v.name), "version": .string(v.version),
+                          "sequence": .int(v.sequence), "manifest": .string(v.manifestDigest), "signer": .string(v.signer),
+                          "previous": journaled.map { .string($0) } ?? .null,
+                          "note": .string("current moved to this version but the change was not journaled before it was interrupted")]) { $1 }
+        }
+        try journal.append("recover", fields)
     }
 
     func storedManifest(_ id: String) throws -> Manifest {
@@ -171,20 +207,27 @@ public final class Mirror {
     // MARK: Apply
 
     public func apply(bundle: String, dryRun: Bool, allowExpired: Bool = false, now: Int64 = Timestamp.now()) throws -> ApplyReport {
+        try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, now: now, held: nil)
+    }
+
+    /// - Parameter held: the mirror's lock, when the caller already holds it (an apply from
+    ///   volumes reassembles the bundle under the lock and keeps it until the swap).
+    func apply(bundle: String, dryRun: Bool, allowExpired: Bool, now: Int64, held: MirrorLock?) throws -> ApplyReport {
         let started = Clock.now()
-        let lock: MirrorLock? = dryRun ? nil : try MirrorLock(paths)
+        let lock: MirrorLock? = dryRun ? nil : try held ?? MirrorLock(paths)
         defer { _ = lock }
         let state = dryRun ? try loadState() : try recover()
 
-        let reader: BundleReader
+        var opened: BundleReader?
         do {
-            reader = try BundleReader(path: bundle, trust: config.keys)
-            try checkPolicy(reader.manifest, state: state, allowExpired: allowExpired, now: now)
-            try checkBase(reader.manifest)
+            opened = try BundleReader(path: bundle, policy: config.policy)
+            try checkPolicy(opened!.manifest, state: state, allowExpired: allowExpired, now: now)
+            try checkBase(opened!.manifest)
         } catch let e as ToolError {
-            if !dryRun { try? refusal(bundle, e) }
+            if !dryRun { try? refusal(bundle, e, opened) }
             throw e
         }
+        let reader = opened!
         let manifest = reader.manifest
         let id = VersionID.make(sequence: manifest.sequence, manifest: reader.manifestDigest)
         let currentID = try self.currentID()
@@ -198,9 +241,9 @@ public final class Mirror {
             let digests = try reader.readObjects(index, into: DiscardingSink(), base: baseProvider, progress: progress)
             let listing = try reader.checkTree(index, objectDigests: digests, base: baseListing)
             progress.finish()
-            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
+            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: ChangeSummary.between(oldListing, listing), linkedFiles: 0, writtenBytes: 0,
-                               seconds: Clock.now() - started, dryRun: true, pruned: [])
+                               seconds: Clock.now() - started, dryRun: true, pruned: [], trustUpdate: reader.trustUpdate?.policy, warnings: [])
         }
 
         let stage = paths.staging + "/" + id
@@ -215,7 +258,9 @@ public final class Mirror {
             progress.finish()
 
             try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
-            try FS.writeAtomically(stage + "/MANIFEST.sig", Array(reader.signatureText.utf8))
+            for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
+            // The policy the signatures were counted against, so `verify` can count them again.
+            if let policy = reader.policy { try FS.writeAtomically(stage + "/POLICY.json", policy.canonicalBytes) }
             try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
             let record = JSON.object([
                 "name": .string(manifest.name),
@@ -223,6 +268,7 @@ public final class Mirror {
                 "sequence": .int(manifest.sequence),
                 "manifest": .string("sha256:" + reader.manifestDigest.hex),
                 "signer": .string(reader.signature.keyIdText),
+                "signers": .array(reader.signers.map { .string($0.idText) }),
                 "created": .string(Timestamp.format(manifest.created)),
                 "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
                 "appliedAt": .string(Timestamp.format(now)),
@@ -235,6 +281,7 @@ public final class Mirror {
             try FS.rename(stage, paths.version(id))
             try FS.syncDirectory(paths.versions)
             let reportChanges = ChangeSummary.between(oldListing, listing)
+            if let update = reader.trustUpdate { try adopt(update, from: bundle, manifest: reader.manifestDigest) }
             try swapCurrent(to: id)
 
             var newState = state
@@ -244,28 +291,61 @@ public final class Mirror {
             newState.highestSequence = max(newState.highestSequence ?? manifest.sequence, manifest.sequence)
             let pruned = prunable(newState, current: id)
             newState.versions.removeAll { pruned.contains($0) }
-            try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
-            try journal.append("apply", [
-                "bundle": .string(FS.baseName(bundle)),
-                "name": .string(manifest.name),
-                "version": .string(manifest.version),
-                "sequence": .int(manifest.sequence),
-                "manifest": .string("sha256:" + reader.manifestDigest.hex),
-                "signer": .string(reader.signature.keyIdText),
-                "versionId": .string(id),
-                "previous": currentID.map { .string($0) } ?? .null,
-            ])
-            for p in pruned { try? FS.removeTree(paths.version(p)) }
-            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signature.keyIdText, version: id,
+            // `current` has moved: the new version is live, and a failure from here on (a full
+            // disk) must not be reported as a failed apply. It only delays the record, which the
+            // next run repairs from `current` (`recover`); old versions stay until then.
+            var warnings: [String] = []
+            do {
+                try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
+                try journal.append("apply", [
+                    "bundle": .string(FS.baseName(bundle)),
+                    "name": .string(manifest.name),
+                    "version": .string(manifest.version),
+                    "sequence": .int(manifest.sequence),
+                    "manifest": .string("sha256:" + reader.manifestDigest.hex),
+                    "signer": .string(reader.signature.keyIdText),
+                    "signers": .array(reader.signers.map { .string($0.idText) }),
+                    "policyVersion": .int(reader.policy?.version ?? 0),
+                    "versionId": .string(id),
+                    "previous": currentID.map { .string($0) } ?? .null,
+                    // Applied past its expiry only because the admin said so: that choice is on record.
+                    "expiredAt": manifest.expires.flatMap { $0 <= now ? .string(Timestamp.format($0)) : nil } ?? .null,
+                ])
+                for p in pruned { try? FS.removeTree(paths.version(p)) }
+            } catch let e as ToolError {
+                warnings.append("version \(id) is current, but recording it failed (\(e.message)); the next apply or rollback records it")
+            }
+            return ApplyReport(manifest: manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                changes: reportChanges, linkedFiles: stager.linked, writtenBytes: stager.written,
-                               seconds: Clock.now() - started, dryRun: false, pruned: pruned)
+                               seconds: Clock.now() - started, dryRun: false, pruned: warnings.isEmpty ? pruned : [],
+                               trustUpdate: reader.trustUpdate?.policy, warnings: warnings)
         } catch {
             progress.finish()
             // Give the staging space back; `current` was never touched.
             try? FS.removeTree(stage)
-            if let e = error as? ToolError, e.status == .refused { try? refusal(bundle, e) }
+            if let e = error as? ToolError { try? refusal(bundle, e, reader) }
             throw error
         }
+    }
+
+    /// Pins a new trust policy, after everything in the bundle has been verified and staged and
+    /// just before the swap. Kept with its signatures under policies/ and journaled.
+    func adopt(_ update: TrustUpdate, from bundle: String, manifest: SHA256Digest) throws {
+        let dir = paths.policies + "/\(update.policy.version)"
+        try FS.makeDirectories(dir)
+        try FS.writeAtomically(dir + "/TRUST", update.bytes)
+        for sig in update.signatures { try FS.writeAtomically(dir + "/" + sig.entry, Array(sig.text.utf8)) }
+        let old = config.policy
+        try FS.writeAtomically(paths.config, MirrorConfig(id: config.id, created: config.created, policy: update.policy).json.canonicalBytes)
+        try journal.append("trust", [
+            "bundle": .string(FS.baseName(bundle)),
+            "manifest": .string("sha256:" + manifest.hex),
+            "from": .object(["version": .int(old.version), "threshold": .int(Int64(old.threshold)), "keys": .array(old.keys.map { .string($0.idText) })]),
+            "to": .object(["version": .int(update.policy.version), "threshold": .int(Int64(update.policy.threshold)),
+                           "keys": .array(update.policy.keys.map { .string($0.idText) })]),
+            "approvedBy": .array(update.approvedBy.map { .string($0.idText) }),
+            "revoked": .array(old.keys.filter { !update.policy.keys.contains($0) }.map { .string($0.idText) }),
+        ])
     }
 
     func checkPolicy(_ m: Manifest, state: MirrorState, allowExpired: Bool, now: Int64) throws {
@@ -299,8 +379,17 @@ public final class Mirror {
         }
     }
 
-    func refusal(_ bundle: String, _ e: ToolError) throws {
-        try journal.append("refuse", ["bundle": .string(FS.baseName(bundle)), "reason": .string(e.message)])
+    /// Journals a refused bundle ("refuse"), or an apply the environment stopped ("fail": no
+    /// space, an I/O error), with what is known of the bundle by then.
+    func refusal(_ bundle: String, _ e: ToolError, _ reader: BundleReader? = nil) throws {
+        var fields: [String: JSON] = ["bundle": .string(FS.baseName(bundle)), "reason": .string(e.message)]
+        if let reader {
+            fields["name"] = .string(reader.manifest.name)
+            fields["sequence"] = .int(reader.manifest.sequence)
+            fields["manifest"] = .string("sha256:" + reader.manifestDigest.hex)
+            fields["signer"] = .string(reader.signature.keyIdText)
+        }
+        try journal.append(e.status == .environment ? "fail" : "refuse", fields)
     }
 
     /// Points `current` at a version with one rename: readers see the old tree or the new one.
@@ -325,6 +414,15 @@ public final class Mirror {
         let lock = try MirrorLock(paths)
         defer { _ = lock }
         let state = try recover()
+        do {
+            return try rollback(state)
+        } catch let e as ToolError {
+            try? journal.append(e.status == .environment ? "fail" : "refuse", ["command": .string("rollback"), "reason": .string(e.message)])
+            throw e
+        }
+    }
+
+    private func rollback(_ state: MirrorState) throws -> (from: VersionInfo, to: VersionInfo) {
         guard let cur = try currentID() else { throw ToolError.refused("'\(paths.root)' has no current version to roll back from") }
         let curSeq = VersionID.sequence(of: cur) ?? 0
         let older = state.versions.filter { (VersionID.sequence(of: $0) ?? 0) < curSeq }
@@ -338,8 +436,12 @@ public final class Mirror {
             throw ToolError.refused("version \(target) no longer matches its signed manifest (\(problems[0])); not rolling back to it")
         }
         try swapCurrent(to: target)
-        try journal.append("rollback", ["from": .string(cur), "to": .string(target)])
-        return (try info(cur, current: cur == target), try info(target, current: true))
+        let to = try info(target, current: true)
+        // Done once `current` moved; if the record cannot be written (a full disk), the next
+        // run's `recover` journals what is current.
+        try? journal.append("rollback", ["from": .string(cur), "to": .string(target), "sequence": .int(to.sequence),
+                                        "manifest": .string(to.manifestDigest), "signer": .string(to.signer)])
+        return (try info(cur, current: cur == target), to)
     }
 
     // MARK: Status and verify
@@ -365,6 +467,7 @@ public final class Mirror {
         public var versions: [VersionInfo]
         public var trusted: [String]
         public var threshold: Int
+        public var policyVersion: Int64
     }
 
     public func status() throws -> Status {
@@ -376,7 +479,7 @@ public final class Mirror {
             .sorted { $0.sequence > $1.sequence }
         return Status(mirrorID: config.id, channel: state.channel, highestSequence: state.highestSequence,
                       current: versions.first { $0.isCurrent }, versions: versions,
-                      trusted: config.keys.map(\.idText), threshold: config.threshold)
+                      trusted: config.keys.map(\.idText), threshold: config.threshold, policyVersion: config.policy.version)
     }
 
     /// Re-checks the active version: its manifest's signature against the pinned keys, its file
@@ -393,10 +496,23 @@ public final class Mirror {
     func checkVersion(_ id: String) throws -> [String] {
         let dir = paths.version(id)
         let manifestBytes = try FS.readFile(dir + "/MANIFEST", limit: Manifest.maxBytes)
-        let sig = try SignatureFile(text: String(decoding: FS.readFile(dir + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig of \(id)")
-        guard let key = config.keys.first(where: { $0.keyId == sig.keyId }),
-              MinisignCrypto.verify(manifestBytes, signature: sig, key: key) else {
-            return ["the stored MANIFEST of version \(id) is not validly signed by a trusted key"]
+        // Signatures are counted against the policy in force when the version was applied
+        // (versions from before policies were recorded: the pinned one).
+        let policy = try FS.info(dir + "/POLICY.json") != nil
+            ? try TrustPolicy(canonical: FS.readFile(dir + "/POLICY.json", limit: TrustPolicy.maxBytes), what: "POLICY.json of version \(id)")
+            : config.policy
+        guard policy.version <= config.policy.version else {
+            return ["version \(id) records trust policy version \(policy.version), newer than the mirror's (\(config.policy.version))"]
+        }
+        var valid: Set<PublicKey> = []
+        for name in try FS.list(dir) where name == "MANIFEST.sig" || name.hasPrefix("MANIFEST.sig.") {
+            let sig = try SignatureFile(text: String(decoding: FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self), what: "\(name) of \(id)")
+            if let key = policy.keys.first(where: { $0.keyId == sig.keyId }), MinisignCrypto.verify(manifestBytes, signature: sig, key: key) {
+                valid.insert(key)
+            }
+        }
+        guard valid.count >= policy.threshold else {
+            return ["the stored MANIFEST of version \(id) has \(valid.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"]
         }
         let manifest = try Manifest(canonical: manifestBytes)
         let listingBytes = try FS.readFile(dir + "/FILES.json", limit: 1 << 30)
@@ -444,5 +560,9 @@ public final class Mirror {
                        listing: listing)
     }
 
-    public func journalEntries() throws -> [[String: JSON]] { try journal.verifiedEntries() }
+    /// The journal's entries as far as its hash chain holds, and what broke it, if anything.
+    public func journalEntries() throws -> (entries: [[String: JSON]], problem: String?) { try journal.check() }
+
+    /// The journal's line count and the SHA-256 of its last line, to note in a transfer log.
+    public func journalHead() throws -> (count: Int, sha256: String) { try journal.head() }
 }

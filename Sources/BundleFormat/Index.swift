@@ -104,14 +104,23 @@ public struct BundleIndex: Equatable, Sendable {
             packKind[p] = kind
             lastPack = p
         }
+        // Sizes are signed but still hostile input: no sum may wrap around, and none can be
+        // larger than any part the manifest may declare.
+        func add(_ total: inout Int64, _ n: Int64, _ what: String) throws {
+            let (sum, overflow) = total.addingReportingOverflow(n)
+            guard !overflow, sum <= Manifest.maxPartSize else {
+                throw ToolError.refused("INDEX \(what) add up to more than \(Manifest.maxPartSize) bytes")
+            }
+            total = sum
+        }
         var objects: [Object] = []
         for (i, v) in try o.array("objects").enumerated() {
-            guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1],
-                  p >= 0, p < manifest.packs.count, s >= 0 else {
+            guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1], p >= 0, s >= 0 else {
                 throw ToolError.refused("INDEX object \(i) is malformed")
             }
+            guard p < manifest.packs.count else { throw ToolError.refused("INDEX object \(i) is in pack \(p), which the manifest does not list") }
             try claim(Int(p), "o", "object \(i)")
-            perPack[Int(p)] += s
+            try add(&perPack[Int(p)], s, "items of pack \(p)")
             objects.append(Object(pack: Int(p), size: s))
         }
         var patches: [Patch] = []
@@ -122,8 +131,8 @@ public struct BundleIndex: Equatable, Sendable {
                     throw ToolError.refused("INDEX patch \(i) is malformed")
                 }
                 try claim(Int(p), "p", "patch \(i)")
-                perPack[Int(p)] += s
-                storedPerPack[Int(p)] += stored
+                try add(&perPack[Int(p)], s, "items of pack \(p)")
+                try add(&storedPerPack[Int(p)], stored, "patches of pack \(p)")
                 patches.append(Patch(pack: Int(p), stored: stored, size: s, base: d))
             }
         }
@@ -147,7 +156,7 @@ public struct BundleIndex: Equatable, Sendable {
             switch a[2] {
             case .int(let n) where n >= 0 && n < objects.count:
                 source = .object(Int(n))
-                total += objects[Int(n)].size
+                try add(&total, objects[Int(n)].size, "files")
             case .int(let n) where n >= objects.count && n < objects.count + patches.count:
                 source = .patch(Int(n) - objects.count)
             case .string(let h) where isDelta:
@@ -156,10 +165,10 @@ public struct BundleIndex: Equatable, Sendable {
             default:
                 throw ToolError.refused("INDEX file \(i) names no object this bundle has")
             }
-            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(path)\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
+            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(ToolError.shown(path))\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
             try BundleIndex.checkPath(path)
             if let prev = previous, !LogicalPath.bytewiseLess(prev, path) {
-                throw ToolError.refused(prev == path ? "INDEX lists \"\(path)\" twice" : "INDEX files are not sorted at \"\(path)\"")
+                throw ToolError.refused(prev == path ? "INDEX lists \"\(ToolError.shown(path))\" twice" : "INDEX files are not sorted at \"\(ToolError.shown(path))\"")
             }
             previous = path
             files.append(File(path: path, mode: UInt32(mode), source: source))
@@ -170,8 +179,8 @@ public struct BundleIndex: Equatable, Sendable {
             for (i, v) in try o.array("removed").enumerated() {
                 guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
                 try BundleIndex.checkPath(path)
-                if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(path)\"") }
-                guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(path)\"") }
+                if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(ToolError.shown(path))\"") }
+                guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(ToolError.shown(path))\"") }
                 removed.append(path)
             }
         }
@@ -188,9 +197,9 @@ public struct BundleIndex: Equatable, Sendable {
     }
 
     static func checkPath(_ path: String) throws {
-        if let problem = LogicalPath.problem(path) { throw ToolError.refused("INDEX path \"\(path)\" \(problem)") }
+        if let problem = LogicalPath.problem(path) { throw ToolError.refused("INDEX path \"\(ToolError.shown(path))\" \(problem)") }
         guard let top = path.split(separator: "/").first, SourceKind(rawValue: String(top)) != nil, path.contains("/") else {
-            throw ToolError.refused("INDEX path \"\(path)\" is not under advisories/, policies/ or images/")
+            throw ToolError.refused("INDEX path \"\(ToolError.shown(path))\" is not under advisories/, policies/ or images/")
         }
     }
 }
@@ -221,7 +230,13 @@ public struct TreeListing: Equatable, Sendable {
 
     public var canonicalBytes: [UInt8] { json.canonicalBytes }
     public var digest: SHA256Digest { SHA256Digest.of(canonicalBytes) }
-    public var totalSize: Int64 { entries.reduce(0) { $0 + $1.size } }
+    /// Saturates instead of wrapping: a hostile listing's sum then matches no signed size.
+    public var totalSize: Int64 {
+        entries.reduce(0) { sum, e in
+            let (s, overflow) = sum.addingReportingOverflow(e.size)
+            return overflow ? .max : s
+        }
+    }
 
     public init(canonical bytes: [UInt8], what: String) throws {
         let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
@@ -245,7 +260,7 @@ public struct TreeListing: Equatable, Sendable {
             while let slash = prefix.lastIndex(of: "/") {
                 prefix = prefix[..<slash]
                 if files.contains(String(prefix)) {
-                    throw ToolError.refused("\"\(prefix)\" is listed as a file and as the folder of \"\(p)\"")
+                    throw ToolError.refused("\"\(ToolError.shown(String(prefix)))\" is listed as a file and as the folder of \"\(ToolError.shown(p))\"")
                 }
             }
         }

@@ -147,7 +147,7 @@ public indirect enum JSON: Equatable, Sendable {
                     i += 1
                     skipSpace()
                     let v = try value(depth: depth + 1)
-                    guard members.updateValue(v, forKey: k) == nil else { throw fail("duplicate key \"\(k)\"") }
+                    guard members.updateValue(v, forKey: k) == nil else { throw fail("duplicate key \"\(ToolError.shown(k))\"") }
                     skipSpace()
                     guard i < bytes.count else { throw fail("unterminated object") }
                     if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -243,7 +243,7 @@ public struct JSONObject {
     /// Refuses fields this version does not know: a field we would ignore could carry meaning.
     public func allowOnly(_ keys: Set<String>) throws {
         for k in members.keys where !keys.contains(k) {
-            throw ToolError.refused("\(what) has an unknown field \"\(k)\"")
+            throw ToolError.refused("\(what) has an unknown field \"\(ToolError.shown(k))\"")
         }
     }
 

@@ -168,6 +168,8 @@ public struct Manifest: Equatable, Sendable {
     public var sources: [SourceSummary]
     /// The images in the tree's OCI layout (images/), for people; the tree digest pins the bytes.
     public var images: [ImageSummary] = []
+    /// SHA-256 of the TRUST policy the bundle carries, if any: signing the manifest binds it.
+    public var trust: SHA256Digest?
     /// Set for a delta: the version it changes. A full bundle has none.
     public var base: BaseRef?
 
@@ -206,6 +208,7 @@ public struct Manifest: Equatable, Sendable {
         // Only deltas carry the key, so a full bundle's bytes do not depend on delta support.
         if let base { members["base"] = base.json }
         if !images.isEmpty { members["images"] = .array(images.map(\.json)) }
+        if let trust { members["trust"] = .string(trust.hex) }
         return .object(members)
     }
 
@@ -217,11 +220,11 @@ public struct Manifest: Equatable, Sendable {
         let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
         let format = try o.string("format")
         guard format == Manifest.format else {
-            throw ToolError.refused("MANIFEST has format \"\(format)\"; this tool reads \"\(Manifest.format)\" (a newer tool may be needed)")
+            throw ToolError.refused("MANIFEST has format \"\(ToolError.shown(format))\"; this tool reads \"\(Manifest.format)\" (a newer tool may be needed)")
         }
-        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources", "base", "images"])
+        try o.allowOnly(["format", "name", "version", "sequence", "created", "expires", "tree", "index", "packs", "sources", "base", "images", "trust"])
         name = try o.string("name")
-        guard LogicalPath.isPlainName(name) else { throw ToolError.refused("MANIFEST: bundle name \"\(name)\" is not a plain name") }
+        guard LogicalPath.isPlainName(name) else { throw ToolError.refused("MANIFEST: bundle name \"\(ToolError.shown(name))\" is not a plain name") }
         version = try o.string("version")
         sequence = try o.int("sequence")
         guard let c = Timestamp.parse(try o.string("created")) else { throw ToolError.refused("MANIFEST: \"created\" is not an RFC 3339 UTC time") }
@@ -247,11 +250,12 @@ public struct Manifest: Equatable, Sendable {
                                  files: try s.int("files"), size: try s.int("size"))
         }
         base = o.members["base"] == nil ? nil : try BaseRef(o.object("base"))
+        trust = o.members["trust"] == nil ? nil : try o.digest("trust")
         images = o.members["images"] == nil ? [] : try o.array("images").enumerated().map { i, v in
             try ImageSummary(JSONObject(v, what: "MANIFEST image \(i)"))
         }
         if let base {
-            guard base.name == name else { throw ToolError.refused("MANIFEST: a delta of '\(base.name)' cannot be bundle '\(name)'") }
+            guard base.name == name else { throw ToolError.refused("MANIFEST: a delta of '\(ToolError.shown(base.name))' cannot be bundle '\(name)'") }
             guard base.sequence < sequence else { throw ToolError.refused("MANIFEST: a delta must be newer than its base") }
         }
         try validateParts()
@@ -263,7 +267,7 @@ public struct Manifest: Equatable, Sendable {
         var seen: Set<String> = [index.path]
         for p in packs {
             guard p.path == PartRef.packPath(p.sha256, stored: p.stored) else {
-                throw ToolError.refused("MANIFEST: pack entry \"\(p.path)\" is not named after its digest")
+                throw ToolError.refused("MANIFEST: pack entry \"\(ToolError.shown(p.path))\" is not named after its digest")
             }
             guard seen.insert(p.path).inserted else { throw ToolError.refused("MANIFEST lists \"\(p.path)\" twice") }
         }

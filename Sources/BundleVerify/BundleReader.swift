@@ -20,16 +20,42 @@ public final class BundleReader {
     public let path: String
     public let manifest: Manifest
     public let manifestBytes: [UInt8]
-    public let signatureText: String
-    public let signature: SignatureFile
-    /// The trusted key whose signature held; nil when opened without trust (inspect).
-    public let signer: PublicKey?
+    /// Every signature of MANIFEST, in archive order: the builder's (MANIFEST.sig) first.
+    public let signatures: [SignedEntry]
+    /// The builder's signature (MANIFEST.sig).
+    public var signature: SignatureFile { signatures[0].file }
+    public var signatureText: String { signatures[0].text }
+    /// Distinct trusted keys whose signature held; empty when opened without trust (inspect).
+    public let signers: [PublicKey]
+    public var signer: PublicKey? { signers.first }
+    /// A new trust policy the bundle carries, already checked against the pinned one.
+    public let trustUpdate: TrustUpdate?
+    /// The policy the MANIFEST's signatures were counted against.
+    public let policy: TrustPolicy?
     private let tar: TarReader
+    /// The entry after the signatures and policy: read ahead, handed to `readIndex`.
+    private var lookahead: TarEntry?
 
     public var manifestDigest: SHA256Digest { Manifest.digest(of: manifestBytes) }
 
-    /// - Parameter trust: keys whose signature is accepted; nil reads without checking (inspect only).
-    public init(path: String, trust: [PublicKey]?) throws {
+    /// The signers as people read them: "3F49..., 77AB... (2 of 3)".
+    public var signerText: String {
+        let ids = (signers.isEmpty ? [signature.keyIdText] : signers.map(\.idText)).joined(separator: ", ")
+        guard let policy else { return ids }
+        return "\(ids) (\(signers.count) of \(policy.keys.count), \(policy.threshold) needed)"
+    }
+
+    /// Opens a bundle trusting any one of `trust`; nil reads without checking (inspect only).
+    public convenience init(path: String, trust: [PublicKey]?, threshold: Int = 1) throws {
+        try self.init(path: path, policy: trust.map { try TrustPolicy(version: 0, threshold: threshold, keys: $0, created: 0) })
+    }
+
+    /// Opens a bundle and counts its signatures against `policy` (nil: inspect, nothing checked).
+    ///
+    /// A bundle carrying a new policy (TRUST) has it checked first: signed by the threshold of
+    /// `policy` and of its own keys, and newer than `policy`. The MANIFEST's signatures are then
+    /// counted against the new policy, so a revoked key's signature no longer counts.
+    public init(path: String, policy pinned: TrustPolicy?) throws {
         self.path = path
         guard let info = try FS.info(path) else { throw ToolError.usage("bundle '\(path)' does not exist") }
         guard info.kind == .regular else { throw ToolError.usage("bundle '\(path)' is not a regular file") }
@@ -38,33 +64,97 @@ public final class BundleReader {
         guard first.size <= Int64(Manifest.maxBytes) else { throw ToolError.refused("MANIFEST in '\(path)' is implausibly large (\(first.size) bytes)") }
         manifestBytes = try tar.readAll(limit: Manifest.maxBytes, what: "MANIFEST")
         _ = try BundleReader.expectEntry(tar, "MANIFEST.sig", path: path)
-        let sigBytes = try tar.readAll(limit: 64 << 10, what: "MANIFEST.sig")
-        guard let text = String(validating: sigBytes, as: UTF8.self) else { throw ToolError.refused("MANIFEST.sig in '\(path)' is not text") }
-        signatureText = text
-        let sig = try SignatureFile(text: text, what: "MANIFEST.sig")
-        signature = sig
-        let bytes = manifestBytes
+        var sigs = [try BundleReader.readSignature(tar, entry: "MANIFEST.sig", path: path)]
 
-        if let trust {
-            let candidates = trust.filter { $0.keyId == sig.keyId }
-            guard let key = candidates.first else {
-                let known = trust.map(\.idText).joined(separator: ", ")
-                throw ToolError.refused("'\(path)' is signed by key \(sig.keyIdText), which is not trusted (trusted: \(known))")
+        // Co-signatures, then an optional new trust policy and its signatures.
+        var trustBytes: [UInt8]?
+        var trustSigs: [SignedEntry] = []
+        var next = try tar.next()
+        while let e = next, e.name != manifestIndexName {
+            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(ToolError.shown(e.name)) is not a regular file") }
+            if e.name.hasPrefix("MANIFEST.sig."), trustBytes == nil {
+                let sig = try BundleReader.readSignature(tar, entry: e.name, path: path)
+                guard e.name == TrustPolicy.signatureEntry("MANIFEST", keyId: sig.file.keyId) else {
+                    throw ToolError.refused("'\(path)': \(e.name) holds a signature by key \(sig.file.keyIdText); it must be named after it")
+                }
+                sigs.append(sig)
+            } else if e.name == "TRUST", trustBytes == nil {
+                trustBytes = try tar.readAll(limit: TrustPolicy.maxBytes, what: "TRUST")
+            } else if e.name.hasPrefix("TRUST.sig."), trustBytes != nil {
+                let sig = try BundleReader.readSignature(tar, entry: e.name, path: path)
+                guard e.name == TrustPolicy.signatureEntry("TRUST", keyId: sig.file.keyId) else {
+                    throw ToolError.refused("'\(path)': \(e.name) holds a signature by key \(sig.file.keyIdText); it must be named after it")
+                }
+                trustSigs.append(sig)
+            } else {
+                if BundleReader.leading.contains(e.name) { throw ToolError.refused("'\(path)' holds \(e.name) twice") }
+                throw ToolError.refused("'\(path)' is not a bundle: expected \(manifestIndexName), found entry '\(ToolError.shown(e.name))'")
             }
-            guard MinisignCrypto.verify(bytes, signature: sig, key: key) else {
-                throw ToolError.refused("the signature by key \(sig.keyIdText) does not match the MANIFEST of '\(path)': the bundle was altered or damaged")
-            }
-            signer = key
-        } else {
-            signer = nil
+            guard sigs.count + trustSigs.count <= 2 * TrustPolicy.maxKeys else { throw ToolError.refused("'\(path)' holds too many signatures") }
+            next = try tar.next()
         }
-        // Parsed only after the signature held: the parser never sees unauthenticated bytes.
-        manifest = try Manifest(canonical: bytes)
+        guard next != nil else { throw ToolError.refused("'\(path)' is truncated: \(manifestIndexName) is missing") }
+        lookahead = next
+        signatures = sigs
+
+        var effective = pinned
+        var update: TrustUpdate?
+        if let trustBytes {
+            let doc = SignedDocument(what: "TRUST", bytes: trustBytes, signatures: trustSigs)
+            if let pinned {
+                // The current officers consent: the threshold of the pinned policy.
+                let byOld = try doc.require(pinned, in: path, role: "the mirror's current trust policy")
+                let new = try TrustPolicy(canonical: trustBytes, what: "TRUST in '\(path)'")
+                guard new.version > pinned.version else {
+                    throw ToolError.refused("TRUST in '\(path)' is policy version \(new.version); the pinned policy is version \(pinned.version): an older or replayed policy is refused")
+                }
+                // The new officers prove they hold their keys: the threshold of the new policy.
+                _ = try doc.require(new, in: path, role: "the new trust policy itself")
+                update = TrustUpdate(policy: new, bytes: trustBytes, signatures: trustSigs, approvedBy: byOld)
+                effective = new
+            } else {
+                update = TrustUpdate(policy: try TrustPolicy(canonical: trustBytes, what: "TRUST in '\(path)'"), bytes: trustBytes,
+                                     signatures: trustSigs, approvedBy: [])
+            }
+        }
+        trustUpdate = update
+        policy = effective
+        let doc = SignedDocument(what: "MANIFEST", bytes: manifestBytes, signatures: sigs)
+        signers = try effective.map { try doc.require($0, in: path, role: $0.version == 0 ? "the keys given" : "the trust policy") } ?? []
+        // Parsed only after the signatures held: the parser never sees unauthenticated bytes.
+        manifest = try Manifest(canonical: manifestBytes)
+        // The signed MANIFEST names the policy it carries, so none can be added or swapped.
+        let carried = trustBytes.map { SHA256Digest.of($0) }
+        guard manifest.trust == carried else {
+            throw ToolError.refused(carried == nil
+                ? "the MANIFEST of '\(path)' names a trust policy that the bundle does not hold"
+                : "'\(path)' holds a TRUST policy that its MANIFEST does not name: it was added after signing")
+        }
     }
+
+    private let manifestIndexName = "INDEX.zst"
+
+    private static func readSignature(_ tar: TarReader, entry: String, path: String) throws -> SignedEntry {
+        let bytes = try tar.readAll(limit: 64 << 10, what: entry)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ToolError.refused("\(entry) in '\(path)' is not text") }
+        return SignedEntry(entry: entry, text: text, file: try SignatureFile(text: text, what: "\(entry) in '\(path)'"))
+    }
+
+    /// The entries every bundle starts with, in order.
+    private static let leading = ["MANIFEST", "MANIFEST.sig", "INDEX.zst"]
 
     private static func expectEntry(_ tar: TarReader, _ name: String, path: String) throws -> TarEntry {
         guard let e = try tar.next() else { throw ToolError.refused("'\(path)' is truncated: \(name) is missing") }
-        guard e.name == name else { throw ToolError.refused("'\(path)' is not a bundle: expected \(name), found entry '\(e.name)'") }
+        return try check(e, name, path: path)
+    }
+
+    private static func check(_ e: TarEntry, _ name: String, path: String) throws -> TarEntry {
+        guard e.name == name else {
+            if let i = leading.firstIndex(of: name), leading[..<i].contains(e.name) {
+                throw ToolError.refused("'\(path)' holds \(e.name) twice")
+            }
+            throw ToolError.refused("'\(path)' is not a bundle: expected \(name), found entry '\(ToolError.shown(e.name))'")
+        }
         guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(name) is not a regular file") }
         return e
     }
@@ -72,7 +162,9 @@ public final class BundleReader {
     /// Reads and checks the index. Call once, before `readObjects`.
     public func readIndex() throws -> BundleIndex {
         let ref = manifest.index
-        let e = try BundleReader.expectEntry(tar, ref.path, path: path)
+        guard let ahead = lookahead else { throw ToolError.environment("the index of '\(path)' was read already") }
+        lookahead = nil
+        let e = try BundleReader.check(ahead, ref.path, path: path)
         guard e.size == ref.size else { throw ToolError.refused("\(ref.path) in '\(path)' is \(e.size) bytes; the manifest says \(ref.size)") }
         guard ref.size <= 1 << 30, ref.uncompressed <= 4 << 30 else { throw ToolError.refused("the index of '\(path)' is implausibly large") }
         let compressed = try tar.readAll(limit: Int(ref.size), what: ref.path)
@@ -81,7 +173,8 @@ public final class BundleReader {
             throw ToolError.refused("\(ref.path) in '\(path)' does not match its signed digest: the bundle was altered or damaged")
         }
         var plain: [UInt8] = []
-        plain.reserveCapacity(Int(ref.uncompressed))
+        // The declared size is a ceiling, not a promise: reserve no more than a typical index.
+        plain.reserveCapacity(Int(min(ref.uncompressed, 16 << 20)))
         let d = try ZstdDecompressor(ref.path, limit: ref.uncompressed) { plain.append(contentsOf: $0) }
         try compressed.withUnsafeBytes { try d.write($0) }
         try d.finish()
@@ -105,16 +198,19 @@ public final class BundleReader {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
 
+        var seen = Set(BundleReader.leading)
         for (packNumber, pack) in manifest.packs.enumerated() {
             guard let e = try tar.next() else {
                 throw ToolError.refused("'\(path)' is truncated: pack \(pack.path) is missing")
             }
             guard e.name == pack.path else {
+                if seen.contains(e.name) { throw ToolError.refused("'\(path)' holds \(e.name) twice") }
                 if manifest.packs.contains(where: { $0.path == e.name }) {
                     throw ToolError.refused("'\(path)': pack \(e.name) is out of order (expected \(pack.path))")
                 }
-                throw ToolError.refused("'\(path)' holds an entry '\(e.name)' that the manifest does not list (expected \(pack.path))")
+                throw ToolError.refused("'\(path)' holds an entry '\(ToolError.shown(e.name))' that the manifest does not list (expected \(pack.path))")
             }
+            seen.insert(e.name)
             guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
             guard e.size == pack.size else { throw ToolError.refused("\(pack.path) in '\(path)' is \(e.size) bytes; the manifest says \(pack.size)") }
 
@@ -179,8 +275,12 @@ public final class BundleReader {
             throw ToolError.refused("the index of '\(path)' names objects that no pack holds")
         }
         if let extra = try tar.next() {
-            throw ToolError.refused("'\(path)' holds an entry '\(extra.name)' that the manifest does not list")
+            if seen.contains(extra.name) { throw ToolError.refused("'\(path)' holds \(extra.name) twice") }
+            throw ToolError.refused("'\(path)' holds an entry '\(ToolError.shown(extra.name))' that the manifest does not list")
         }
+        // Every signed part is here, but a writer always ends the archive with its marker: a
+        // bundle without one was cut short, and is refused like any other truncation.
+        guard tar.endedWithMarker else { throw ToolError.refused("'\(path)' is truncated: its end-of-archive marker is missing") }
         return digests
     }
 
@@ -188,6 +288,9 @@ public final class BundleReader {
     /// delta, the base's listing), and checks it against the signed tree digest: this is what
     /// proves every file's path, mode, size and SHA-256.
     public func checkTree(_ index: BundleIndex, objectDigests: [SHA256Digest], base: TreeListing? = nil) throws -> TreeListing {
+        guard objectDigests.count == index.itemCount else {
+            throw ToolError.refused("'\(path)' has \(index.itemCount) items but \(objectDigests.count) were checked; its tree cannot be rebuilt")
+        }
         var entries: [String: TreeListing.Entry] = [:]
         var baseSizes: [SHA256Digest: Int64] = [:]
         if let baseRef = manifest.base {

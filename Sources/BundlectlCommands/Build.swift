@@ -15,20 +15,19 @@ extension Bundlectl {
 
         @Argument(help: "The bundle spec (YAML).")
         var spec: String
-        @Option(help: "Secret key that signs the manifest (minisign format).")
-        var key: String
+        @OptionGroup var signing: SigningKeyOptions
         @Option(help: "Where to write the bundle.")
         var output: String
         @Option(help: "Sequence number; overrides the spec's. Must grow from bundle to bundle.")
         var sequence: Int64?
-        @Option(help: "File whose first line is the secret key's password.")
-        var passwordFile: String?
         @Option(help: "Build a delta against the version this previous full bundle installs.")
         var base: String?
         @Option(help: "Build a delta against what a mirror holds, from `mirrorctl receipt`.")
         var baseReceipt: String?
         @Option(help: "The bundle file: 'tar', 'tar.zst', or 'auto' (tar.zst below 8 MiB, where tar framing would weigh).")
         var container: String = "auto"
+        @Option(help: "A new trust policy to carry (from `bundlectl trust create`), with its FILE.sig.<KEYID> signatures beside it.")
+        var trustPolicy: String?
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
 
@@ -43,16 +42,13 @@ extension Bundlectl {
 
         func run() async throws {
             let spec = try BundleSpec.load(self.spec)
-            let key = try KeyFiles.load(self.key, passwordFile: passwordFile)
-            var created = Timestamp.now()
-            if let s = getenv("SOURCE_DATE_EPOCH") {
-                guard let v = Int64(String(cString: s)), v >= 0 else { throw ToolError.usage("SOURCE_DATE_EPOCH must be a whole number of seconds") }
-                created = v
-            }
+            let key = try signing.load()
+            let created = try signingTime()
             let compression: CompressionChoice = level == "auto" ? .auto : .level(Int32(level)!)
             var options = BuildOptions(spec: spec, key: key, output: output, sequence: sequence, compression: compression, created: created,
                                        base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })
             options.container = ContainerChoice(rawValue: container) ?? .auto
+            options.trustPolicy = trustPolicy
             let report = try await Packer(options).build()
             let m = report.manifest
             var s = Summary()
@@ -61,6 +57,7 @@ extension Bundlectl {
             s.add("sha256", report.bundleDigest.hex)
             s.add("manifest", "sha256:\(report.manifestDigest.hex)")
             s.add("signed by", key.idText)
+            if m.trust != nil, let trustPolicy { s.add("carries", "trust policy \(trustPolicy) (sha256:\(m.trust!.hex))") }
             if let b = m.base {
                 s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))
                 s.add("changes", "\(report.objects) whole, \(report.patches) patched, \(report.reused) reused from the base, \(report.removed) removed; \(report.unchanged) unchanged files not carried")

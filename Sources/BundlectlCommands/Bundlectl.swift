@@ -6,7 +6,7 @@ public struct Bundlectl: AsyncParsableCommand {
         commandName: "bundlectl",
         abstract: "Build signed, content-addressed bundles for an air-gapped mirror (low side).",
         discussion: "Exit codes: 0 ok, 1 verification or policy refusal, 2 usage or spec error, 3 I/O or environment.",
-        subcommands: [Keygen.self, Build.self, Verify.self, Inspect.self])
+        subcommands: [Keygen.self, Build.self, Sign.self, Verify.self, Inspect.self, Trust.self, MediaGroup.self])
 
     public init() {}
 }

@@ -28,6 +28,8 @@ extension Bundlectl {
                     "created": .string(Timestamp.format(m.created)),
                     "expires": m.expires.map { .string(Timestamp.format($0)) } ?? .null,
                     "signer": .string(reader.signature.keyIdText),
+                    "signatures": .array(reader.signatures.map { .string($0.file.keyIdText) }),
+                    "trustPolicy": reader.trustUpdate.map { .string($0.policy.summary) } ?? .null,
                     "manifest": .string("sha256:" + reader.manifestDigest.hex),
                     "tree": .object(["sha256": .string(m.tree.hex), "files": .int(m.treeFiles), "size": .int(m.treeSize)]),
                     "objects": .int(Int64(index.objects.count)),
@@ -57,7 +59,8 @@ extension Bundlectl {
             s.add("sequence", "\(m.sequence)")
             s.add("created", Timestamp.format(m.created))
             s.add("expires", m.expires.map { Timestamp.format($0) } ?? "never")
-            s.add("signer key", "\(reader.signature.keyIdText) (not checked here; run `bundlectl verify --trust KEY`)")
+            s.add("signed by", "\(reader.signatures.map(\.file.keyIdText).joined(separator: ", ")) (not checked here; run `bundlectl verify --trust KEY`)")
+            if let t = reader.trustUpdate { s.add("carries", "trust policy \(t.policy.summary), signed by \(t.signatures.map(\.file.keyIdText).joined(separator: ", "))") }
             s.add("manifest", "sha256:\(reader.manifestDigest.hex)")
             if let b = m.base {
                 s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))

@@ -18,7 +18,8 @@ public enum CommandRunner {
             }
             exit(0)
         } catch let e as ToolError {
-            writeStandardError("\(name): \(e.message)\n")
+            // One line whatever a message quotes: control characters are shown escaped.
+            writeStandardError("\(name): \(ToolError.shown(e.message, limit: .max))\n")
             exit(e.status.rawValue)
         } catch {
             let code = root.exitCode(for: error)

@@ -111,6 +111,9 @@ public final class TarReader {
     private let fd: FileDescriptor
     public let path: String
 
+    /// True once `next()` returned nil after the archive's end marker (two zero blocks) rather
+    /// than at a bare end of file. Meaningful when the last entry was read to its end.
+    public private(set) var endedWithMarker = false
     /// Which compression filters to accept around the tar.
     public enum Filters: Sendable {
         /// A bundle: plain or zstd only.
@@ -149,8 +152,14 @@ public final class TarReader {
     /// The next entry, or nil at the end of the archive.
     public func next() throws -> TarEntry? {
         var e: OpaquePointer?
+        // libarchive ends an archive quietly at a bare end of file on a block boundary, and after
+        // the marker consumes both zero blocks: the position tells the two apart.
+        let before = archive_filter_bytes(a, 0)
         let r = archive_read_next_header(a, &e)
-        if r == ARCHIVE_EOF { return nil }
+        if r == ARCHIVE_EOF {
+            endedWithMarker = archive_filter_bytes(a, 0) - before >= 1024
+            return nil
+        }
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else {
             throw ToolError.refused("'\(path)' is damaged or truncated: \(archiveMessage(a))")
         }

@@ -1,30 +1,63 @@
 import Apply
 import ArgumentParser
 import CommandSupport
+import Media
 import Support
 
 extension Mirrorctl {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify a bundle completely, stage it and swap it in as the current version.")
+            abstract: "Verify a bundle completely, stage it and swap it in as the current version.",
+            discussion: """
+                Give one bundle file, or the volumes `bundlectl media write` made: volume files and folders of them \
+                (mount points), in any order. Every volume's label is checked before anything is read further; a \
+                missing, duplicate, foreign or damaged volume is named and nothing changes. A run interrupted while \
+                reading volumes goes on where it stopped when run again.
+                """)
 
-        @Argument(help: "The bundle file.")
-        var bundle: String
+        @Argument(help: "The bundle file; or volume files and folders of volumes, in any order.")
+        var inputs: [String]
         @OptionGroup var options: MirrorOption
         @Flag(help: "Verify everything and show what would change, without touching the mirror.")
         var dryRun = false
         @Flag(help: "Apply a bundle whose expiry time has passed (recorded in the journal).")
         var allowExpired = false
 
+        func validate() throws {
+            if inputs.isEmpty { throw ValidationError("give the bundle file, or its volumes") }
+        }
+
+        /// One plain file that is not a volume is a bundle, as before volumes existed.
+        private var singleBundle: String? {
+            get throws {
+                guard inputs.count == 1, let info = try FS.info(inputs[0]), info.kind == .regular || info.kind == .symlink,
+                      !VolumeLabel.looksLikeVolumeName(FS.baseName(inputs[0])) else { return nil }
+                if info.kind == .symlink, try FS.info(try FS.resolve(inputs[0]))?.kind != .regular { return nil }
+                return try VolumeFiles.hasLabel(inputs[0]) ? nil : inputs[0]
+            }
+        }
+
         func run() async throws {
             let mirror = try Mirror(options.mirror)
-            let r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired)
-            let m = r.manifest
+            let r: ApplyReport
             var s = Summary()
-            s.add(dryRun ? "would apply" : "applied", "\(m.name) \(m.version) (sequence \(m.sequence)) as version \(r.version)")
-            s.add("bundle", bundle)
+            if let bundle = try singleBundle {
+                r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired)
+                s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
+                s.add("bundle", bundle)
+            } else {
+                let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired)
+                r = report
+                s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
+                s.add("bundle", "\(v.bundle.file), \(Format.grouped(v.bundle.size)) bytes, sha256:\(v.sha256?.hex ?? "-") (reassembled from its volumes)")
+                s.add("volumes", "all \(v.count) intact, set \(v.set.hex), labels signed by \(v.signers.joined(separator: ", "))")
+                s.add("  from", v.folders.joined(separator: ", "))
+                s.add("  read", "\(v.copied.count) volume(s), \(Format.grouped(v.bytesRead)) bytes" + (v.resumed.isEmpty ? "" : "; volume(s) \(v.resumed.map(String.init).joined(separator: ", ")) already checked and copied by an earlier run, not read again"))
+            }
+            let m = r.manifest
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
+            if let t = r.trustUpdate { s.add("trust", "\(dryRun ? "would adopt" : "adopted") policy \(t.summary)") }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
             for i in m.images {
                 s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")
@@ -48,6 +81,7 @@ extension Mirrorctl {
             }
             s.add("time", Format.duration(r.seconds))
             s.print()
+            for w in r.warnings { warn("mirrorctl", w) }
         }
     }
 }

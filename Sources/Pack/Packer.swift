@@ -35,6 +35,8 @@ public struct BuildOptions {
     public var spec: BundleSpec
     public var base: BaseChoice?
     public var container: ContainerChoice = .auto
+    /// A new trust policy to carry (TRUST), with its signatures.
+    public var trustPolicy: String?
     public var key: SigningKey
     public var output: String
     public var sequence: Int64?
@@ -278,6 +280,8 @@ public struct Packer {
                                 tree: listing.digest, treeFiles: Int64(files.count), treeSize: total, index: indexRef, packs: packs, sources: sources,
                                 base: delta?.ref)
         manifest.images = images
+        let trust = try options.trustPolicy.map(TrustFiles.load)
+        manifest.trust = trust.map { SHA256Digest.of($0.bytes) }
         let manifestBytes = manifest.canonicalBytes
 
         // 5. Sign, the way `minisign -S` would, so stock minisign can check it.
@@ -299,6 +303,10 @@ public struct Packer {
         let mtime = options.created
         try tar.addFile("MANIFEST", bytes: manifestBytes, mtime: mtime)
         try tar.addFile("MANIFEST.sig", bytes: Array(signature.fileText.utf8), mtime: mtime)
+        if let trust {
+            try tar.addFile("TRUST", bytes: trust.bytes, mtime: mtime)
+            for (name, bytes) in trust.signatures { try tar.addFile(name, bytes: bytes, mtime: mtime) }
+        }
         try tar.addFile("INDEX.zst", bytes: indexCompressed, mtime: mtime)
         for (p, ref) in packs.enumerated() {
             try copyIntoArchive(tar, name: ref.path, from: packFiles[p], size: ref.size, mtime: mtime)

@@ -49,9 +49,10 @@ public struct BundleSpec: Sendable {
         do {
             root = try Yams.compose(yaml: text)
         } catch let e as YamlError {
-            throw ToolError.usage("\(file): not valid YAML: \(e)".replacingNewlines)
+            // libyaml quotes the offending line whole: cut it, or one long line makes a huge message.
+            throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: e).replacingNewlines, limit: 400))")
         } catch {
-            throw ToolError.usage("\(file): not valid YAML: \(error)".replacingNewlines)
+            throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: error).replacingNewlines, limit: 400))")
         }
         guard let root, let top = root.mapping else { throw fail(root, "the spec must be a mapping with name, version, sequence and sources") }
         let fields = try mappingFields(top, allowed: topFields, context: "the spec", fail: fail)

@@ -28,3 +28,31 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 }
+
+extension ToolError {
+    /// Text that came from outside (an archive entry's name, a path or a key in a bundle) as it
+    /// may appear in a message: control and bidirectional-override characters escaped, and cut
+    /// after `limit` bytes, so a hostile name can neither break the one-line error nor bury it.
+    public static func shown(_ text: String, limit: Int = 160) -> String {
+        var out = ""
+        var bytes = 0
+        for u in text.unicodeScalars {
+            let piece: String
+            switch u.value {
+            case 0x0A: piece = "\\n"
+            case 0x0D: piece = "\\r"
+            case 0x09: piece = "\\t"
+            case 0x00: piece = "\\0"
+            case 0..<0x20, 0x7F..<0xA0, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+                piece = "\\u{\(String(u.value, radix: 16))}"
+            default: piece = String(u)
+            }
+            if bytes + piece.utf8.count > limit {
+                return out + "...(\(text.utf8.count) bytes)"
+            }
+            out += piece
+            bytes += piece.utf8.count
+        }
+        return out
+    }
+}

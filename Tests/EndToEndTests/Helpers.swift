@@ -76,8 +76,9 @@ func sh(_ script: String, sourceLocation: SourceLocation = #_sourceLocation) thr
 /// A scratch folder, removed when the test ends.
 final class Scratch {
     let path: String
-    init() throws {
-        path = try sh("mktemp -d /tmp/airgap-e2e.XXXXXX").trimmingCharacters(in: .whitespacesAndNewlines)
+    /// - Parameter base: where to make it; /tmp unless a test needs another file system.
+    init(under base: String = "/tmp") throws {
+        path = try sh("mktemp -d \(base)/airgap-e2e.XXXXXX").trimmingCharacters(in: .whitespacesAndNewlines)
     }
     deinit { _ = try? run("/bin/rm", ["-rf", path]) }
     func at(_ name: String) -> String { path + "/" + name }
@@ -167,4 +168,15 @@ func entryOffset(_ bundle: String, _ name: String) throws -> Int {
         pos += 512 + (size + 511) / 512 * 512
     }
     throw CancellationError()
+}
+
+/// 1234567 -> "1,234,567", as the tools print byte counts.
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 { out += "," }
+        out.append(c)
+    }
+    return out
 }

@@ -268,17 +268,6 @@ func count(_ line: String, _ word: String) -> Int {
     return Int(words[i - 1]) ?? -1
 }
 
-/// 1234567 -> "1,234,567", as mirrorctl prints byte counts.
-func grouped(_ n: Int) -> String {
-    let s = String(n)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out += "," }
-        out.append(c)
-    }
-    return out
-}
-
 /// The "N bytes sent" figure of a line.
 func bytesSent(_ line: String) -> Int {
     let words = line.replacingOccurrences(of: ",", with: "").split(separator: " ")
