@@ -260,17 +260,21 @@ public final class Pusher: @unchecked Sendable {
             }
             state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
             // Chunked. A chunk is hashed while it is on the wire, except the last one: it leaves
-            // only after the whole blob has matched its digest.
+            // only after the whole blob has matched its digest. One buffer per upload, refilled:
+            // URLSession copies a body when the request is made, so once the request and the
+            // hashing are done the buffer is ours alone again and is written in place.
+            var buffer = Data()
             while reader.offset < blob.size {
-                let data = try reader.read(options.chunkSize)
+                try reader.read(options.chunkSize, into: &buffer)
+                let chunk = buffer
                 let last = reader.offset == blob.size
-                if last { try reader.absorb(data) }
-                async let hashing: Void = last ? () : reader.absorb(data)
-                let end = offset + Int64(data.count)
+                if last { try reader.absorb(chunk) }
+                async let hashing: Void = last ? () : reader.absorb(chunk)
+                let end = offset + Int64(chunk.count)
                 let r = try await client.send("PATCH", location, headers: [
                     "Content-Type": "application/octet-stream",
                     "Content-Range": "\(offset)-\(end - 1)",
-                ], body: data, scopes: scopes)
+                ], body: chunk, scopes: scopes)
                 try await hashing
                 if r.status == 404 || r.status == 416 {
                     // The registry lost the session or disagrees on the offset: start this blob again.
@@ -280,8 +284,8 @@ public final class Pusher: @unchecked Sendable {
                 try client.expect(r, [202, 204], "a chunk of \(blob.name) for \(repository)")
                 if let l = r.header("location") { location = try client.resolve(location: l) }
                 offset = end
-                sent += Int64(data.count)
-                progress?.advance(Int64(data.count))
+                sent += Int64(chunk.count)
+                progress?.advance(Int64(chunk.count))
                 state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
             }
             // Every byte has passed the hash by now (BlobReader checks at the end of the blob).
@@ -371,14 +375,20 @@ final class BlobReader: @unchecked Sendable {
 
     /// The next `count` bytes (fewer at the end of the blob), not yet hashed.
     func read(_ count: Int) throws -> Data {
+        var d = Data()
+        try read(count, into: &d)
+        return d
+    }
+
+    /// The same into `d`, reusing its storage when nothing else holds it.
+    func read(_ count: Int, into d: inout Data) throws {
         let n = Int(min(Int64(count), blob.size - offset))
-        var d = Data(count: n)
+        if d.count != n { d.count = n }
         let got = try d.withUnsafeMutableBytes { try fd.readFully(into: $0) }
         guard got == n else {
             throw ToolError.refused("blob \(blob.name) ended after \(offset + Int64(got)) of \(blob.size) bytes while it was read; it was not pushed")
         }
         offset += Int64(n)
-        return d
     }
 
     /// Hashes the bytes `read` returned, in order; at the end of the blob, checks the digest.
