@@ -264,19 +264,13 @@ public final class Mirror {
             // The policy the signatures were counted against, so `verify` can count them again.
             if let policy = reader.policy { try FS.writeAtomically(stage + "/POLICY.json", policy.canonicalBytes) }
             try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
-            let record = JSON.object([
-                "name": .string(manifest.name),
-                "version": .string(manifest.version),
-                "sequence": .int(manifest.sequence),
-                "manifest": .string("sha256:" + reader.manifestDigest.hex),
-                "signer": .string(reader.signature.keyIdText),
-                "signers": .array(reader.signers.map { .string($0.idText) }),
+            let record = JSON.object(Mirror.identity(reader).merging([
                 "created": .string(Timestamp.format(manifest.created)),
                 "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
                 "appliedAt": .string(Timestamp.format(now)),
                 "files": .int(manifest.treeFiles),
                 "size": .int(manifest.treeSize),
-            ])
+            ]) { $1 })
             try FS.writeAtomically(stage + "/tree/BUNDLE.json", record.canonicalBytes + [10], mode: 0o444)
             // One flush of the whole file system instead of an fsync per file.
             try FS.syncFileSystem(containing: stage)
@@ -299,20 +293,14 @@ public final class Mirror {
             var warnings: [String] = []
             do {
                 try FS.writeAtomically(paths.state, newState.json.canonicalBytes)
-                try journal.append("apply", [
+                try journal.append("apply", Mirror.identity(reader).merging([
                     "bundle": .string(FS.baseName(bundle)),
-                    "name": .string(manifest.name),
-                    "version": .string(manifest.version),
-                    "sequence": .int(manifest.sequence),
-                    "manifest": .string("sha256:" + reader.manifestDigest.hex),
-                    "signer": .string(reader.signature.keyIdText),
-                    "signers": .array(reader.signers.map { .string($0.idText) }),
                     "policyVersion": .int(reader.policy?.version ?? 0),
                     "versionId": .string(id),
                     "previous": currentID.map { .string($0) } ?? .null,
                     // Applied past its expiry only because the admin said so: that choice is on record.
                     "expiredAt": manifest.expires.flatMap { $0 <= now ? .string(Timestamp.format($0)) : nil } ?? .null,
-                ])
+                ]) { $1 })
                 for p in pruned { try? FS.removeTree(paths.version(p)) }
             } catch let e as ToolError {
                 warnings.append("version \(id) is current, but recording it failed (\(e.message)); the next apply or rollback records it")
@@ -328,6 +316,19 @@ public final class Mirror {
             if let e = error as? ToolError { try? refusal(bundle, e, reader) }
             throw error
         }
+    }
+
+    /// What names a bundle in BUNDLE.json and the journal: which bundle, which manifest, who signed.
+    static func identity(_ reader: BundleReader) -> [String: JSON] {
+        let m = reader.manifest
+        return [
+            "name": .string(m.name),
+            "version": .string(m.version),
+            "sequence": .int(m.sequence),
+            "manifest": .string("sha256:" + reader.manifestDigest.hex),
+            "signer": .string(reader.signature.keyIdText),
+            "signers": .array(reader.signers.map { .string($0.idText) }),
+        ]
     }
 
     /// Pins a new trust policy, after everything in the bundle has been verified and staged and

@@ -50,6 +50,31 @@ struct ImageFixture {
             """)
         return out.split(separator: "\n").map(String.init)
     }
+
+    /// An OCI archive holding a two-platform index (base:1 as amd64, app:1.0 as arm64) named example/multi:1.
+    func multiArchive() throws -> String {
+        let idx = s.at("multi-layout")
+        try sh("""
+            skopeo copy -q oci-archive:\(archive("example-base-1.oci.tar")) oci:\(idx):a
+            skopeo copy -q oci-archive:\(archive("example-app-1.0.oci.tar")) oci:\(idx):b
+            python3 - <<'EOF'
+            import json, hashlib
+            d = '\(idx)'
+            top = json.load(open(d + '/index.json'))
+            ms = []
+            for m, arch in zip(sorted(top['manifests'], key=lambda m: m['annotations']['org.opencontainers.image.ref.name']), ['amd64', 'arm64']):
+                m = dict(m); m.pop('annotations'); m['platform'] = {'architecture': arch, 'os': 'linux'}; ms.append(m)
+            body = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json', 'manifests': ms}).encode()
+            h = hashlib.sha256(body).hexdigest()
+            open(d + '/blobs/sha256/' + h, 'wb').write(body)
+            top['manifests'] = [{'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': 'sha256:' + h, 'size': len(body),
+                                 'annotations': {'org.opencontainers.image.ref.name': 'example/multi:1'}}]
+            json.dump(top, open(d + '/index.json', 'w'))
+            EOF
+            cd \(idx) && tar -cf \(s.at("multi.oci.tar")) oci-layout index.json blobs
+            """)
+        return s.at("multi.oci.tar")
+    }
 }
 
 @Suite("Container images")
@@ -180,29 +205,8 @@ struct ImageTests {
             EOF
             gzip -c \(f.archive("example-app-1.0.oci.tar")) > \(f.s.at("app10.oci.tar.gz"))
             """)
-        // A multi-platform index over two manifests (the second labelled arm64), made with skopeo and python.
-        let idx = f.s.at("idx")
-        try sh("""
-            skopeo copy -q oci-archive:\(f.archive("example-base-1.oci.tar")) oci:\(idx):a
-            skopeo copy -q oci-archive:\(f.archive("example-app-1.0.oci.tar")) oci:\(idx):b
-            python3 - <<'EOF'
-            import json, hashlib, os
-            d = '\(idx)'
-            top = json.load(open(d + '/index.json'))
-            ms = []
-            for m, arch in zip(sorted(top['manifests'], key=lambda m: m['annotations']['org.opencontainers.image.ref.name']), ['amd64', 'arm64']):
-                m = dict(m); m.pop('annotations'); m['platform'] = {'architecture': arch, 'os': 'linux'}; ms.append(m)
-            body = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json', 'manifests': ms}).encode()
-            h = hashlib.sha256(body).hexdigest()
-            open(d + '/blobs/sha256/' + h, 'wb').write(body)
-            top['manifests'] = [{'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': 'sha256:' + h, 'size': len(body),
-                                 'annotations': {'org.opencontainers.image.ref.name': 'example/multi:1'}}]
-            json.dump(top, open(d + '/index.json', 'w'))
-            EOF
-            cd \(idx) && tar -cf \(f.s.at("multi.oci.tar")) oci-layout index.json blobs
-            """)
         let spec = try f.spec("s.yaml", sequence: 1, [
-            ("docker", [multi]), ("gz", [f.s.at("app10.oci.tar.gz")]), ("multi", [f.s.at("multi.oci.tar")]),
+            ("docker", [multi]), ("gz", [f.s.at("app10.oci.tar.gz")]), ("multi", [try f.multiArchive()]),
         ])
         let b = try f.build(spec, "b.bundle")
         #expect(b.status == 0, "\(b.text)")

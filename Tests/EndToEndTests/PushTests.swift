@@ -219,30 +219,7 @@ struct PushFixture {
         return s.at(name + ".oci.tar")
     }
 
-    /// An OCI archive holding a two-platform index (base:1 as amd64, app:1.0 as arm64) named example/multi:1.
-    func multiArchive() throws -> String {
-        let idx = s.at("multi-layout")
-        try sh("""
-            skopeo copy -q oci-archive:\(f.archive("example-base-1.oci.tar")) oci:\(idx):a
-            skopeo copy -q oci-archive:\(f.archive("example-app-1.0.oci.tar")) oci:\(idx):b
-            python3 - <<'EOF'
-            import json, hashlib
-            d = '\(idx)'
-            top = json.load(open(d + '/index.json'))
-            ms = []
-            for m, arch in zip(sorted(top['manifests'], key=lambda m: m['annotations']['org.opencontainers.image.ref.name']), ['amd64', 'arm64']):
-                m = dict(m); m.pop('annotations'); m['platform'] = {'architecture': arch, 'os': 'linux'}; ms.append(m)
-            body = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json', 'manifests': ms}).encode()
-            h = hashlib.sha256(body).hexdigest()
-            open(d + '/blobs/sha256/' + h, 'wb').write(body)
-            top['manifests'] = [{'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': 'sha256:' + h, 'size': len(body),
-                                 'annotations': {'org.opencontainers.image.ref.name': 'example/multi:1'}}]
-            json.dump(top, open(d + '/index.json', 'w'))
-            EOF
-            cd \(idx) && tar -cf \(s.at("multi.oci.tar")) oci-layout index.json blobs
-            """)
-        return s.at("multi.oci.tar")
-    }
+    func multiArchive() throws -> String { try f.multiArchive() }
 
     /// The digest of an image's raw manifest (or index) in a layout, as skopeo reads it.
     func layoutDigest(_ layout: String, _ ref: String) throws -> String {
