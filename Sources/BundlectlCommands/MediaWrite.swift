@@ -26,14 +26,12 @@ extension Bundlectl {
         var volumeSize: String
         @Flag(help: "Write each volume as an ISO 9660 image (with a README.txt), ready for a burner or dd.")
         var iso = false
-        @Option(help: "Secret key that signs the volume labels (minisign format).")
-        var key: String
-        @Option(help: "File whose first line is the secret key's password.")
-        var passwordFile: String?
+        /// Signs the volume labels.
+        @OptionGroup var signing: SigningKeyOptions
 
         func run() async throws {
             let size = try VolumeSize.parse(volumeSize)
-            let key = try KeyFiles.load(self.key, passwordFile: passwordFile)
+            let key = try signing.load()
             let writer = VolumeWriter(bundle: bundle, destination: to, size: size, iso: iso,
                                       signer: LabelSigner(secretKey: key.secretKey, keyId: key.keyId))
             let r = try writer.write()

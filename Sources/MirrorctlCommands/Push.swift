@@ -174,12 +174,6 @@ private struct Rows {
         for (l, v) in rows { text += l + String(repeating: " ", count: max(0, 8 - l.count)) + "  " + v + "\n" }
         rows.removeAll()
         // Straight to descriptor 1, unbuffered, so a piped log has each image when it is done.
-        var bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
-            if n <= 0 { return }
-            done += n
-        }
+        writeUnbuffered(1, text)
     }
 }

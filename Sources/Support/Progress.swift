@@ -114,11 +114,14 @@ extension String {
 }
 
 /// Writes straight to file descriptor 2: unbuffered, and free of C's shared `stderr` global.
-public func writeStandardError(_ text: String) {
+public func writeStandardError(_ text: String) { writeUnbuffered(2, text) }
+
+/// Writes all of `text` to a descriptor at once, so a piped log gets each line when it happens.
+public func writeUnbuffered(_ fd: Int32, _ text: String) {
     var bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
+        let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
         if n <= 0 { return }
         done += n
     }
