@@ -172,14 +172,9 @@ public final class VolumeWriter {
         pipe.finish()
         try writer.close()
         let payloads = (0..<count).map { pieces.payloadDigest(tag: $0) }
-        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
-        let set = VolumeLabel.setDigest(bundle: bundle, count: count, stride: min(stride, total), payloads: payloads)
         var written: [WrittenVolume] = []
-        for v in 0..<count {
-            let offset = Int64(v) * stride
-            let length = min(stride, total - offset)
-            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length, payload: payloads[v])
-            let bytes = try label.encode(signature: signer.sign(label))
+        for (v, (label, bytes)) in try signedLabels(manifest, manifestDigest, fileName: fileName, total: total, stride: stride, payloads: payloads).enumerated() {
+            let length = label.length
             let fd = try FileDescriptor.open(partials[v], flags: O_WRONLY)
             try bytes.withUnsafeBytes { try fd.write($0, toOffset: length) }
             try fd.sync()
@@ -187,6 +182,19 @@ public final class VolumeWriter {
             written.append(WrittenVolume(label: label, path: finals[v], size: length + Int64(bytes.count)))
         }
         return written
+    }
+
+    /// Each volume's label, signed, once every payload digest is known (the set digest covers them all).
+    private func signedLabels(_ manifest: Manifest, _ manifestDigest: SHA256Digest, fileName: String, total: Int64, stride: Int64,
+                              payloads: [SHA256Digest]) throws -> [(VolumeLabel, [UInt8])] {
+        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
+        let set = VolumeLabel.setDigest(bundle: bundle, count: payloads.count, stride: min(stride, total), payloads: payloads)
+        return try payloads.indices.map { v in
+            let offset = Int64(v) * stride
+            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: payloads.count, offset: offset,
+                                    length: min(stride, total - offset), payload: payloads[v])
+            return (label, try label.encode(signature: signer.sign(label)))
+        }
     }
 
     // MARK: ISO 9660 images
@@ -205,17 +213,13 @@ public final class VolumeWriter {
             payloads.append(pieces.payloadDigest(tag: 0))
         }
         hashing.finish()
-        let bundle = bundleIdentity(manifest, manifestDigest, file: fileName, size: total)
-        let set = VolumeLabel.setDigest(bundle: bundle, count: count, stride: min(stride, total), payloads: payloads)
+        let labels = try signedLabels(manifest, manifestDigest, fileName: fileName, total: total, stride: stride, payloads: payloads)
         let limit = size.fileLimit(iso: true)
         let writing = Progress("writing images", total: total)
         defer { writing.finish() }
         var written: [WrittenVolume] = []
-        for v in 0..<count {
-            let offset = Int64(v) * stride
-            let length = min(stride, total - offset)
-            let label = VolumeLabel(bundle: bundle, set: set, number: v + 1, count: count, offset: offset, length: length, payload: payloads[v])
-            let labelBytes = try label.encode(signature: signer.sign(label))
+        for (v, (label, labelBytes)) in labels.enumerated() {
+            let offset = label.offset, length = label.length
             let volumeName = label.fileName
             let fd = try FileDescriptor.create(partials[v])
             let image = try IsoWriter(fd: fd, volumeID: volumeID(manifest, v + 1, count), largeFiles: length + Int64(VolumeLabel.size) >= 1 << 32,
