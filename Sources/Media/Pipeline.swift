@@ -37,8 +37,9 @@ public final class ChunkPipeline: @unchecked Sendable {
         precondition(slots >= 2 && chunkSize % 4096 == 0)
         self.chunkSize = chunkSize
         slotCount = slots
-        // 4 KiB alignment: the buffers can be written with O_DIRECT.
-        buffers = (0..<slots).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096) }
+        // Buffers fit for O_DIRECT (aligned, on huge pages where possible): the writer sends them
+        // to the device as they are.
+        buffers = (0..<slots).map { _ in Memory.allocateIOBuffer(byteCount: chunkSize) }
         lengths = Array(repeating: 0, count: slots)
         tags = Array(repeating: 0, count: slots)
         self.consumers = consumers
