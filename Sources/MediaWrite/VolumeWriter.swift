@@ -202,46 +202,55 @@ public final class VolumeWriter {
     private func writeImages(source: FileDescriptor, total: Int64, stride: Int64, count: Int, manifest: Manifest, manifestDigest: SHA256Digest,
                              fileName: String, partials: [String], finals: [String]) throws -> [WrittenVolume] {
         // Each image must be complete before the next starts (libarchive lays out the directory
-        // first), and every label names the set digest of all payloads: so the payloads are
-        // digested in a first pass, and checked again as they go into the images.
-        let hashing = Progress("digesting volumes", total: total)
-        var payloads: [SHA256Digest] = []
-        for v in 0..<count {
-            let offset = Int64(v) * stride
-            let pieces = PieceDigests()
-            try VolumeFiles.stream(source, from: offset, length: min(stride, total - offset), through: pieces.lanes, progress: hashing)
-            payloads.append(pieces.payloadDigest(tag: 0))
+        // first), and every label names the set digest of all payloads. So the payloads of
+        // volumes 2...n are digested in a first pass; the first volume's is digested as it goes
+        // into its image (a single-disc bundle is read once), and the others are checked again
+        // as they go in, in case the bundle changed in between.
+        var payloads: [SHA256Digest?] = Array(repeating: nil, count: count)
+        if count > 1 {
+            let hashing = Progress("digesting volumes", total: total - stride)
+            for v in 1..<count {
+                let offset = Int64(v) * stride
+                let pieces = PieceDigests()
+                try VolumeFiles.stream(source, from: offset, length: min(stride, total - offset), through: pieces.lanes, progress: hashing)
+                payloads[v] = pieces.payloadDigest(tag: 0)
+            }
+            hashing.finish()
         }
-        hashing.finish()
-        let labels = try signedLabels(manifest, manifestDigest, fileName: fileName, total: total, stride: stride, payloads: payloads)
+        var labels: [(VolumeLabel, [UInt8])] = []
         let limit = size.fileLimit(iso: true)
         let writing = Progress("writing images", total: total)
         defer { writing.finish() }
         var written: [WrittenVolume] = []
-        for (v, (label, labelBytes)) in labels.enumerated() {
-            let offset = label.offset, length = label.length
-            let volumeName = label.fileName
-            let fd = try FileDescriptor.create(partials[v])
-            let image = try IsoWriter(fd: fd, volumeID: volumeID(manifest, v + 1, count), largeFiles: length + Int64(VolumeLabel.size) >= 1 << 32,
-                                      temporaryDirectory: destination)
+        for v in 0..<count {
+            let offset = Int64(v) * stride, length = min(stride, total - offset)
+            let volumeName = VolumeLabel.fileName(bundle: manifest.name, sequence: manifest.sequence, number: v + 1, count: count, ext: "vol")
+            let file = try ImageFile(path: partials[v])
+            let image = try IsoWriter(name: finals[v], volumeID: volumeID(manifest, v + 1, count), largeFiles: length + Int64(VolumeLabel.size) >= 1 << 32,
+                                      temporaryDirectory: destination, output: file.write)
             try image.addFile(volumeName, size: length + Int64(VolumeLabel.size), mtime: manifest.created) { put in
-                let again = PieceDigests()
-                try VolumeFiles.stream(source, from: offset, length: length, through: again.lanes, progress: writing) { chunk, _ in try put(chunk) }
-                guard again.payloadDigest(tag: 0) == payloads[v] else {
+                let pieces = PieceDigests()
+                try VolumeFiles.stream(source, from: offset, length: length, through: pieces.lanes, progress: writing) { chunk, _ in try put(chunk) }
+                let payload = pieces.payloadDigest(tag: 0)
+                if let known = payloads[v], known != payload {
                     throw ToolError.environment("'\(bundlePath)' changed while being written")
                 }
-                try labelBytes.withUnsafeBytes { try put($0) }
+                payloads[v] = payload
+                if labels.isEmpty {
+                    labels = try signedLabels(manifest, manifestDigest, fileName: fileName, total: total, stride: stride, payloads: payloads.map { $0! })
+                }
+                try labels[v].1.withUnsafeBytes { try put($0) }
             }
+            let label = labels[v].0
             let readme = Array(readmeText(label, volumeName: volumeName).utf8)
             try image.addFile(VolumeWriter.readmeName, size: Int64(readme.count), mtime: manifest.created) { put in
                 try readme.withUnsafeBytes { try put($0) }
             }
-            let (imageSize, imageSHA) = try image.finish()
+            let imageSize = try image.finish()
+            let imageSHA = try file.finish()
             guard imageSize <= limit else {
                 throw ToolError.environment("image \(finals[v]) came out at \(Format.grouped(imageSize)) bytes, over the \(Format.grouped(limit)) planned (ISO structure larger than reserved)")
             }
-            try fd.sync()
-            try fd.close()
             written.append(WrittenVolume(label: label, path: finals[v], size: imageSize, imageSHA256: imageSHA,
                                          volumeFile: (volumeName, length + Int64(VolumeLabel.size))))
         }
@@ -309,11 +318,54 @@ final class VolumeFilesWriter: ChunkConsumer, @unchecked Sendable {
         }
     }
 
-    /// Closes the last file; call after the pipeline finished.
-    func close() throws {
+    /// Closes the last file, flushed to the medium first if `sync`; call after the pipeline finished.
+    func close(sync: Bool = false) throws {
         if let e = failure { throw e }
+        if sync { try file?.fd.sync() }
         try file?.fd.close()
         file = nil
+    }
+}
+
+/// An ISO image file: takes libarchive's output in any slicing and writes it as the plain
+/// volumes are written (4 MiB O_DIRECT writes on one thread), with its SHA-256 (to compare with
+/// what a burned disc reads back) on another, instead of through the page cache on libarchive's.
+final class ImageFile {
+    private let writer: VolumeFilesWriter
+    private let digest = DigestConsumer()
+    private let pipe: ChunkPipeline
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var filled = 0
+
+    init(path: String) throws {
+        writer = VolumeFilesWriter(paths: [path])
+        pipe = try ChunkPipeline(consumers: [writer, digest], slots: 4, chunkSize: 4 * VolumeLabel.pieceSize)
+        buffer = pipe.acquire()
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            if let e = writer.failure { throw e }
+            let n = min(rest.count, buffer.count - filled)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<filled + n]).copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[..<n]))
+            filled += n
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if filled == buffer.count {
+                pipe.publish(filled, tag: 0)
+                buffer = pipe.acquire()
+                filled = 0
+            }
+        }
+    }
+
+    /// Writes the rest, flushes the file to the medium and returns the image's SHA-256.
+    func finish() throws -> SHA256Digest {
+        if filled > 0 { pipe.publish(filled, tag: 0) }
+        filled = 0
+        pipe.finish()
+        try writer.close(sync: true)
+        return digest.stream.finalize()
     }
 }
 
