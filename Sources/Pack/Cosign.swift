@@ -41,6 +41,7 @@ public enum Cosigner {
         let tar = try TarWriter(fd: fd, zstdLevel: input.isCompressed ? Packer.containerLevel : nil)
         let parts = Dictionary([(m.index.path, m.index)] + m.packs.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var inserted = false
+        var seen = Set<String>()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
         while let e = try input.next() {
@@ -59,9 +60,16 @@ public enum Cosigner {
                     try put(chunk)
                 }
             }
-            if let part = parts[e.name], hash.finalize() != part.sha256 {
-                throw ToolError.refused("\(e.name) in '\(path)' does not match its signed digest: the bundle was altered or damaged; not signed")
+            if let part = parts[e.name] {
+                guard hash.finalize() == part.sha256 else {
+                    throw ToolError.refused("\(e.name) in '\(path)' does not match its signed digest: the bundle was altered or damaged; not signed")
+                }
+                seen.insert(e.name)
             }
+        }
+        // A bundle cut at an entry's end reads as whole: count the parts too.
+        if let missing = parts.keys.sorted().first(where: { !seen.contains($0) }) {
+            throw ToolError.refused("'\(path)' lacks \(missing), which its MANIFEST lists: the bundle is truncated or damaged; not signed")
         }
         try tar.finish()
         try fd.sync()
