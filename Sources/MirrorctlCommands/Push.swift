@@ -68,7 +68,9 @@ extension Mirrorctl {
                 port = r[r.index(after: colon)...]
             }
             if let port { guard let p = Int(port), (1...65535).contains(p) else { return false } }
-            return !host.isEmpty
+            // A DNS name or IPv4 address, or an IPv6 address in brackets: anything else makes no URL.
+            let allowed = host.hasPrefix("[") ? "0123456789abcdefABCDEF:.[]" : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+            return !host.isEmpty && host.allSatisfy { allowed.contains($0) }
         }
 
         func run() async throws {

@@ -231,7 +231,7 @@ public final class Pusher: @unchecked Sendable {
             // "0-<last>", some registries write "bytes=0-<last>"; "0-0" means nothing yet (distribution).
             let text = range.hasPrefix("bytes=") ? String(range.dropFirst(6)) : range
             let parts = text.split(separator: "-")
-            guard parts.count == 2, let last = Int64(parts[1]) else { return nil }
+            guard parts.count == 2, let last = Int64(parts[1]), last < Int64.max else { return nil }
             offset = last == 0 ? 0 : last + 1
         }
         let next = try r.header("location").map { try client.resolve(location: $0) } ?? url
@@ -347,7 +347,6 @@ public final class Pusher: @unchecked Sendable {
 /// caller hashes the last chunk before sending it, so no bytes that fail the check complete
 /// an upload.
 final class BlobReader: @unchecked Sendable {
-    let path: String
     let blob: BlobRef
     private let fd: FileDescriptor
     private var hash = SHA256Stream()
@@ -357,7 +356,6 @@ final class BlobReader: @unchecked Sendable {
     private(set) var hashed: Int64 = 0
 
     init(path: String, blob: BlobRef) throws {
-        self.path = path
         self.blob = blob
         fd = try FileDescriptor.open(path)
         let size = try fd.size()

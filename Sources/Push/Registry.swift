@@ -171,8 +171,11 @@ final class RegistryClient: @unchecked Sendable {
 
     deinit { session.finishTasksAndInvalidate() }
 
-    func url(_ path: String) -> URL {
-        URL(string: base + path)!
+    /// The registry's URL for `path`. Names and digests are checked before they get here; a
+    /// path that still makes no URL (a name from a damaged state file) is an error, not a crash.
+    func url(_ path: String) throws -> URL {
+        guard let u = URL(string: base + path) else { throw ToolError.environment("cannot make a URL of '\(base + path)'") }
+        return u
     }
 
     /// A Location header made absolute against the registry.
@@ -301,7 +304,7 @@ final class RegistryClient: @unchecked Sendable {
                 throw ToolError.environment("cannot talk HTTPS to registry \(host): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
                     + "trust its certificate authority in the system's store (update-ca-certificates); --insecure is only for registries that speak plain HTTP")
             }
-            throw Transient(reason: RegistryClient.describe(error, insecure: insecure))
+            throw Transient(reason: RegistryClient.describe(error))
         }
         guard let http = response as? HTTPURLResponse else { throw Transient(reason: "no HTTP response") }
         var h: [String: String] = [:]
@@ -310,7 +313,8 @@ final class RegistryClient: @unchecked Sendable {
         }
         let r = HTTPResponse(status: http.statusCode, headers: h, body: data)
         if r.status >= 500 || r.status == 429 {
-            let after = r.header("retry-after").flatMap { Double($0) }
+            // Seconds only (an HTTP date counts as none); a negative or non-finite value would trap the sleep.
+            let after = r.header("retry-after").flatMap { Double($0) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
             throw Transient(reason: "the registry answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
         }
         return r
@@ -321,7 +325,7 @@ final class RegistryClient: @unchecked Sendable {
         var value = -1
     }
 
-    static func describe(_ error: Error, insecure: Bool) -> String {
+    static func describe(_ error: Error) -> String {
         guard let e = error as? URLError else { return "\(error)" }
         switch e.code {
         case .cannotConnectToHost: return "connection refused"

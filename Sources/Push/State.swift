@@ -102,8 +102,6 @@ final class PushState: @unchecked Sendable {
         }
     }
 
-    var openSessions: Int { lock.locked { sessions.count } }
-
     /// Writes the file if something changed, at most once a second unless forced.
     func save(force: Bool) throws {
         try lock.locked {

@@ -527,6 +527,11 @@ struct PushTests {
 
         let bad = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", "http://127.0.0.1:\(port)"])
         #expect(bad.status == 2 && bad.err.contains("--registry must be HOST or HOST:PORT"), "\(bad.text)")
+        // Hosts that could make no URL are refused up front, before anything is read or sent.
+        for host in ["[zz]", "reg|istry:5000", "%zz"] {
+            let r = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", host])
+            #expect(r.status == 2 && r.err.contains("--registry must be HOST or HOST:PORT"), "\(host): \(r.text)")
+        }
         let prefix = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", "127.0.0.1:\(port)", "--prefix", "Upper/Case"])
         #expect(prefix.status == 2 && prefix.err.contains("--prefix 'Upper/Case'"), "\(prefix.text)")
         let creds = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", "127.0.0.1:\(port)", "--credentials", p.s.at("none")])
