@@ -80,7 +80,7 @@ struct Journal {
             return (entries, lines.isEmpty ? nil : "journal.head is missing, so the journal's last line cannot be checked")
         }
         guard case .object(let h)? = try? JSON.parseCanonical(FS.readFile(headPath, limit: 4096), what: "journal.head"),
-              case .int(let n)? = h["n"], case .string(let d)? = h["sha256"] else {
+              case .int(let n)? = h["n"], n >= 0, case .string(let d)? = h["sha256"] else {
             return (entries, "journal.head is not a journal head: it was changed")
         }
         let count = Int64(lines.count)

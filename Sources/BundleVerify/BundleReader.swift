@@ -217,7 +217,7 @@ public final class BundleReader {
             let consume: (UnsafeRawBufferPointer) throws -> Void
             let finish: () throws -> Void
             let collected: () -> [SHA256Digest]
-            var decoders: (ZstdDecompressor, PartRef)?
+            var decompressor: ZstdDecompressor?
             if nextPatch < index.patches.count && index.patches[nextPatch].pack == packNumber && base == nil {
                 // No base at hand (checking a delta on the low side): the pack's signed digest is
                 // still checked; what the patches decode to is checked when a mirror applies them.
@@ -241,10 +241,10 @@ public final class BundleReader {
                 } else {
                     let decoder = try ZstdDecompressor("pack \(pack.path)", limit: pack.uncompressed) { try splitter.feed($0) }
                     consume = decoder.write
-                    decoders = (decoder, pack)
+                    decompressor = decoder
                 }
                 finish = {
-                    if let (decoder, pack) = decoders {
+                    if let decoder = decompressor {
                         try decoder.finish()
                         guard decoder.produced == pack.uncompressed else {
                             throw ToolError.refused("\(pack.path) expands to \(decoder.produced) bytes; the manifest says \(pack.uncompressed)")

@@ -57,7 +57,7 @@ extension Bundlectl {
             s.add("sha256", report.bundleDigest.hex)
             s.add("manifest", "sha256:\(report.manifestDigest.hex)")
             s.add("signed by", key.idText)
-            if m.trust != nil, let trustPolicy { s.add("carries", "trust policy \(trustPolicy) (sha256:\(m.trust!.hex))") }
+            if let t = m.trust, let trustPolicy { s.add("carries", "trust policy \(trustPolicy) (sha256:\(t.hex))") }
             if let b = m.base {
                 s.add("delta of", b.description + (b.mirror.map { " on mirror \($0)" } ?? ""))
                 s.add("changes", "\(report.objects) whole, \(report.patches) patched, \(report.reused) reused from the base, \(report.removed) removed; \(report.unchanged) unchanged files not carried")

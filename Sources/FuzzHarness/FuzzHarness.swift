@@ -136,7 +136,7 @@ public enum FuzzHarness {
             try z.finish()
             let refs = packs.enumerated().map { i, bytes in
                 let d = SHA256Digest.of(bytes)
-                return PartRef(path: "packs/\(d.hex).zst", sha256: d, size: Int64(bytes.count), uncompressed: perPack[i])
+                return PartRef(path: PartRef.packPath(d, stored: false), sha256: d, size: Int64(bytes.count), uncompressed: perPack[i])
             }
             let zero = SHA256Digest.of([])
             let manifest = Manifest(name: "fuzz", version: "1", sequence: 2, created: 0, expires: nil, tree: zero,

@@ -76,7 +76,7 @@ public struct ImageConfig: Codable, Sendable {
     public var rootfs: RootFS?
     public var platformText: String? {
         guard let architecture, let os else { return nil }
-        return "\(os)/\(architecture)" + (variant.map { "/\($0)" } ?? "")
+        return Descriptor.Platform(architecture: architecture, os: os, variant: variant).text
     }
 }
 

@@ -36,13 +36,16 @@ final class ImageArchive {
         // Entries of a plain tar whose data offset is known once the next header is reached.
         var pending: (name: String, entry: Entry)?
         var extracted = 0
+        // The tarball once more, to read the headers of a plain tar's entries.
+        var headers: FileDescriptor?
         while true {
             let next = try reader.next()
             if let p = pending {
                 // The data ended, padded to 512 bytes, where the next header (or the end) begins.
                 var e = p.entry
                 e.offset = reader.headerPosition - ((e.size + 511) / 512) * 512
-                try archive.checkHeader(before: e.offset, size: e.size, name: p.name)
+                if headers == nil { headers = try FileDescriptor.open(path) }
+                try archive.checkHeader(in: headers!, before: e.offset, size: e.size, name: p.name)
                 archive.entries[p.name] = e
                 pending = nil
             }
@@ -117,9 +120,7 @@ final class ImageArchive {
 
     /// In a plain tar the 512 bytes before an entry's data are its ustar header: check that the
     /// offset worked out from libarchive's positions really lands there.
-    private func checkHeader(before offset: Int64, size: Int64, name: String) throws {
-        let fd = try FileDescriptor.open(path)
-        defer { try? fd.close() }
+    private func checkHeader(in fd: FileDescriptor, before offset: Int64, size: Int64, name: String) throws {
         var block = [UInt8](repeating: 0, count: 512)
         if offset >= 512 {
             try fd.seek(to: offset - 512)

@@ -155,8 +155,8 @@ private struct ArchiveReading {
         } else if MediaType.isManifest(d.mediaType) {
             let bytes = try archive.bytes(entry, limit: ImageCollector.documentLimit, what: "manifest \(d.digest)")
             let m = try OCIJSON.decode(ImageManifest.self, from: bytes, what: "image \(image): manifest \(d.digest)")
-            let (_, configEntry) = try blob(m.config, image: image)
-            sizes[try m.config.sha256(in: image)] = configEntry.size
+            let (configDigest, configEntry) = try blob(m.config, image: image)
+            sizes[configDigest] = configEntry.size
             if depth == 0, let c = try? OCIJSON.decode(ImageConfig.self, from: archive.bytes(configEntry, limit: ImageCollector.documentLimit, what: "config"), what: ""),
                let p = c.platformText {
                 platforms.append(p)

@@ -135,10 +135,10 @@ public struct Packer {
                 hashing.advance(files[i].size)
                 continue
             }
-            let (digest, size) = try SHA256Stream.file(files[i].sourcePath, progress: hashing)
+            let (digest, size, head) = try SHA256Stream.file(files[i].sourcePath, progress: hashing, keepingHead: Compression.headLength)
             guard size == files[i].size else { throw ToolError.environment("'\(files[i].sourcePath)' changed while the bundle was being built") }
             digests.append(digest)
-            files[i].compressed = Compression.detect(try Packer.head(of: files[i].sourcePath)) != nil
+            files[i].compressed = Compression.detect(head) != nil
         }
         hashing.finish()
 
@@ -204,13 +204,11 @@ public struct Packer {
         let small = objects.filter { $0.size < Packer.largeObject }
         objects = small.filter { !$0.stored } + small.filter(\.stored) + objects.filter { $0.size >= Packer.largeObject }
         var packSizes: [Int64] = []
-        var packStored: [Bool] = []
         for i in objects.indices {
             let large = objects[i].size >= Packer.largeObject
             if packSizes.isEmpty || large || objects[i - 1].size >= Packer.largeObject || objects[i - 1].stored != objects[i].stored
                 || packSizes[packSizes.count - 1] + objects[i].size > Packer.solidPackLimit {
                 packSizes.append(0)
-                packStored.append(objects[i].stored)
             }
             objects[i].pack = packSizes.count - 1
             packSizes[packSizes.count - 1] += objects[i].size
@@ -227,7 +225,7 @@ public struct Packer {
             let members = objects.filter { $0.pack == p }
             let solid = members.count != 1 || members[0].size < Packer.largeObject
             let scratchFile = "\(scratch)/pack-\(p)"
-            let stored = packStored[p]
+            let stored = members[0].stored  // a pack holds stored objects only, or none
             let (digest, written) = try compressPack(members, files: files, to: scratchFile, size: size,
                                                      settings: stored ? nil : settings(solid: solid, size: size), progress: compressing)
             packs.append(PartRef(path: PartRef.packPath(digest, stored: stored), sha256: digest, size: written, uncompressed: size, stored: stored))
@@ -408,15 +406,6 @@ public struct Packer {
         try z?.finish()
         try out.close()
         return (hash.finalize(), hash.count)
-    }
-
-    /// The first bytes of a file, to recognise compressed formats.
-    static func head(of path: String) throws -> [UInt8] {
-        let fd = try FileDescriptor.open(path)
-        defer { try? fd.close() }
-        var head = [UInt8](repeating: 0, count: Compression.headLength)
-        let n = try head.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-        return Array(head.prefix(n))
     }
 
     /// A collected file's bytes, which may be a slice of an image tarball.

@@ -48,10 +48,8 @@ public struct BundleSpec: Sendable {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
-        } catch let e as YamlError {
-            // libyaml quotes the offending line whole: cut it, or one long line makes a huge message.
-            throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: e).replacingNewlines, limit: 400))")
         } catch {
+            // libyaml quotes the offending line whole: cut it, or one long line makes a huge message.
             throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: error).replacingNewlines, limit: 400))")
         }
         guard let root, let top = root.mapping else { throw fail(root, "the spec must be a mapping with name, version, sequence and sources") }
