@@ -111,7 +111,7 @@ struct ImageTests {
         try sh("skopeo copy -q oci:\(layout):example/app:1.0 docker-archive:\(f.s.at("out.tar")):example/app:1.0")
         let layers = try sh("tar -tf \(f.s.at("out.tar")) | grep -cE '^[0-9a-f]{64}\\.tar$' || true").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(layers == "2")
-        #expect(try sh("skopeo inspect --config docker-archive:\(f.s.at("out.tar")) | sha256sum").isEmpty == false)
+        #expect(try sh("skopeo inspect --config docker-archive:\(f.s.at("out.tar"))").contains("\"rootfs\""))
 
         // umoci, another outside reader, unpacks an image from the layout.
         try sh("cp -r \(layout) \(f.s.at("copy")) && umoci unpack --rootless --image \(f.s.at("copy")):example/app:1.1 \(f.s.at("bundle-fs")) >/dev/null 2>&1")
@@ -177,8 +177,8 @@ struct ImageTests {
             let links = try sh("stat -c %h \(m)/current/images/blobs/sha256/\(layer)").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(Int(links) ?? 0 >= 2, "layer \(layer) has \(links) link(s)")
         }
-        let inodes = try sh("stat -L -c %i \(m)/versions/*/tree/images/blobs/sha256/\(layers[0]) | sort -u | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(inodes == "1")
+        let inodes = try sh("stat -L -c %i \(m)/versions/*/tree/images/blobs/sha256/\(layers[0])").split(separator: "\n")
+        #expect(inodes.count == 2 && Set(inodes).count == 1, "\(inodes)")
         #expect(try mirrorctl("verify", "--mirror", m).status == 0)
     }
 

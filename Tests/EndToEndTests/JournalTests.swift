@@ -21,8 +21,9 @@ struct JournalFixture {
         try sh("""
             \(Env.mirrorctl) init --mirror \(mirror) --trust \(pub)
             \(Env.mirrorctl) apply \(made[0]) --mirror \(mirror) && \(Env.mirrorctl) apply \(made[1]) --mirror \(mirror)
-            ! \(Env.mirrorctl) apply \(made[0]) --mirror \(mirror) 2>/dev/null
-            \(Env.mirrorctl) rollback --mirror \(mirror) && ! \(Env.mirrorctl) rollback --mirror \(mirror) 2>/dev/null
+            if \(Env.mirrorctl) apply \(made[0]) --mirror \(mirror) 2>/dev/null; then exit 1; fi
+            \(Env.mirrorctl) rollback --mirror \(mirror)
+            if \(Env.mirrorctl) rollback --mirror \(mirror) 2>/dev/null; then exit 1; fi
             """)
     }
 

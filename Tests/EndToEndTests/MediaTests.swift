@@ -59,7 +59,8 @@ func mirrorctl(_ args: [String]) throws -> Outcome { try run(Env.mirrorctl, args
 func resign(_ volume: String, key: String, in dir: String, edit: String) throws {
     try sh("""
         cd \(dir) && tail -c 4096 \(volume) | sed -n 2p > l.json && cp l.json l.orig
-        sed -i '\(edit)' l.json && ! cmp -s l.json l.orig
+        sed -i '\(edit)' l.json
+        if cmp -s l.json l.orig; then echo "the edit changed nothing" >&2; exit 1; fi
         tc="$(tail -c 4096 \(volume) | sed -n 5p | sed 's/^trusted comment: //')"
         minisign -S -s \(key) -m l.json -x l.sig -t "$tc" </dev/null >/dev/null
         { echo airgap-volume/1; cat l.json l.sig; head -c 4096 /dev/zero; } | head -c 4096 > label4k

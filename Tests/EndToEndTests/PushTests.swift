@@ -223,7 +223,10 @@ struct PushFixture {
 
     /// The digest of an image's raw manifest (or index) in a layout, as skopeo reads it.
     func layoutDigest(_ layout: String, _ ref: String) throws -> String {
-        "sha256:" + (try sh("skopeo inspect --raw 'oci:\(layout):\(ref)' | sha256sum | cut -d' ' -f1")).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Without pipefail a failed inspect would hash empty input, and two failures would compare equal.
+        let r = try run("/bin/bash", ["-c", "set -o pipefail; skopeo inspect --raw 'oci:\(layout):\(ref)' | sha256sum | cut -d' ' -f1"])
+        #expect(r.status == 0, "\(r.text)")
+        return "sha256:" + r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
