@@ -13,8 +13,18 @@ private func archiveMessage(_ a: OpaquePointer?) -> String {
 /// to a file descriptor. Headers carry fixed owner, group and time, so the same entries give the
 /// same bytes. The corresponding C functions are `archive_write_*`.
 public final class TarWriter {
+    /// Where the archive's bytes go: the file, and their SHA-256 as they pass (so the caller
+    /// need not read a finished bundle back to name it).
+    private final class Output {
+        let fd: FileDescriptor
+        var digest = SHA256Stream()
+        var error: ToolError?
+        init(_ fd: FileDescriptor) { self.fd = fd }
+    }
+
     private let a: OpaquePointer
     private let path: String
+    private let output: Output
     private var finished = false
 
     /// - Parameter zstdLevel: compress the whole archive (a .tar.zst) at this level; nil writes a
@@ -23,6 +33,7 @@ public final class TarWriter {
         guard let a = archive_write_new() else { throw ToolError.environment("out of memory creating an archive writer") }
         self.a = a
         self.path = fd.path
+        output = Output(fd)
         let filter: Int32
         if let zstdLevel {
             filter = archive_write_add_filter_zstd(a) == ARCHIVE_OK
@@ -36,7 +47,20 @@ public final class TarWriter {
               // stock tar reads it the same, and a small update bundle stays small.
               archive_write_set_bytes_per_block(a, 10240) == ARCHIVE_OK,
               archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK,
-              archive_write_open_fd(a, fd.raw) == ARCHIVE_OK else {
+              archive_write_open2(a, Unmanaged.passUnretained(output).toOpaque(), nil, { _, client, buffer, length in
+                  let out = Unmanaged<Output>.fromOpaque(client!).takeUnretainedValue()
+                  let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+                  do {
+                      try out.fd.write(bytes)
+                      out.digest.update(bytes)
+                      return length
+                  } catch let e as ToolError {
+                      out.error = e
+                  } catch {
+                      out.error = ToolError.environment("cannot write '\(out.fd.path)': \(error)")
+                  }
+                  return -1
+              }, nil, nil) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
             throw ToolError.environment("cannot start archive '\(fd.path)': \(archiveMessage(a))")
         }
@@ -56,7 +80,7 @@ public final class TarWriter {
         archive_entry_set_uid(e, 0)
         archive_entry_set_gid(e, 0)
         guard archive_write_header(a, e) == ARCHIVE_OK else {
-            throw ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))")
+            throw output.error ?? ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))")
         }
         var written: Int64 = 0
         try body { chunk in
@@ -64,7 +88,7 @@ public final class TarWriter {
             // archive_write_data may take fewer bytes than offered; loop until it took them all.
             while off < chunk.count {
                 let n = archive_write_data(a, chunk.baseAddress! + off, chunk.count - off)
-                if n < 0 { throw ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))") }
+                if n < 0 { throw output.error ?? ToolError.environment("cannot write '\(name)' into '\(path)': \(archiveMessage(a))") }
                 off += n
             }
             written += Int64(chunk.count)
@@ -73,7 +97,7 @@ public final class TarWriter {
             throw ToolError.environment("'\(name)' changed size while being archived (\(written) of \(size) bytes)")
         }
         guard archive_write_finish_entry(a) == ARCHIVE_OK else {
-            throw ToolError.environment("cannot finish '\(name)' in '\(path)': \(archiveMessage(a))")
+            throw output.error ?? ToolError.environment("cannot finish '\(name)' in '\(path)': \(archiveMessage(a))")
         }
     }
 
@@ -83,13 +107,17 @@ public final class TarWriter {
         }
     }
 
-    /// Writes the end-of-archive blocks. Without this the archive is truncated.
-    public func finish() throws {
-        guard !finished else { return }
-        finished = true
-        guard archive_write_close(a) == ARCHIVE_OK else {
-            throw ToolError.environment("cannot finish archive '\(path)': \(archiveMessage(a))")
+    /// Writes the end-of-archive blocks (without them the archive is truncated). Returns the
+    /// SHA-256 and size of every byte written.
+    @discardableResult
+    public func finish() throws -> (sha256: SHA256Digest, size: Int64) {
+        if !finished {
+            finished = true
+            guard archive_write_close(a) == ARCHIVE_OK else {
+                throw output.error ?? ToolError.environment("cannot finish archive '\(path)': \(archiveMessage(a))")
+            }
         }
+        return (output.digest.finalize(), output.digest.count)
     }
 }
 

@@ -71,10 +71,9 @@ public enum Cosigner {
         if let missing = parts.keys.sorted().first(where: { !seen.contains($0) }) {
             throw ToolError.refused("'\(path)' lacks \(missing), which its MANIFEST lists: the bundle is truncated or damaged; not signed")
         }
-        try tar.finish()
+        let (digest, size) = try tar.finish()
         try fd.sync()
         try fd.close()
-        let (digest, size) = try SHA256Stream.file(tmp)
         try FS.rename(tmp, path)
         done = true
         try FS.syncDirectory(FS.parent(of: FS.absolute(path)))

@@ -309,10 +309,9 @@ public struct Packer {
         for (p, ref) in packs.enumerated() {
             try copyIntoArchive(tar, name: ref.path, from: packFiles[p], size: ref.size, mtime: mtime)
         }
-        try tar.finish()
+        let (bundleDigest, bundleSize) = try tar.finish()
         try fd.sync()
         try fd.close()
-        let (bundleDigest, bundleSize) = try SHA256Stream.file(tmpOut)
         try FS.rename(tmpOut, options.output)
         try FS.syncDirectory(outDir)
 

@@ -119,6 +119,9 @@ final class Scratch {
                container: String = "auto", sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let r = try bundlectl("build", spec, "--key", key, "--output", at(output), "--container", container, env: env)
         #expect(r.status == 0, "build failed: \(r.text)", sourceLocation: sourceLocation)
+        // The digest build prints (hashed as it wrote) is the file's, as sha256sum reads it back.
+        let sum = try sh("sha256sum \(at(output)) | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(r.out.split(separator: "\n").contains { $0.hasPrefix("sha256 ") && $0.hasSuffix(" " + sum) }, "build printed: \(r.out)", sourceLocation: sourceLocation)
         return at(output)
     }
 }
