@@ -49,7 +49,7 @@ public struct PartRef: Equatable, Sendable {
         case "none"?:
             stored = true
             guard size == uncompressed else { throw ToolError.refused("\(o.what): a stored pack must be as large as its contents") }
-        case let other?: throw ToolError.refused("\(o.what): unknown compression \"\(other)\"")
+        case let other?: throw ToolError.refused("\(o.what): unknown compression \"\(ToolError.shown(other))\"")
         }
     }
 }
@@ -269,7 +269,7 @@ public struct Manifest: Equatable, Sendable {
             guard p.path == PartRef.packPath(p.sha256, stored: p.stored) else {
                 throw ToolError.refused("MANIFEST: pack entry \"\(ToolError.shown(p.path))\" is not named after its digest")
             }
-            guard seen.insert(p.path).inserted else { throw ToolError.refused("MANIFEST lists \"\(p.path)\" twice") }
+            guard seen.insert(p.path).inserted else { throw ToolError.refused("MANIFEST lists \"\(ToolError.shown(p.path))\" twice") }
         }
     }
 

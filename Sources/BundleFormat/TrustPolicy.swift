@@ -51,7 +51,7 @@ public struct TrustPolicy: Equatable, Sendable {
         guard bytes.count <= TrustPolicy.maxBytes else { throw ToolError.refused("\(what) is larger than \(TrustPolicy.maxBytes) bytes") }
         let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
         let format = try o.string("format")
-        guard format == TrustPolicy.format else { throw ToolError.refused("\(what) has format \"\(format)\"; this tool reads \"\(TrustPolicy.format)\"") }
+        guard format == TrustPolicy.format else { throw ToolError.refused("\(what) has format \"\(ToolError.shown(format))\"; this tool reads \"\(TrustPolicy.format)\"") }
         try o.allowOnly(["format", "version", "threshold", "keys", "created"])
         version = try o.int("version", min: 1)
         threshold = Int(try o.int("threshold", min: 1, max: Int64(TrustPolicy.maxKeys)))

@@ -75,7 +75,7 @@ public final class BundleReader {
             if e.name.hasPrefix("MANIFEST.sig."), trustBytes == nil {
                 let sig = try BundleReader.readSignature(tar, entry: e.name, path: path)
                 guard e.name == TrustPolicy.signatureEntry("MANIFEST", keyId: sig.file.keyId) else {
-                    throw ToolError.refused("'\(path)': \(e.name) holds a signature by key \(sig.file.keyIdText); it must be named after it")
+                    throw ToolError.refused("'\(path)': \(ToolError.shown(e.name)) holds a signature by key \(sig.file.keyIdText); it must be named after it")
                 }
                 sigs.append(sig)
             } else if e.name == "TRUST", trustBytes == nil {
@@ -83,7 +83,7 @@ public final class BundleReader {
             } else if e.name.hasPrefix("TRUST.sig."), trustBytes != nil {
                 let sig = try BundleReader.readSignature(tar, entry: e.name, path: path)
                 guard e.name == TrustPolicy.signatureEntry("TRUST", keyId: sig.file.keyId) else {
-                    throw ToolError.refused("'\(path)': \(e.name) holds a signature by key \(sig.file.keyIdText); it must be named after it")
+                    throw ToolError.refused("'\(path)': \(ToolError.shown(e.name)) holds a signature by key \(sig.file.keyIdText); it must be named after it")
                 }
                 trustSigs.append(sig)
             } else {
