@@ -507,15 +507,17 @@ public final class Mirror {
         guard policy.version <= config.policy.version else {
             return ["version \(id) records trust policy version \(policy.version), newer than the mirror's (\(config.policy.version))"]
         }
-        var valid: Set<PublicKey> = []
+        var signatures: [SignedEntry] = []
         for name in try FS.list(dir) where name == "MANIFEST.sig" || name.hasPrefix("MANIFEST.sig.") {
-            let sig = try SignatureFile(text: String(decoding: FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self), what: "\(name) of \(id)")
-            if let key = policy.keys.first(where: { $0.keyId == sig.keyId }), MinisignCrypto.verify(manifestBytes, signature: sig, key: key) {
-                valid.insert(key)
-            }
+            let text = String(decoding: try FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self)
+            signatures.append(SignedEntry(entry: name, text: text, file: try SignatureFile(text: text, what: "\(name) of \(id)")))
         }
-        guard valid.count >= policy.threshold else {
-            return ["the stored MANIFEST of version \(id) has \(valid.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"]
+        let count = Trust.count(manifestBytes, signatures, keys: policy.keys)
+        if let broken = count.broken {
+            return ["the signature by key \(broken.key.idText) (\(broken.entry)) does not match the stored MANIFEST of version \(id): it was altered"]
+        }
+        guard count.counted.count >= policy.threshold else {
+            return ["the stored MANIFEST of version \(id) has \(count.counted.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"]
         }
         let manifest = try Manifest(canonical: manifestBytes)
         let listingBytes = try FS.readFile(dir + "/FILES.json", limit: 1 << 30)

@@ -100,16 +100,15 @@ public final class BundleReader {
         var effective = pinned
         var update: TrustUpdate?
         if let trustBytes {
-            let doc = SignedDocument(what: "TRUST", bytes: trustBytes, signatures: trustSigs)
             if let pinned {
                 // The current officers consent: the threshold of the pinned policy.
-                let byOld = try doc.require(pinned, in: path, role: "the mirror's current trust policy")
+                let byOld = try Trust.require(trustBytes, trustSigs, policy: pinned, what: "TRUST", in: path, role: "the mirror's current trust policy")
                 let new = try TrustPolicy(canonical: trustBytes, what: "TRUST in '\(path)'")
                 guard new.version > pinned.version else {
                     throw ToolError.refused("TRUST in '\(path)' is policy version \(new.version); the pinned policy is version \(pinned.version): an older or replayed policy is refused")
                 }
                 // The new officers prove they hold their keys: the threshold of the new policy.
-                _ = try doc.require(new, in: path, role: "the new trust policy itself")
+                _ = try Trust.require(trustBytes, trustSigs, policy: new, what: "TRUST", in: path, role: "the new trust policy itself")
                 update = TrustUpdate(policy: new, bytes: trustBytes, signatures: trustSigs, approvedBy: byOld)
                 effective = new
             } else {
@@ -119,8 +118,10 @@ public final class BundleReader {
         }
         trustUpdate = update
         policy = effective
-        let doc = SignedDocument(what: "MANIFEST", bytes: manifestBytes, signatures: sigs)
-        signers = try effective.map { try doc.require($0, in: path, role: $0.version == 0 ? "the keys given" : "the trust policy") } ?? []
+        let bytes = manifestBytes
+        signers = try effective.map {
+            try Trust.require(bytes, sigs, policy: $0, what: "MANIFEST", in: path, role: $0.version == 0 ? "the keys given" : "the trust policy")
+        } ?? []
         // Parsed only after the signatures held: the parser never sees unauthenticated bytes.
         manifest = try Manifest(canonical: manifestBytes)
         // The signed MANIFEST names the policy it carries, so none can be added or swapped.

@@ -209,11 +209,10 @@ public struct SignedLabel: Equatable, Sendable {
 
     /// The trusted key that signed this label; throws naming the reason otherwise.
     public func verify(trust: [PublicKey], what: String) throws -> PublicKey {
-        guard let key = trust.first(where: { $0.keyId == signature.keyId }) else {
+        let c = Trust.count(label.message, [SignedEntry(entry: "label", text: "", file: signature)], keys: trust)
+        if c.broken != nil { throw ToolError.refused("\(what): the label's signature does not verify (label altered or damaged)") }
+        guard let key = c.counted.first else {
             throw ToolError.refused("\(what): the label is signed by key \(signature.keyIdText), which is not trusted (trusted: \(trust.map(\.idText).joined(separator: ", ")))")
-        }
-        guard MinisignCrypto.verify(label.message, signature: signature, key: key) else {
-            throw ToolError.refused("\(what): the label's signature does not verify (label altered or damaged)")
         }
         return key
     }
