@@ -35,22 +35,21 @@ struct Journal {
     /// Appends one event, syncs it to disk, then records it as the head. Call with the mirror's
     /// lock held (or while creating the mirror).
     func append(_ event: String, _ fields: [String: JSON]) throws {
-        let (lines, incomplete) = try read()
+        let end = try tail()
         var members = fields
-        if incomplete > 0 {
-            let fd = try FileDescriptor.open(path, flags: O_WRONLY)
-            if ftruncate(fd.raw, off_t(try fd.size() - Int64(incomplete))) != 0 { throw systemError("truncate", path) }
-            members["dropped"] = .string("an incomplete last line of \(incomplete) bytes, cut short by a crash")
+        if end.incomplete > 0 {
+            try JournalFileIO.cut(path, bytes: end.incomplete)
+            members["dropped"] = .string("an incomplete last line of \(end.incomplete) bytes, cut short by a crash")
         }
         members["event"] = .string(event)
         members["time"] = .string(Timestamp.format(Timestamp.now()))
-        members["prev"] = .string(lines.last.map(Journal.digest) ?? Journal.genesis)
-        members["n"] = .int(Int64(lines.count + 1))
+        members["prev"] = .string(end.last)
+        members["n"] = .int(Int64(end.count + 1))
         let line = JSON.object(members).canonicalBytes
-        let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        let fd = try JournalFileIO.openForAppend(path)
         try fd.write(line + [10])
         try fd.sync()
-        try FS.writeAtomically(headPath, JSON.object(["n": .int(Int64(lines.count + 1)), "sha256": .string(Journal.digest(line))]).canonicalBytes)
+        try FS.writeAtomically(headPath, JSON.object(["n": .int(Int64(end.count + 1)), "sha256": .string(Journal.digest(line))]).canonicalBytes)
     }
 
     /// The entries up to the first broken link, and what broke it (nil when the chain and the
@@ -106,24 +105,105 @@ struct Journal {
 
     /// The number and SHA-256 of the last line, for a record kept elsewhere.
     func head() throws -> (count: Int, sha256: String) {
-        let (lines, _) = try read()
-        return (lines.count, lines.last.map(Journal.digest) ?? Journal.genesis)
+        let end = try tail()
+        return (end.count, end.last)
     }
 
     /// The version the journal last recorded as current (by an apply, a rollback or a recovery).
-    /// Each line is read on its own: a broken chain is for `verify` to report, not a reason to
-    /// record the same recovery again and again.
+    /// Each line is read on its own, from the end: a broken chain is for `verify` to report, not
+    /// a reason to record the same recovery again and again.
     func lastCurrent() throws -> String? {
-        for raw in try read().lines.reversed() {
-            guard case .object(let e)? = try? JSON.parse(raw, what: "journal") else { continue }
+        var found: String?
+        try scanBackward { raw in
+            guard case .object(let e)? = try? JSON.parse(raw, what: "journal") else { return true }
             switch e["event"] {
             case .string("apply")?, .string("recover")?:
-                if case .string(let id)? = e["versionId"] { return id }
+                if case .string(let id)? = e["versionId"] { found = id }
             case .string("rollback")?:
-                if case .string(let id)? = e["to"] { return id }
-            default: continue
+                if case .string(let id)? = e["to"] { found = id }
+            default: break
+            }
+            return found == nil
+        }
+        return found
+    }
+
+    // MARK: The end of the file
+
+    /// Where the next line goes: the number of complete lines, the SHA-256 of the last one, and
+    /// the length of an unterminated last line. Read from the last two lines and journal.head
+    /// when they agree (the usual case, whatever the journal's length); otherwise by counting.
+    func tail() throws -> (count: Int, last: String, incomplete: Int) {
+        var recent: [[UInt8]] = []
+        let incomplete = try scanBackward { recent.append($0); return recent.count < 2 }
+        guard let last = recent.first else { return (0, Journal.genesis, incomplete) }
+        let count = try countFromHead(last: last, before: recent.dropFirst().first) ?? read().lines.count
+        return (count, Journal.digest(last), incomplete)
+    }
+
+    /// The line count journal.head vouches for: it names the last line, or the one before it
+    /// (the last line was written and synced, the head not yet), and that line's own number agrees.
+    private func countFromHead(last: [UInt8], before: [UInt8]?) throws -> Int? {
+        guard try FS.info(headPath) != nil,
+              case .object(let h)? = try? JSON.parse(FS.readFile(headPath, limit: 4096), what: "journal.head"),
+              case .int(let n)? = h["n"], case .string(let d)? = h["sha256"],
+              case .object(let line)? = try? JSON.parse(last, what: "journal"), case .int(let k)? = line["n"] else { return nil }
+        if d == Journal.digest(last) && n == k { return Int(k) }
+        if let before, d == Journal.digest(before), n + 1 == k { return Int(k) }
+        return nil
+    }
+
+    /// Visits the complete lines from the last to the first, reading the file backwards a block
+    /// at a time, while `visit` returns true. Returns the length of an unterminated last line.
+    @discardableResult
+    func scanBackward(block: Int64 = 64 << 10, _ visit: ([UInt8]) throws -> Bool) throws -> Int {
+        guard try FS.info(path) != nil else { return 0 }
+        let fd = try FileDescriptor.open(path)
+        defer { try? fd.close() }
+        var start = try fd.size()
+        var pending: [UInt8] = []  // bytes from `start` up to the end of the line being looked for
+        var incomplete: Int?
+        while true {
+            if let i = pending.lastIndex(of: 10) {
+                let line = Array(pending[(i + 1)...])
+                pending.removeSubrange(i...)
+                if incomplete == nil {
+                    incomplete = line.count
+                } else if try !visit(line) {
+                    return incomplete!
+                }
+            } else if start > 0 {
+                let from = max(0, start - block)
+                pending = try JournalFileIO.read(fd, from: from, count: Int(start - from)) + pending
+                start = from
+            } else {
+                // At the start of the file: what is left is the first line (none without a newline).
+                guard let incomplete else { return pending.count }
+                _ = try visit(pending)
+                return incomplete
             }
         }
-        return nil
+    }
+}
+
+/// The file calls the journal needs beyond `FS`, in one place (to move behind the system I/O module).
+private enum JournalFileIO {
+    static func openForAppend(_ path: String) throws -> FileDescriptor {
+        try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+    }
+
+    /// Drops the last `bytes` bytes of the file.
+    static func cut(_ path: String, bytes: Int) throws {
+        let fd = try FileDescriptor.open(path, flags: O_WRONLY)
+        defer { try? fd.close() }
+        if ftruncate(fd.raw, off_t(try fd.size() - Int64(bytes))) != 0 { throw systemError("truncate", path) }
+    }
+
+    static func read(_ fd: FileDescriptor, from offset: Int64, count: Int) throws -> [UInt8] {
+        try fd.seek(to: offset)
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+        guard n == count else { throw ToolError.environment("'\(fd.path)' changed while it was read") }
+        return bytes
     }
 }
