@@ -27,33 +27,38 @@ extension Mirrorctl {
             if inputs.isEmpty { throw ValidationError("give the bundle file, or its volumes") }
         }
 
-        /// One plain file that is not a volume is a bundle, as before volumes existed.
-        private var singleBundle: String? {
-            get throws {
-                guard inputs.count == 1, let info = try FS.info(inputs[0]), info.kind == .regular || info.kind == .symlink,
-                      !VolumeLabel.looksLikeVolumeName(FS.baseName(inputs[0])) else { return nil }
-                if info.kind == .symlink, try FS.info(try FS.resolve(inputs[0]))?.kind != .regular { return nil }
-                return try VolumeFiles.hasLabel(inputs[0]) ? nil : inputs[0]
-            }
-        }
-
         func run() async throws {
-            let mirror = try Mirror(options.mirror)
+            let mirror = try OfflineMirror(options.mirror)
             let r: ApplyReport
             var s = Summary()
-            if let bundle = try singleBundle {
+            switch try ApplyInput(inputs) {
+            case .bundle(let bundle):
                 r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired)
-                s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
+                addHeadline(r, to: &s)
                 s.add("bundle", bundle)
-            } else {
+            case .volumes(let inputs):
                 let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired)
                 r = report
-                s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
-                s.add("bundle", "\(v.bundle.file), \(Format.grouped(v.bundle.size)) bytes, sha256:\(v.sha256?.hex ?? "-") (reassembled from its volumes)")
-                s.add("volumes", "all \(v.count) intact, set \(v.set.hex), labels signed by \(v.signers.joined(separator: ", "))")
-                s.add("  from", v.folders.joined(separator: ", "))
-                s.add("  read", "\(v.copied.count) volume(s), \(Format.grouped(v.bytesRead)) bytes" + (v.resumed.isEmpty ? "" : "; volume(s) \(v.resumed.map(String.init).joined(separator: ", ")) already checked and copied by an earlier run, not read again"))
+                addHeadline(r, to: &s)
+                addIntake(v, to: &s)
             }
+            addReport(r, to: &s)
+            s.print()
+            for w in r.warnings { warn("mirrorctl", w) }
+        }
+
+        private func addHeadline(_ r: ApplyReport, to s: inout Summary) {
+            s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
+        }
+
+        private func addIntake(_ v: VolumeIntake, to s: inout Summary) {
+            s.add("bundle", "\(v.bundle.file), \(Format.grouped(v.bundle.size)) bytes, sha256:\(v.sha256?.hex ?? "-") (reassembled from its volumes)")
+            s.add("volumes", "all \(v.count) intact, set \(v.set.hex), labels signed by \(v.signers.joined(separator: ", "))")
+            s.add("  from", v.folders.joined(separator: ", "))
+            s.add("  read", "\(v.copied.count) volume(s), \(Format.grouped(v.bytesRead)) bytes" + (v.resumed.isEmpty ? "" : "; volume(s) \(v.resumed.map(String.init).joined(separator: ", ")) already checked and copied by an earlier run, not read again"))
+        }
+
+        private func addReport(_ r: ApplyReport, to s: inout Summary) {
             let m = r.manifest
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
@@ -62,26 +67,28 @@ extension Mirrorctl {
             for i in m.images {
                 s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")
             }
-            let bySource = r.changes.sources.sorted { $0.key < $1.key }
-            for (name, c) in bySource {
-                s.add("  \(name)", "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed")
-            }
-            // Name each file only when the list stays short enough to paste into a transfer log.
-            if r.changes.totalAdded + r.changes.totalChanged + r.changes.totalRemoved <= 50 {
-                for c in bySource.map(\.value) {
-                    for p in c.added { s.add("  +", p) }
-                    for p in c.changed { s.add("  ~", p) }
-                    for p in c.removed { s.add("  -", p) }
-                }
-            }
+            addChanges(r.changes, to: &s)
             if !dryRun {
                 s.add("disk", "\(Format.grouped(r.writtenBytes)) bytes written, \(r.linkedFiles) unchanged files shared by hard link")
                 if !r.pruned.isEmpty { s.add("pruned", r.pruned.joined(separator: ", ")) }
                 s.add("current", "\(options.mirror)/current -> versions/\(r.version)/tree")
             }
             s.add("time", Format.duration(r.seconds))
-            s.print()
-            for w in r.warnings { warn("mirrorctl", w) }
+        }
+
+        private func addChanges(_ changes: ChangeSummary, to s: inout Summary) {
+            let bySource = changes.sources.sorted { $0.key < $1.key }
+            for (name, c) in bySource {
+                s.add("  \(name)", "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed")
+            }
+            // Name each file only when the list stays short enough to paste into a transfer log.
+            if changes.totalAdded + changes.totalChanged + changes.totalRemoved <= 50 {
+                for c in bySource.map(\.value) {
+                    for p in c.added { s.add("  +", p) }
+                    for p in c.changed { s.add("  ~", p) }
+                    for p in c.removed { s.add("  -", p) }
+                }
+            }
         }
     }
 }

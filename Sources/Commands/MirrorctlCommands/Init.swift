@@ -19,7 +19,7 @@ extension Mirrorctl {
 
         func run() async throws {
             let keys = try loadPublicKeys(trust)
-            let mirror = try Mirror.initialize(at: options.mirror, keys: keys, threshold: threshold)
+            let mirror = try OfflineMirror.initialize(at: options.mirror, keys: keys, threshold: threshold)
             var s = Summary()
             s.add("mirror", "\(options.mirror) (id \(mirror.config.id))")
             s.add("trusts", keys.map(\.idText).joined(separator: ", ") + " (threshold \(threshold))")

@@ -75,7 +75,7 @@ extension Mirrorctl {
 
         func run() async throws {
             let dir = options.mirror
-            _ = try Mirror(dir)
+            _ = try OfflineMirror(dir)
             // Resolve `current` once: an apply that swaps it meanwhile does not change what this
             // run reads, and push never takes the mirror's lock, so apply is never kept waiting.
             guard try FS.readLink(dir + "/current") != nil else {

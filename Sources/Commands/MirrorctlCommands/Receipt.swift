@@ -15,7 +15,7 @@ extension Mirrorctl {
         var output: String
 
         func run() async throws {
-            let r = try Mirror(options.mirror).receipt()
+            let r = try OfflineMirror(options.mirror).receipt()
             try FS.writeAtomically(output, r.json.canonicalBytes)
             var s = Summary()
             s.add("receipt", "\(output)  \(Format.grouped(try FS.info(output)?.size ?? 0)) bytes")

@@ -13,7 +13,7 @@ extension Mirrorctl {
         var json = false
 
         func run() async throws {
-            let st = try Mirror(options.mirror).status()
+            let st = try OfflineMirror(options.mirror).status()
             if json {
                 func v(_ i: VersionInfo) -> JSON {
                     .object(["id": .string(i.id), "name": .string(i.name), "version": .string(i.version), "sequence": .int(i.sequence),
@@ -57,7 +57,7 @@ extension Mirrorctl {
         @OptionGroup var options: MirrorOption
 
         func run() async throws {
-            let (from, to) = try Mirror(options.mirror).rollback()
+            let (from, to) = try OfflineMirror(options.mirror).rollback()
             var s = Summary()
             s.add("rolled back", "from \(from.version) (sequence \(from.sequence)) to \(to.version) (sequence \(to.sequence))")
             s.add("current", "\(options.mirror)/current -> versions/\(to.id)/tree")
@@ -73,7 +73,7 @@ extension Mirrorctl {
         @OptionGroup var options: MirrorOption
 
         func run() async throws {
-            let mirror = try Mirror(options.mirror)
+            let mirror = try OfflineMirror(options.mirror)
             let (info, problems) = try mirror.verify()
             for p in problems { print("  \(p)") }
             guard let info else {
@@ -104,7 +104,7 @@ extension Mirrorctl {
         var json = false
 
         func run() async throws {
-            let (entries, problem) = try Mirror(options.mirror).journalEntries()
+            let (entries, problem) = try OfflineMirror(options.mirror).journalEntries()
             for e in entries {
                 if json {
                     print(JSON.object(e).canonicalString)

@@ -96,6 +96,13 @@ enum VersionID {
         id.split(separator: "-").first.flatMap { Int64($0) }
     }
 
+    /// The version a `current` link's target, "versions/<id>/tree", names; nil for any other target.
+    static func fromCurrentLink(_ target: String) -> String? {
+        let parts = target.split(separator: "/")
+        guard parts.count == 3, parts[0] == "versions", parts[2] == "tree", isValid(String(parts[1])) else { return nil }
+        return String(parts[1])
+    }
+
     static func isValid(_ id: String) -> Bool {
         let parts = id.split(separator: "-")
         return parts.count == 2 && Int64(parts[0]) != nil && parts[1].count == 12 && Hex.decode(String(parts[1])) != nil
@@ -116,6 +123,32 @@ struct MirrorPaths {
     var policies: String { root + "/policies" }
     func version(_ id: String) -> String { versions + "/" + id }
     func tree(_ id: String) -> String { version(id) + "/tree" }
+
+    /// state.json (a fresh state when there is none yet).
+    func loadState() throws -> MirrorState {
+        guard try FS.info(state) != nil else { return MirrorState() }
+        return try MirrorState(bytes: FS.readFile(state), path: state)
+    }
+
+    /// The version `current` points at, if any.
+    func currentID() throws -> String? {
+        guard let target = try FS.readLink(current) else { return nil }
+        guard let id = VersionID.fromCurrentLink(target) else {
+            throw ToolError.environment("'\(current)' points at '\(target)', which is not a mirror version")
+        }
+        return id
+    }
+
+    /// A version's FILES.json, and the SHA-256 of its bytes (its signed tree digest when intact).
+    func storedListing(_ id: String) throws -> (listing: TreeListing, digest: SHA256Digest) {
+        let bytes = try FS.readFile(version(id) + "/FILES.json", limit: 1 << 30)
+        return (try TreeListing(canonical: bytes, what: "FILES.json of version \(id)"), SHA256Digest.of(bytes))
+    }
+
+    /// The signed MANIFEST a version keeps.
+    func storedManifest(_ id: String) throws -> Manifest {
+        try Manifest(canonical: FS.readFile(version(id) + "/MANIFEST", limit: Manifest.maxBytes))
+    }
 }
 
 /// An exclusive lock on the mirror, held for the life of the object.

@@ -9,13 +9,11 @@ import Glibc
 /// current version already has is hard-linked from it (after re-hashing it) instead of written,
 /// so retained versions share unchanged files on disk.
 final class Stager: ObjectSink {
-    private struct Key: Hashable { var digest: SHA256Digest; var mode: UInt32 }
-
     let tree: String
     let index: BundleIndex
     private var filesByItem: [[Int]]
-    private var reuseByKey: [Key: String] = [:]
-    private var byDigest: [SHA256Digest: String] = [:]
+    /// Where the current version holds each content (nil: no version yet, nothing to share).
+    private let current: CurrentVersion?
     private var madeDirectories: Set<String> = [""]
 
     // The object being received: small ones in memory, large ones in a scratch file.
@@ -27,9 +25,10 @@ final class Stager: ObjectSink {
     private(set) var linked = 0
     private(set) var written: Int64 = 0
 
-    init(tree: String, index: BundleIndex, reuse: (tree: String, listing: TreeListing)?) {
+    init(tree: String, index: BundleIndex, current: CurrentVersion?) {
         self.tree = tree
         self.index = index
+        self.current = current
         filesByItem = Array(repeating: [], count: index.itemCount)
         for (i, f) in index.files.enumerated() {
             switch f.source {
@@ -38,17 +37,10 @@ final class Stager: ObjectSink {
             case .base: break  // carried over from the current version by `carryOver`
             }
         }
-        if let reuse {
-            for e in reuse.listing.entries {
-                let path = reuse.tree + "/" + e.path
-                if reuseByKey[Key(digest: e.sha256, mode: e.mode)] == nil { reuseByKey[Key(digest: e.sha256, mode: e.mode)] = path }
-                if byDigest[e.sha256] == nil { byDigest[e.sha256] = path }
-            }
-        }
     }
 
-    func baseContent(_ digest: SHA256Digest) throws -> [UInt8] {
-        try CurrentContent.read(byDigest[digest], digest)
+    private func reusable(_ digest: SHA256Digest, mode: UInt32) -> String? {
+        current?.pathByContent[CurrentVersion.Content(digest: digest, mode: mode)]
     }
 
     /// Links every file of the final tree that the bundle did not carry (unchanged files, and
@@ -60,10 +52,10 @@ final class Stager: ObjectSink {
         })
         for e in final.entries where !carried.contains(e.path) {
             let target = try place(e.path)
-            if let existing = reuseByKey[Key(digest: e.sha256, mode: e.mode)], Stager.isIntact(existing, e.sha256),
+            if let existing = reusable(e.sha256, mode: e.mode), Stager.isIntact(existing, e.sha256),
                (try? FS.link(existing, target)) != nil {
                 linked += 1
-            } else if let other = byDigest[e.sha256], Stager.isIntact(other, e.sha256) {
+            } else if let other = current?.pathByDigest[e.sha256], Stager.isIntact(other, e.sha256) {
                 try copy(other, to: target, mode: e.mode)  // same bytes under another mode
             } else {
                 throw ToolError.refused("the current version is damaged: '\(e.path)' no longer has its signed bytes; run `mirrorctl verify`")
@@ -93,8 +85,7 @@ final class Stager: ObjectSink {
         for mode in Set(files.map(\.mode)).sorted() {
             let group = files.filter { $0.mode == mode }
             let first = try place(group[0].path)
-            let key = Key(digest: sha256, mode: mode)
-            if let existing = reuseByKey[key], Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
+            if let existing = reusable(sha256, mode: mode), Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
                 linked += 1
             } else if let source = materialized {
                 try copy(source, to: first, mode: mode)
@@ -155,26 +146,5 @@ final class Stager: ObjectSink {
         }
         try out.close()
         try FS.chmod(to, mode_t(mode))
-    }
-}
-
-/// Reads base bytes for patches from the current version, re-checking them first.
-enum CurrentContent {
-    static func read(_ path: String?, _ digest: SHA256Digest) throws -> [UInt8] {
-        guard let path, let info = try FS.info(path), info.kind == .regular else {
-            throw ToolError.refused("a patch needs base content \(digest.hex), which the current version does not have")
-        }
-        let bytes = try FS.readFile(path, limit: Int(BundleIndex.patchBaseLimit))
-        guard SHA256Digest.of(bytes) == digest else {
-            throw ToolError.refused("the current version is damaged at '\(path)'; run `mirrorctl verify`")
-        }
-        return bytes
-    }
-
-    /// A provider over a listing, for checking a delta without staging it.
-    static func provider(tree: String, listing: TreeListing) -> (SHA256Digest) throws -> [UInt8] {
-        var byDigest: [SHA256Digest: String] = [:]
-        for e in listing.entries where byDigest[e.sha256] == nil { byDigest[e.sha256] = tree + "/" + e.path }
-        return { try read(byDigest[$0], $0) }
     }
 }

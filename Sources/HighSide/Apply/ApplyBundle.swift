@@ -1,0 +1,92 @@
+import BundleFormat
+import BundleVerify
+import Support
+
+public struct ApplyReport {
+    public var manifest: Manifest
+    public var manifestDigest: SHA256Digest
+    public var signer: String
+    public var version: String
+    public var changes: ChangeSummary
+    public var linkedFiles: Int
+    public var writtenBytes: Int64
+    public var seconds: Double
+    public var dryRun: Bool
+    public var pruned: [String]
+    /// A new trust policy the bundle brought (adopted unless this was a dry run).
+    public var trustUpdate: TrustPolicy?
+    /// Problems after the new version went live (it is current; recording it is left to the next run).
+    public var warnings: [String]
+}
+
+/// An apply, as a sequence of named steps over the current version loaded once under the lock:
+/// recover, open (signatures), admit, then either check into a sink that keeps nothing (a dry
+/// run) or stage, commit and record.
+extension OfflineMirror {
+    public func apply(bundle: String, dryRun: Bool, allowExpired: Bool = false, now: Int64 = Timestamp.now()) throws -> ApplyReport {
+        try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, now: now, held: nil)
+    }
+
+    /// - Parameter held: the mirror's lock, when the caller already holds it (an apply from
+    ///   volumes reassembles the bundle under the lock and keeps it until the swap).
+    func apply(bundle: String, dryRun: Bool, allowExpired: Bool, now: Int64, held: MirrorLock?) throws -> ApplyReport {
+        let started = Clock.now()
+        let lock: MirrorLock? = dryRun ? nil : try held ?? MirrorLock(paths)
+        defer { _ = lock }
+        let (state, currentID) = dryRun ? (try paths.loadState(), try paths.currentID()) : try recovery.run()
+
+        let reader = try journalingRefusal(of: bundle, dryRun: dryRun, nil) { try BundleReader(path: bundle, policy: config.policy) }
+        let current = try currentID.map { try CurrentVersion.load($0, paths: paths) }
+        let admission = Admission(state: state, current: current.map { .init(sequence: $0.sequence, tree: $0.tree) },
+                                  mirrorID: config.id, allowExpired: allowExpired, now: now)
+        try journalingRefusal(of: bundle, dryRun: dryRun, reader) { try admission.check(reader.manifest) }
+
+        let id = VersionID.make(sequence: reader.manifest.sequence, manifest: reader.manifestDigest)
+        let progress = Progress(dryRun ? "verifying" : "applying", total: reader.manifest.packs.reduce(0) { $0 + $1.size })
+        var report = ApplyReport(manifest: reader.manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
+                                 changes: ChangeSummary(), linkedFiles: 0, writtenBytes: 0, seconds: 0, dryRun: dryRun, pruned: [],
+                                 trustUpdate: reader.trustUpdate?.policy, warnings: [])
+        if dryRun {
+            let index = try reader.readIndex()
+            // The same check as staging, into a sink that keeps nothing.
+            let listing = try Staging.check(reader, index, into: DiscardingSink(), current: current,
+                                            base: current.map { c in { try c.content($0) } }, progress: progress)
+            progress.finish()
+            report.changes = ChangeSummary.between(current?.listing, listing)
+        } else {
+            try stageCommitRecord(reader, bundle: bundle, id: id, state: state, current: current, now: now, progress: progress, into: &report)
+        }
+        report.seconds = Clock.now() - started
+        return report
+    }
+
+    /// Staging, commit and record; a failure before the swap gives the staging space back and
+    /// is journaled, and `current` was never touched.
+    private func stageCommitRecord(_ reader: BundleReader, bundle: String, id: String, state: MirrorState, current: CurrentVersion?,
+                                   now: Int64, progress: Progress, into report: inout ApplyReport) throws {
+        let staging = Staging(paths: paths)
+        do {
+            let staged = try staging.stage(reader, id: id, current: current, now: now, progress: progress)
+            report.changes = ChangeSummary.between(current?.listing, staged.listing)
+            try Commit(paths: paths, config: config).commit(staged.folder, id: id, trust: reader.trustUpdate, bundle: bundle,
+                                                            manifest: reader.manifestDigest)
+            (report.pruned, report.warnings) = try record.applied(reader, bundle: bundle, id: id, state: state, previous: current?.id, now: now)
+            (report.linkedFiles, report.writtenBytes) = (staged.linkedFiles, staged.writtenBytes)
+        } catch {
+            progress.finish()
+            try? FS.removeTree(staging.folder(id))
+            if let e = error as? ToolError { try? record.refusal(bundle, e, reader) }
+            throw error
+        }
+    }
+
+    /// Runs `step`; a refusal it throws is journaled (not for a dry run) before it is rethrown.
+    private func journalingRefusal<T>(of bundle: String, dryRun: Bool, _ reader: BundleReader?, _ step: () throws -> T) throws -> T {
+        do {
+            return try step()
+        } catch let e as ToolError {
+            if !dryRun { try? record.refusal(bundle, e, reader) }
+            throw e
+        }
+    }
+}

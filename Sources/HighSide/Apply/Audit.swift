@@ -1,0 +1,152 @@
+import BundleFormat
+import BundleVerify
+import Support
+
+/// A version as `status` shows it.
+public struct VersionInfo {
+    public var id: String
+    public var name: String
+    public var version: String
+    public var sequence: Int64
+    public var manifestDigest: String
+    public var signer: String
+    public var appliedAt: String
+    public var files: Int64
+    public var size: Int64
+    public var isCurrent: Bool
+}
+
+extension OfflineMirror {
+    /// The mirror as `status` shows it.
+    public struct Status {
+        public var mirrorID: String
+        public var channel: String?
+        public var highestSequence: Int64?
+        public var current: VersionInfo?
+        public var versions: [VersionInfo]
+        public var trusted: [String]
+        public var threshold: Int
+        public var policyVersion: Int64
+    }
+}
+
+/// Audit: reading the mirror back. What each version is (status), whether the active one
+/// still matches what was signed (verify, and rollback before it moves), and the receipt the
+/// low side builds a delta against. Changes nothing.
+struct Audit {
+    let paths: MirrorPaths
+    let config: MirrorConfig
+    var journal: Journal { Journal(path: paths.journal) }
+
+    func info(_ id: String, current: Bool) throws -> VersionInfo {
+        let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
+        let m = try Manifest(canonical: manifestBytes)
+        let sig = try SignatureFile(text: String(decoding: FS.readFile(paths.version(id) + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig")
+        var applied = ""
+        if let rec = try? JSONObject(JSON.parse(FS.readFile(paths.tree(id) + "/BUNDLE.json"), what: "BUNDLE.json"), what: "BUNDLE.json") {
+            applied = (try? rec.string("appliedAt")) ?? ""
+        }
+        return VersionInfo(id: id, name: m.name, version: m.version, sequence: m.sequence,
+                           manifestDigest: "sha256:" + Manifest.digest(of: manifestBytes).hex,
+                           signer: sig.keyIdText, appliedAt: applied, files: m.treeFiles, size: m.treeSize, isCurrent: current)
+    }
+
+    func status(state: MirrorState, current cur: String?) throws -> OfflineMirror.Status {
+        var ids = state.versions
+        if let cur, !ids.contains(cur) { ids.append(cur) }
+        let versions = try ids.map { try info($0, current: $0 == cur) }
+            .sorted { $0.sequence > $1.sequence }
+        return OfflineMirror.Status(mirrorID: config.id, channel: state.channel, highestSequence: state.highestSequence,
+                                    current: versions.first { $0.isCurrent }, versions: versions,
+                                    trusted: config.keys.map(\.idText), threshold: config.threshold, policyVersion: config.policy.version)
+    }
+
+    /// Re-checks the active version: its manifest's signature against the pinned keys, its file
+    /// listing against the signed tree digest, and every file's bytes against the listing.
+    /// Returns one line per problem; empty means intact.
+    func verify(current cur: String?) throws -> (VersionInfo?, [String]) {
+        var problems: [String] = []
+        do { _ = try journal.verifiedEntries() } catch let e as ToolError { problems.append(e.message) }
+        guard let cur else { return (nil, problems) }
+        problems += try checkVersion(cur)
+        return (try info(cur, current: true), problems)
+    }
+
+    /// Problems of version `id` against what was signed; empty means intact.
+    func checkVersion(_ id: String) throws -> [String] {
+        let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
+        if let problem = try checkSignatures(id, manifestBytes) { return [problem] }
+        let manifest = try Manifest(canonical: manifestBytes)
+        let listingBytes = try FS.readFile(paths.version(id) + "/FILES.json", limit: 1 << 30)
+        guard SHA256Digest.of(listingBytes) == manifest.tree else {
+            return ["FILES.json of version \(id) does not match the signed tree digest"]
+        }
+        return try checkFiles(paths.tree(id), TreeListing(canonical: listingBytes, what: "FILES.json"))
+    }
+
+    /// Counts the stored signatures (through `Trust.count`) against the policy in force when
+    /// the version was applied (versions from before policies were recorded: the pinned one).
+    private func checkSignatures(_ id: String, _ manifestBytes: [UInt8]) throws -> String? {
+        let dir = paths.version(id)
+        let policy = try FS.info(dir + "/POLICY.json") != nil
+            ? try TrustPolicy(canonical: FS.readFile(dir + "/POLICY.json", limit: TrustPolicy.maxBytes), what: "POLICY.json of version \(id)")
+            : config.policy
+        guard policy.version <= config.policy.version else {
+            return "version \(id) records trust policy version \(policy.version), newer than the mirror's (\(config.policy.version))"
+        }
+        var signatures: [SignedEntry] = []
+        for name in try FS.list(dir) where name == "MANIFEST.sig" || name.hasPrefix("MANIFEST.sig.") {
+            let text = String(decoding: try FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self)
+            signatures.append(SignedEntry(entry: name, text: text, file: try SignatureFile(text: text, what: "\(name) of \(id)")))
+        }
+        let count = Trust.count(manifestBytes, signatures, keys: policy.keys)
+        if let broken = count.broken {
+            return "the signature by key \(broken.key.idText) (\(broken.entry)) does not match the stored MANIFEST of version \(id): it was altered"
+        }
+        guard count.counted.count >= policy.threshold else {
+            return "the stored MANIFEST of version \(id) has \(count.counted.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"
+        }
+        return nil
+    }
+
+    /// Every file of `listing` in `tree` with its size, bytes and mode, and nothing else there.
+    private func checkFiles(_ tree: String, _ listing: TreeListing) throws -> [String] {
+        var problems: [String] = []
+        var expected: Set<String> = ["BUNDLE.json"]
+        for e in listing.entries {
+            expected.insert(e.path)
+            let full = tree + "/" + e.path
+            guard let info = try FS.info(full) else { problems.append("missing: \(e.path)"); continue }
+            guard info.kind == .regular else { problems.append("not a regular file: \(e.path)"); continue }
+            guard info.size == e.size else { problems.append("changed: \(e.path) (size \(info.size), expected \(e.size))"); continue }
+            let (digest, _) = try SHA256Stream.file(full)
+            if digest != e.sha256 { problems.append("changed: \(e.path) (SHA-256 differs)"); continue }
+            if info.mode & 0o111 != e.mode & 0o111 { problems.append("mode changed: \(e.path)") }
+        }
+        try walkExtras(tree, relative: "", expected: expected, problems: &problems)
+        return problems
+    }
+
+    private func walkExtras(_ dir: String, relative: String, expected: Set<String>, problems: inout [String]) throws {
+        for name in try FS.list(dir) {
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            guard let info = try FS.info(dir + "/" + name) else { continue }
+            if info.kind == .directory {
+                try walkExtras(dir + "/" + name, relative: rel, expected: expected, problems: &problems)
+            } else if !expected.contains(rel) {
+                problems.append("unexpected: \(rel)")
+            }
+        }
+    }
+
+    /// What the low side needs to build a delta against the current version.
+    func receipt(current cur: String?) throws -> Receipt {
+        guard let cur else { throw ToolError.refused("'\(paths.root)' has no current version yet") }
+        let bytes = try FS.readFile(paths.version(cur) + "/MANIFEST", limit: Manifest.maxBytes)
+        let m = try Manifest(canonical: bytes)
+        let listing = try paths.storedListing(cur).listing
+        guard listing.digest == m.tree else { throw ToolError.refused("FILES.json of version \(cur) does not match its signed tree digest") }
+        return Receipt(mirror: config.id, base: BaseRef(name: m.name, sequence: m.sequence, manifest: Manifest.digest(of: bytes), tree: m.tree, mirror: config.id),
+                       listing: listing)
+    }
+}

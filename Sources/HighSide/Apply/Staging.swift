@@ -1,0 +1,75 @@
+import BundleFormat
+import BundleVerify
+import Support
+
+/// Staging: every object of a bundle streamed, checked and written under `staging/<id>/`, with
+/// the records a version keeps beside its tree. Nothing outside `staging/` changes here.
+struct Staging {
+    /// A version complete in `staging/`, ready for `Commit`.
+    struct Staged {
+        var folder: String
+        var listing: TreeListing
+        var linkedFiles: Int
+        var writtenBytes: Int64
+    }
+
+    let paths: MirrorPaths
+
+    /// Streams every object into `sink` and rebuilds the tree, proven against the signed digest.
+    /// The dry run calls this with a sink that keeps nothing; `stage` with the stager.
+    static func check(_ reader: BundleReader, _ index: BundleIndex, into sink: ObjectSink, current: CurrentVersion?,
+                      base: ((SHA256Digest) throws -> [UInt8])?, progress: Progress) throws -> TreeListing {
+        let digests = try reader.readObjects(index, into: sink, base: base, progress: progress)
+        return try reader.checkTree(index, objectDigests: digests, base: reader.manifest.base == nil ? nil : current?.listing)
+    }
+
+    /// The folder a version is staged in before it is committed.
+    func folder(_ id: String) -> String { paths.staging + "/" + id }
+
+    /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
+    /// `current`), then MANIFEST, its signatures, POLICY.json, FILES.json and BUNDLE.json.
+    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress) throws -> Staged {
+        let stage = folder(id)
+        try FS.makeDirectory(stage, mode: 0o755)
+        let index = try reader.readIndex()
+        let stager = Stager(tree: stage + "/tree", index: index, current: current)
+        try FS.makeDirectory(stage + "/tree")
+        let listing = try Staging.check(reader, index, into: stager, current: current,
+                                        base: CurrentVersion.provider(current), progress: progress)
+        try stager.carryOver(listing)
+        progress.finish()
+        try writeRecords(reader, listing: listing, into: stage, now: now)
+        return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written)
+    }
+
+    /// What a version keeps beside its tree, and BUNDLE.json in it.
+    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64) throws {
+        let manifest = reader.manifest
+        try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
+        for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
+        // The policy the signatures were counted against, so `verify` can count them again.
+        if let policy = reader.policy { try FS.writeAtomically(stage + "/POLICY.json", policy.canonicalBytes) }
+        try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
+        let record = JSON.object(Staging.identity(reader).merging([
+            "created": .string(Timestamp.format(manifest.created)),
+            "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
+            "appliedAt": .string(Timestamp.format(now)),
+            "files": .int(manifest.treeFiles),
+            "size": .int(manifest.treeSize),
+        ]) { $1 })
+        try FS.writeAtomically(stage + "/tree/BUNDLE.json", record.canonicalBytes + [10], mode: 0o444)
+    }
+
+    /// What names a bundle in BUNDLE.json and the journal: which bundle, which manifest, who signed.
+    static func identity(_ reader: BundleReader) -> [String: JSON] {
+        let m = reader.manifest
+        return [
+            "name": .string(m.name),
+            "version": .string(m.version),
+            "sequence": .int(m.sequence),
+            "manifest": .string("sha256:" + reader.manifestDigest.hex),
+            "signer": .string(reader.signature.keyIdText),
+            "signers": .array(reader.signers.map { .string($0.idText) }),
+        ]
+    }
+}
