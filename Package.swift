@@ -67,6 +67,8 @@ let package = Package(
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
+        // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.
+        .testTarget(name: "HighSideTests", dependencies: ["Apply", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]

@@ -1,0 +1,84 @@
+@testable import Apply
+import BundleFormat
+import Support
+import Testing
+
+@Suite("Admission: which bundles a mirror accepts, and why not")
+struct AdmissionTests {
+    let now: Int64 = 1_800_000_000
+
+    func admission(channel: String? = "feeds", highest: Int64? = 2, current: Admission.Current? = nil,
+                   allowExpired: Bool = false) -> Admission {
+        Admission(state: MirrorState(channel: channel, highestSequence: highest, versions: []), current: current,
+                  mirrorID: "m1", allowExpired: allowExpired, now: now)
+    }
+
+    @Test("a newer full bundle of the channel is admitted; so is any first bundle")
+    func admitted() throws {
+        try admission().check(Fixture.manifest(sequence: 3))
+        try admission(channel: nil, highest: nil).check(Fixture.manifest(name: "other", sequence: 1))
+    }
+
+    @Test("another channel is refused")
+    func channel() {
+        #expect(Fixture.refusal { try admission().check(Fixture.manifest(name: "other", sequence: 3)) }
+            == "bundle 'other' is for another channel; this mirror follows 'feeds'")
+    }
+
+    @Test("a replayed or older sequence is refused", arguments: [Int64(1), 2])
+    func replay(_ sequence: Int64) {
+        #expect(Fixture.refusal { try admission().check(Fixture.manifest(sequence: sequence)) }
+            == "bundle 'feeds' has sequence \(sequence), but this mirror has already applied sequence 2: replayed or older bundles are refused (use `mirrorctl rollback` to go back)")
+    }
+
+    @Test("an expired bundle is refused unless allowed; one expiring later is admitted")
+    func expired() throws {
+        let m = Fixture.manifest(sequence: 3, expires: now)
+        #expect(Fixture.refusal { try admission().check(m) }
+            == "bundle 'feeds' sequence 3 expired at \(Timestamp.format(now)); pass --allow-expired to apply it anyway")
+        #expect(Timestamp.format(now) == "2027-01-15T08:00:00Z")
+        try admission(allowExpired: true).check(m)
+        try admission().check(Fixture.manifest(sequence: 3, expires: now + 1))
+    }
+
+    @Test("a delta made from another mirror's receipt is refused")
+    func otherMirror() {
+        let m = Fixture.manifest(sequence: 3, base: Fixture.base(sequence: 2, tree: Fixture.digest("t"), mirror: "m2"))
+        #expect(Fixture.refusal { try admission(current: .init(sequence: 2, tree: Fixture.digest("t"))).check(m) }
+            == "this delta was built from the receipt of mirror m2; this is mirror m1")
+    }
+
+    @Test("a delta needs a current version")
+    func noCurrent() {
+        let base = Fixture.base(sequence: 2, tree: Fixture.digest("t"))
+        #expect(Fixture.refusal { try admission().check(Fixture.manifest(sequence: 3, base: base)) }
+            == "this delta needs base \(base.description), but the mirror has no version yet: apply a full bundle first")
+        #expect(base.description.hasPrefix("feeds sequence 2 (manifest sha256:"))
+    }
+
+    @Test("a delta of another tree, or another channel's tree, is refused; of the current tree it is admitted")
+    func wrongBase() throws {
+        let tree = Fixture.digest("t")
+        let current = Admission.Current(sequence: 1, tree: Fixture.digest("other tree"))
+        let base = Fixture.base(sequence: 2, tree: tree, mirror: "m1")
+        #expect(Fixture.refusal { try admission(current: current).check(Fixture.manifest(sequence: 3, base: base)) }
+            == "this delta needs base \(base.description), but the mirror's current version is sequence 1 (tree sha256:\(current.tree.hex)): apply the missing bundles or a full bundle")
+        let foreign = Fixture.base(name: "elsewhere", sequence: 2, tree: tree)
+        #expect(Fixture.refusal { try admission(current: .init(sequence: 2, tree: tree)).check(Fixture.manifest(sequence: 3, base: foreign)) }?
+            .hasPrefix("this delta needs base elsewhere sequence 2") == true)
+        try admission(current: .init(sequence: 2, tree: tree)).check(Fixture.manifest(sequence: 3, base: base))
+    }
+
+    @Test("checks run in order: channel, replay, expiry, mirror, base")
+    func order() {
+        let base = Fixture.base(sequence: 2, tree: Fixture.digest("t"), mirror: "m2")
+        let everything = Fixture.manifest(name: "other", sequence: 1, expires: now - 1, base: base)
+        #expect(Fixture.refusal { try admission().check(everything) }?.contains("another channel") == true)
+        let replayed = Fixture.manifest(sequence: 1, expires: now - 1, base: base)
+        #expect(Fixture.refusal { try admission().check(replayed) }?.contains("replayed or older") == true)
+        let expired = Fixture.manifest(sequence: 3, expires: now - 1, base: base)
+        #expect(Fixture.refusal { try admission().check(expired) }?.contains("expired at") == true)
+        let foreign = Fixture.manifest(sequence: 3, base: base)
+        #expect(Fixture.refusal { try admission().check(foreign) }?.contains("receipt of mirror m2") == true)
+    }
+}
