@@ -38,7 +38,7 @@ public enum Cosigner {
         let fd = try FileDescriptor.create(tmp)
         var done = false
         defer { if !done { try? FS.remove(tmp) } }
-        let tar = try TarWriter(fd: fd, zstdLevel: input.isCompressed ? Packer.containerLevel : nil)
+        let tar = try TarWriter(fd: fd, zstdLevel: input.isCompressed ? BundleArchiver.containerLevel : nil)
         let parts = Dictionary([(m.index.path, m.index)] + m.packs.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var inserted = false
         var seen = Set<String>()
