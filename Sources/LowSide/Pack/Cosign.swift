@@ -31,53 +31,104 @@ public enum Cosigner {
             reader.manifestBytes, secretKey: key.secretKey, keyId: key.keyId,
             trustedComment: "timestamp:\(timestamp)\tfile:MANIFEST\tbundle:\(m.name)\tsequence:\(m.sequence)\tcosigned",
             untrustedComment: "co-signature from bundlectl secret key \(key.idText)")
-        let entry = TrustPolicy.signatureEntry("MANIFEST", keyId: key.keyId)
+        let added = (name: TrustPolicy.signatureEntry("MANIFEST", keyId: key.keyId), bytes: Array(signature.fileText.utf8))
+        let (digest, size) = try rewrite(path, reader: reader, adding: added)
+        return Report(manifest: m, manifestDigest: reader.manifestDigest, signers: existing + [key.idText], bundleDigest: digest, bundleSize: size)
+    }
 
+    /// Copies the bundle beside itself with `added` after the last signature of MANIFEST, then
+    /// renames the copy over it. Returns the new file's SHA-256 and size.
+    private static func rewrite(_ path: String, reader: BundleReader, adding added: (name: String, bytes: [UInt8])) throws -> (SHA256Digest, Int64) {
         let input = try TarReader(path: path)
-        let tmp = "\(FS.absolute(path)).sign-\(getpid())"
+        let tmp = scratchName(for: path)
         let fd = try FileDescriptor.create(tmp)
         var done = false
         defer { if !done { try? FS.remove(tmp) } }
         let tar = try TarWriter(fd: fd, zstdLevel: input.isCompressed ? BundleArchiver.containerLevel : nil)
-        let parts = Dictionary([(m.index.path, m.index)] + m.packs.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-        var inserted = false
-        var seen = Set<String>()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while let e = try input.next() {
-            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(e.name) is not a regular file") }
-            if !inserted && !e.name.hasPrefix("MANIFEST") {
-                try tar.addFile(entry, bytes: Array(signature.fileText.utf8), mtime: m.created)
-                inserted = true
-            }
-            var hash = SHA256Stream()
-            try tar.addFile(e.name, size: e.size, mtime: m.created) { put in
-                while true {
-                    let n = try input.read(into: buffer)
-                    if n == 0 { break }
-                    let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
-                    hash.update(chunk)
-                    try put(chunk)
-                }
-            }
-            if let part = parts[e.name] {
-                guard hash.finalize() == part.sha256 else {
-                    throw ToolError.refused("\(e.name) in '\(path)' does not match its signed digest: the bundle was altered or damaged; not signed")
-                }
-                seen.insert(e.name)
-            }
-        }
-        // A bundle cut at an entry's end reads as whole: count the parts too.
-        if let missing = parts.keys.sorted().first(where: { !seen.contains($0) }) {
-            throw ToolError.refused("'\(path)' lacks \(missing), which its MANIFEST lists: the bundle is truncated or damaged; not signed")
-        }
+        let copier = EntryCopier(path: path, reader: reader, input: input, output: tar)
+        try copier.copy(inserting: added, at: 1 + reader.signatures.count)
         let (digest, size) = try tar.finish()
         try fd.sync()
         try fd.close()
         try FS.rename(tmp, path)
         done = true
         try FS.syncDirectory(FS.parent(of: FS.absolute(path)))
-        return Report(manifest: m, manifestDigest: reader.manifestDigest, signers: existing + [key.idText], bundleDigest: digest, bundleSize: size)
+        return (digest, size)
+    }
+
+    /// The one libc call of this file: a scratch name no other process uses.
+    private static func scratchName(for path: String) -> String { "\(FS.absolute(path)).sign-\(getpid())" }
+}
+
+/// Copies a bundle's entries as they are, accepting exactly the entries the reader requires
+/// (`BundleReader.entryNames`, in that order, ending with the archive's end marker) and
+/// checking each signed part against its digest on the way.
+struct EntryCopier {
+    let path: String
+    let m: Manifest
+    let expected: [String]
+    let input: TarReader
+    let output: TarWriter
+
+    init(path: String, reader: BundleReader, input: TarReader, output: TarWriter) {
+        self.path = path
+        self.m = reader.manifest
+        self.expected = reader.entryNames
+        self.input = input
+        self.output = output
+    }
+
+    /// Copies every entry, writing `added` before entry number `position`.
+    func copy(inserting added: (name: String, bytes: [UInt8]), at position: Int) throws {
+        let parts = Dictionary([(m.index.path, m.index)] + m.packs.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        var next = 0
+        while let e = try input.next() {
+            guard e.kind == .regular else { throw ToolError.refused("'\(path)': \(ToolError.shown(e.name)) is not a regular file") }
+            try checkName(e.name, at: next)
+            if next == position { try output.addFile(added.name, bytes: added.bytes, mtime: m.created) }
+            let digest = try copyEntry(e, buffer: buffer)
+            if let part = parts[e.name], digest != part.sha256 {
+                throw ToolError.refused("\(e.name) in '\(path)' does not match its signed digest: the bundle was altered or damaged; not signed")
+            }
+            next += 1
+        }
+        // A bundle cut at an entry's end reads as whole: count the parts too.
+        if next < expected.count { throw lacks(expected[next]) }
+        guard input.endedWithMarker else {
+            throw ToolError.refused("'\(path)' is truncated: its end-of-archive marker is missing; not signed")
+        }
+    }
+
+    /// Refuses an entry that is not the one the reader expects at `position`.
+    private func checkName(_ name: String, at position: Int) throws {
+        if position < expected.count {
+            if name == expected[position] { return }
+            // An entry the reader expects later: the one expected here is missing.
+            if expected[position...].contains(name) { throw lacks(expected[position]) }
+        }
+        if expected.contains(name) { throw ToolError.refused("'\(path)' holds \(ToolError.shown(name)) twice; not signed") }
+        throw ToolError.refused("'\(path)' holds an entry '\(ToolError.shown(name))' that the manifest does not list; not signed")
+    }
+
+    private func lacks(_ name: String) -> ToolError {
+        ToolError.refused("'\(path)' lacks \(name), which its MANIFEST lists: the bundle is truncated or damaged; not signed")
+    }
+
+    /// Copies one entry's bytes as they are; returns their SHA-256.
+    private func copyEntry(_ e: TarEntry, buffer: UnsafeMutableRawBufferPointer) throws -> SHA256Digest {
+        var hash = SHA256Stream()
+        try output.addFile(e.name, size: e.size, mtime: m.created) { put in
+            while true {
+                let n = try input.read(into: buffer)
+                if n == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+                hash.update(chunk)
+                try put(chunk)
+            }
+        }
+        return hash.finalize()
     }
 }
 
