@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+        // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
+        .testTarget(name: "LowSideTests", dependencies: ["Pack", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )

@@ -3,9 +3,6 @@ import BundleFormat
 import CommandSupport
 import Pack
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension Bundlectl {
     struct Build: AsyncParsableCommand {
