@@ -1,7 +1,8 @@
+@testable import Build
 import BundleFormat
 import BundleVerify
+import Collect
 import Libarchive
-@testable import Pack
 import Support
 import Testing
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
+@testable import Build
 import BundleFormat
-@testable import Pack
+@testable import Collect
 import Support
 import Testing
 

@@ -1,4 +1,5 @@
-@testable import Pack
+@testable import Build
+@testable import Collect
 import Support
 import Testing
 

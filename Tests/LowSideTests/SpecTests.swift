@@ -1,5 +1,5 @@
 import BundleFormat
-import Pack
+import Collect
 import Support
 import Testing
 

@@ -1,7 +1,8 @@
 import ArgumentParser
+import Build
 import BundleFormat
+import Collect
 import CommandSupport
-import Pack
 import Support
 
 extension Bundlectl {

@@ -1,6 +1,6 @@
 import ArgumentParser
+import Build
 import CommandSupport
-import Pack
 import Support
 
 extension Bundlectl {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Pack
+import Build
 import Support
 #if canImport(Glibc)
 import Glibc

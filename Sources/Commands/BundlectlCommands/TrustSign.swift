@@ -1,6 +1,6 @@
 import ArgumentParser
+import Build
 import CommandSupport
-import Pack
 
 extension Bundlectl.Trust {
     struct SignPolicy: AsyncParsableCommand {

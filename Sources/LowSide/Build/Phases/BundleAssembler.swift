@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Collect
 import Support
 import Zstd
 

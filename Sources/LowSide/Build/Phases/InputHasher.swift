@@ -1,3 +1,4 @@
+import Collect
 import Support
 
 /// The collected files with their SHA-256s: digests decide what is stored once.

@@ -1,4 +1,5 @@
 import BundleFormat
+import Collect
 import Support
 import Zstd
 

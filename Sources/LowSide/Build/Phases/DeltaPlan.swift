@@ -1,4 +1,5 @@
 import BundleFormat
+import Collect
 import Support
 
 /// How one file of the new tree reaches the mirror.

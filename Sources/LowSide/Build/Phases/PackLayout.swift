@@ -1,3 +1,4 @@
+import Collect
 import Support
 
 /// Phase 3 of a build: which distinct objects go into which pack. Pure: no I/O, so the same
