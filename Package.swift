@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layers, bottom to top: C modules -> one Swift wrapper per C library -> the format (pure Swift)
-// -> reading/verifying a bundle -> low side (Pack, Fetch) | high side (Apply) -> commands -> thin
-// executables. The high side (`mirrorctl`) never depends on Pack or Fetch: read its target list.
+// -> reading/verifying a bundle -> low side (Fetch, Collect, Build) | high side (Apply) -> commands
+// -> thin executables. The high side (`mirrorctl`) never depends on Fetch, Collect or Build: read its target list.
 // Its only network code is Push (registry upload), kept out of Apply.
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -45,7 +45,11 @@ let package = Package(
 
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
-        .target(name: "Pack", dependencies: ["BundleFormat", "BundleVerify", "Fetch", "OCI", "Sodium", "Libarchive", "Zstd", "Support", "Yams"], path: "Sources/LowSide/Pack", swiftSettings: strict),
+        // The spec and its sources: files, URLs (through Fetch) and image tarballs, as files to carry.
+        .target(name: "Collect", dependencies: ["BundleFormat", "Fetch", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
+        // Building a bundle from collected files, in phases (hash, plan the delta, lay out and
+        // write packs, assemble and sign, archive); co-signing; key and trust policy files.
+        .target(name: "Build", dependencies: ["Collect", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
         // Volumes on removable media: the signed label, checking volumes alone and as a set,
         // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
         .target(name: "Media", dependencies: ["BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
@@ -57,19 +61,21 @@ let package = Package(
         .target(name: "Push", dependencies: ["OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Pack", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Collect", "Build", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
         .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], path: "Sources/Executables/bundlectl", swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], path: "Sources/Executables/mirrorctl", swiftSettings: strict),
 
         // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
-        .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Pack", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
+        .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.
         .testTarget(name: "HighSideTests", dependencies: ["Apply", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+        // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
+        .testTarget(name: "LowSideTests", dependencies: ["Collect", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )

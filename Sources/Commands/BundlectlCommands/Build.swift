@@ -1,11 +1,9 @@
 import ArgumentParser
+import Build
 import BundleFormat
+import Collect
 import CommandSupport
-import Pack
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension Bundlectl {
     struct Build: AsyncParsableCommand {

@@ -16,14 +16,26 @@ extension Bundlectl {
 
         func run() async throws {
             let reader = try BundleReader(path: bundle, trust: nil)
-            let m = reader.manifest
             let index = try reader.readIndex()
-            let stored = m.packs.reduce(m.index.size) { $0 + $1.size }
-            // Each image counted whole, against the layout's distinct blobs (sources of kind images).
-            let imageBytes = m.images.reduce(Int64(0)) { $0 + $1.size }
-            let imageDistinct = m.sources.filter { $0.kind == .images }.reduce(Int64(0)) { $0 + $1.size }
             if json {
-                let out = JSON.object([
+                print(jsonReport(reader, index).canonicalString)
+            } else {
+                textReport(reader, index).print()
+            }
+        }
+
+        /// What the bundle packs take, with its index.
+        private func storedBytes(_ m: Manifest) -> Int64 { m.packs.reduce(m.index.size) { $0 + $1.size } }
+
+        /// Each image counted whole, against the layout's distinct blobs (sources of kind images).
+        private func imageBytes(_ m: Manifest) -> (all: Int64, distinct: Int64) {
+            (m.images.reduce(Int64(0)) { $0 + $1.size }, m.sources.filter { $0.kind == .images }.reduce(Int64(0)) { $0 + $1.size })
+        }
+
+        private func jsonReport(_ reader: BundleReader, _ index: BundleIndex) -> JSON {
+            let m = reader.manifest
+            let (imageBytes, imageDistinct) = imageBytes(m)
+            return JSON.object([
                     "name": .string(m.name), "version": .string(m.version), "sequence": .int(m.sequence),
                     "created": .string(Timestamp.format(m.created)),
                     "expires": m.expires.map { .string(Timestamp.format($0)) } ?? .null,
@@ -40,7 +52,7 @@ extension Bundlectl {
                                  "mirror": b.mirror.map { .string($0) } ?? .null,
                                  "changed": .int(Int64(index.files.count)), "removed": .int(Int64(index.removed.count))])
                     } ?? .null,
-                    "stored": .int(stored),
+                    "stored": .int(storedBytes(m)),
                     "images": .array(m.images.map { i in
                         .object(["ref": i.ref.map { .string($0) } ?? .null, "digest": .string("sha256:" + i.digest.hex),
                                  "mediaType": .string(i.mediaType), "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size)])
@@ -51,9 +63,11 @@ extension Bundlectl {
                                  "files": .int(s.files), "size": .int(s.size)])
                     }),
                 ])
-                print(out.canonicalString)
-                return
-            }
+        }
+
+        private func textReport(_ reader: BundleReader, _ index: BundleIndex) -> Summary {
+            let m = reader.manifest
+            let (imageBytes, imageDistinct) = imageBytes(m)
             var s = Summary()
             s.add("bundle", "\(m.name) \(m.version)")
             s.add("sequence", "\(m.sequence)")
@@ -69,7 +83,7 @@ extension Bundlectl {
                 s.add("kind", "full bundle")
             }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
-            s.add("stored", "\(index.objects.count) distinct objects in \(m.packs.count) pack(s), \(Format.grouped(stored)) bytes compressed")
+            s.add("stored", "\(index.objects.count) distinct objects in \(m.packs.count) pack(s), \(Format.grouped(storedBytes(m))) bytes compressed")
             for src in m.sources {
                 s.add("source", "\(src.kind.rawValue)/\(src.name)  \(src.files) files  \(Format.grouped(src.size)) bytes  from \(src.origin)")
             }
@@ -80,7 +94,7 @@ extension Bundlectl {
                 let saved = imageBytes - imageDistinct
                 s.add("dedup", "\(m.images.count) images use \(Format.grouped(imageBytes)) bytes of blobs; shared blobs stored once save \(Format.grouped(max(0, saved))) bytes")
             }
-            s.print()
+            return s
         }
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
+import Build
 import CommandSupport
-import Pack
 import Support
 
 extension Bundlectl {
@@ -26,12 +26,7 @@ extension Bundlectl {
             }
             let password = try passwordFile.map { try KeyFiles.readPassword($0) }
             let (secret, pub) = try KeyFiles.generate(password: password)
-            if force { try FS.remove(secretKey); try FS.remove(publicKey) }
-            let fd = try FileDescriptor.create(secretKey, mode: 0o600)
-            try fd.write(Array(secret.fileText.utf8))
-            try fd.sync()
-            try fd.close()
-            try FS.writeAtomically(publicKey, Array(pub.fileText.utf8))
+            try KeyFiles.save(secret, to: secretKey, pub, to: publicKey, replacing: force)
             if password == nil {
                 warn("bundlectl", "the secret key is stored unencrypted; keep '\(secretKey)' offline or use --password-file")
             }

@@ -1,9 +1,9 @@
 import ArgumentParser
+import Build
 import BundleFormat
 import CommandSupport
 import Media
 import MediaWrite
-import Pack
 import Support
 
 extension Bundlectl {

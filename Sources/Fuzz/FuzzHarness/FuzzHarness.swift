@@ -1,7 +1,7 @@
 import BundleFormat
 import BundleVerify
+import Collect
 import Libarchive
-import Pack
 import Support
 import Zstd
 #if canImport(Glibc)

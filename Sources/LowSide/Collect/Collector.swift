@@ -3,30 +3,36 @@ import Fetch
 import Support
 
 /// One file to carry: where it is now and where it lands in the tree.
-struct CollectedFile {
-    var logicalPath: String
-    var sourcePath: String
-    var size: Int64
-    var mode: UInt32
-    var source: Int
+public struct CollectedFile {
+    public var logicalPath: String
+    public var sourcePath: String
+    public var size: Int64
+    public var mode: UInt32
+    public var source: Int
     /// Where the bytes start in `sourcePath`: a blob inside an image tarball is read in place.
-    var offset: Int64 = 0
+    public var offset: Int64 = 0
     /// Known already when the collector hashed the bytes on the way (image blobs).
-    var digest: SHA256Digest? = nil
+    public var digest: SHA256Digest? = nil
     /// The first bytes were recognised as a compressed format: store, do not recompress.
-    var compressed = false
+    public var compressed = false
 }
 
 /// Turns spec sources into a sorted list of regular files, fetching URL sources first.
 ///
 /// Symbolic links, devices and other special files inside a source are refused by name: a link
 /// could point anywhere on the build machine, and a bundle carries regular files only.
-struct Collector {
+public struct Collector {
     let spec: BundleSpec
     let scratch: String
     let fetcher = Fetcher()
 
-    func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
+    /// Collects the sources of `spec`; fetched files and unpacked image parts go under `scratch`.
+    public init(spec: BundleSpec, scratch: String) {
+        self.spec = spec
+        self.scratch = scratch
+    }
+
+    public func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
         var files: [CollectedFile] = []
         var images = ImageCollector(scratch: scratch)
         for (i, source) in spec.sources.enumerated() {

@@ -38,6 +38,17 @@ public enum KeyFiles {
         return (file, PublicKey(keyId: keyId, key: pk))
     }
 
+    /// Writes a key pair: the secret key created with mode 600 and synced, the public key
+    /// atomically. With `replacing`, existing files at both paths are removed first.
+    public static func save(_ secret: SecretKeyFile, to secretPath: String, _ pub: PublicKey, to publicPath: String, replacing: Bool) throws {
+        if replacing { try FS.remove(secretPath); try FS.remove(publicPath) }
+        let fd = try FileDescriptor.create(secretPath, mode: 0o600)
+        try fd.write(Array(secret.fileText.utf8))
+        try fd.sync()
+        try fd.close()
+        try FS.writeAtomically(publicPath, Array(pub.fileText.utf8))
+    }
+
     /// Reads a password file: its first line, without the line ending.
     public static func readPassword(_ path: String) throws -> [UInt8] {
         guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("password file '\(path)' does not exist") }

@@ -56,41 +56,48 @@ final class ImageArchive {
                 guard archive.entries[name] == nil, archive.links[name] == nil else {
                     throw ToolError.refused("image archive '\(path)' holds '\(name)' twice")
                 }
-                var hash = SHA256Stream()
-                var head: [UInt8] = []
-                var out: FileDescriptor?
-                var file = path
-                if reader.isCompressed {
-                    extracted += 1
-                    file = "\(scratch)/image-entry-\(extracted)"
-                    out = try FileDescriptor.create(file, mode: 0o600)
-                }
-                while true {
-                    let n = try reader.read(into: buffer)
-                    if n == 0 { break }
-                    let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
-                    if head.count < Compression.headLength { head += chunk.prefix(Compression.headLength - head.count) }
-                    hash.update(chunk)
-                    try out?.write(chunk)
-                    progress.advance(Int64(n))
-                }
-                try out?.close()
-                guard hash.count == entry.size else {
-                    throw ToolError.refused("image archive '\(path)' is truncated inside '\(name)'")
-                }
-                let e = Entry(size: entry.size, sha256: hash.finalize(), head: head, file: file, offset: 0)
+                let file = reader.isCompressed ? "\(scratch)/image-entry-\(extracted + 1)" : path
+                if reader.isCompressed { extracted += 1 }
+                let e = try archive.hashEntry(reader, size: entry.size, name: name, file: file, extracting: reader.isCompressed,
+                                              buffer: buffer, progress: progress)
                 if reader.isCompressed { archive.entries[name] = e } else { pending = (name, e) }
             case .symlink, .hardlink:
                 guard let target = entry.linkTarget else { continue }
-                // A symbolic link is relative to its folder; a hard link names an archive path.
-                let resolved = entry.kind == .symlink && !target.hasPrefix("/")
-                    ? normalise(FS.parent(of: "/" + name).dropFirst().description + "/" + target) : normalise(target)
-                archive.links[name] = resolved
+                archive.links[name] = resolve(link: target, symbolic: entry.kind == .symlink, at: name)
             case .directory, .other:
                 continue
             }
         }
         return archive
+    }
+
+    /// Hashes the current entry's bytes, keeping its first bytes; when `extracting`, also
+    /// copies them to `file`, a scratch file.
+    private func hashEntry(_ reader: TarReader, size: Int64, name: String, file: String, extracting: Bool,
+                           buffer: UnsafeMutableRawBufferPointer, progress: Progress) throws -> Entry {
+        var hash = SHA256Stream()
+        var head: [UInt8] = []
+        let out = extracting ? try FileDescriptor.create(file, mode: 0o600) : nil
+        while true {
+            let n = try reader.read(into: buffer)
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+            if head.count < Compression.headLength { head += chunk.prefix(Compression.headLength - head.count) }
+            hash.update(chunk)
+            try out?.write(chunk)
+            progress.advance(Int64(n))
+        }
+        try out?.close()
+        guard hash.count == size else {
+            throw ToolError.refused("image archive '\(path)' is truncated inside '\(name)'")
+        }
+        return Entry(size: size, sha256: hash.finalize(), head: head, file: file, offset: 0)
+    }
+
+    /// A link's target as an archive path: a symbolic link is relative to its folder; a hard
+    /// link names an archive path.
+    private static func resolve(link target: String, symbolic: Bool, at name: String) -> String {
+        symbolic && !target.hasPrefix("/") ? normalise(FS.parent(of: "/" + name).dropFirst().description + "/" + target) : normalise(target)
     }
 
     /// The entry at `name`, following links inside the archive (never outside it).

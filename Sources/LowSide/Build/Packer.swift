@@ -1,0 +1,135 @@
+import BundleFormat
+import BundleVerify
+import Collect
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How hard to compress.
+public enum CompressionChoice: Sendable, Equatable {
+    /// Small files (advisory records, policies) get zstd -19 in solid packs, where ratio is cheap
+    /// and matters; large files get -3 with all cores, where throughput matters.
+    case auto
+    case level(Int32)
+}
+
+/// How the bundle file itself is written.
+public enum ContainerChoice: String, Sendable, Equatable, CaseIterable {
+    /// A zstd-compressed tar below 8 MiB, where tar framing would weigh; a plain tar above.
+    case auto
+    case tar
+    case tarZstd = "tar.zst"
+}
+
+/// What a delta is built against.
+public enum BaseChoice: Sendable, Equatable {
+    /// A previous full bundle (its bytes allow patches).
+    case bundle(String)
+    /// A mirror's receipt (names and digests only: files are carried whole or reused by digest).
+    case receipt(String)
+}
+
+public struct BuildOptions {
+    public var spec: BundleSpec
+    public var base: BaseChoice?
+    public var container: ContainerChoice = .auto
+    /// A new trust policy to carry (TRUST), with its signatures.
+    public var trustPolicy: String?
+    public var key: SigningKey
+    public var output: String
+    public var sequence: Int64?
+    public var compression: CompressionChoice
+    /// The bundle's creation time: SOURCE_DATE_EPOCH when set, so rebuilds give the same bytes.
+    public var created: Int64
+
+    public init(spec: BundleSpec, key: SigningKey, output: String, sequence: Int64?, compression: CompressionChoice, created: Int64,
+                base: BaseChoice? = nil) {
+        self.spec = spec
+        self.base = base
+        self.key = key
+        self.output = output
+        self.sequence = sequence
+        self.compression = compression
+        self.created = created
+    }
+}
+
+public struct BuildReport {
+    public var manifest: Manifest
+    public var manifestDigest: SHA256Digest
+    public var bundleSize: Int64
+    public var bundleDigest: SHA256Digest
+    public var objects: Int
+    public var patches: Int
+    public var reused: Int
+    public var unchanged: Int
+    public var removed: Int
+    public var inputBytes: Int64
+    public var storedBytes: Int64
+    public var seconds: Double
+}
+
+/// Builds a bundle, phase by phase: collect, hash, plan the delta, lay out packs, write packs,
+/// assemble and sign, archive.
+///
+/// Everything streams through 1 MiB buffers, and the archive is written to a temporary name
+/// and renamed into place, so a failed build never leaves a half-written bundle at `output`.
+public struct Packer {
+    let options: BuildOptions
+
+    public init(_ options: BuildOptions) { self.options = options }
+
+    public func build() async throws -> BuildReport {
+        let started = Clock.now()
+        let sequence = try checkedSequence()
+        let scratch = try makeScratch()
+        defer { try? FS.removeTree(scratch) }
+
+        let collected = try await Collector(spec: options.spec, scratch: scratch).collect()
+        let inputs = try InputHasher.hash(collected.files)
+        let plan = try planDelta(inputs, sequence: sequence, scratch: scratch)
+        let layout = PackLayout(PackLayout.distinct(inputs) { plan.sources[$0] == .whole })
+        var patched = plan
+        let packs = try PackWriter(scratch: scratch, compression: options.compression).write(layout, files: inputs.files, plan: &patched)
+        let head = try BundleAssembler(options: options, sequence: sequence)
+            .assemble(inputs, plan: patched, layout: layout, packs: packs, images: collected.images)
+        let (bundleDigest, bundleSize) = try BundleArchiver(container: options.container, mtime: options.created)
+            .write(head, packs: packs, scratchFile: "\(scratch)/bundle", output: options.output)
+
+        return BuildReport(manifest: head.manifest, manifestDigest: Manifest.digest(of: head.manifestBytes), bundleSize: bundleSize,
+                           bundleDigest: bundleDigest, objects: layout.objects.count, patches: patched.patches.count,
+                           reused: patched.reused, unchanged: patched.unchanged, removed: patched.removed.count,
+                           inputBytes: inputs.totalSize, storedBytes: head.indexRef.size + packs.size, seconds: Clock.now() - started)
+    }
+
+    private func checkedSequence() throws -> Int64 {
+        guard let sequence = options.sequence ?? options.spec.sequence else {
+            throw ToolError.usage("no sequence: set \"sequence\" in \(options.spec.file) or pass --sequence")
+        }
+        return sequence
+    }
+
+    /// Checks the output can be written, and makes a scratch folder beside it.
+    private func makeScratch() throws -> String {
+        let outDir = FS.parent(of: FS.absolute(options.output))
+        guard let d = try FS.info(outDir), d.kind == .directory else {
+            throw ToolError.usage("output folder '\(outDir)' does not exist")
+        }
+        if let existing = try FS.info(options.output), existing.kind == .directory {
+            throw ToolError.usage("output '\(options.output)' is a folder")
+        }
+        let scratch = "\(FS.absolute(options.output)).tmp-\(getpid())"
+        try? FS.removeTree(scratch)
+        try FS.makeDirectory(scratch, mode: 0o700)
+        return scratch
+    }
+
+    /// A full bundle's plan, or a delta's against the base the options name.
+    private func planDelta(_ inputs: HashedInputs, sequence: Int64, scratch: String) throws -> DeltaPlan {
+        guard let choice = options.base else { return .full(files: inputs.files.count) }
+        let base = try DeltaPlanner.loadBase(choice, for: inputs, name: options.spec.name, sequence: sequence,
+                                             key: options.key.publicKey, scratch: scratch)
+        return try DeltaPlanner.plan(inputs, against: base, patch: Patcher.frame)
+    }
+}

@@ -1,0 +1,94 @@
+import BundleFormat
+import Collect
+import Support
+
+/// How one file of the new tree reaches the mirror.
+enum FileSource: Equatable {
+    /// Its bytes are in a pack of this bundle.
+    case whole
+    /// Rebuilt from the base by patch number k.
+    case patch(Int)
+    /// The base holds the same bytes under another path: reused by digest.
+    case base
+    /// The base holds it at the same path, with the same mode: not listed in the index at all.
+    case unchanged
+}
+
+/// What a bundle carries for each file, and for a delta what it patches and removes.
+struct DeltaPlan {
+    /// `sources[i]` says how `files[i]` reaches the mirror.
+    var sources: [FileSource]
+    var patches: [BundleIndex.Patch] = []
+    /// `patchFrames[k]` is patch k: a zstd frame made against its base file.
+    var patchFrames: [[UInt8]] = []
+    /// Paths of the base that the new tree no longer has.
+    var removed: [String] = []
+    /// The version the delta is built against; nil for a full bundle.
+    var base: BaseRef?
+
+    /// A full bundle: every file carried whole.
+    static func full(files: Int) -> DeltaPlan { DeltaPlan(sources: Array(repeating: .whole, count: files)) }
+
+    var reused: Int { sources.filter { $0 == .base }.count }
+    var unchanged: Int { sources.filter { $0 == .unchanged }.count }
+}
+
+/// Phase 2 of a build: for a delta, what the base already has, what can be patched, what goes whole.
+enum DeltaPlanner {
+    /// Makes a patch of a new file against a base file (its scratch path), or nil to carry it whole.
+    typealias PatchMaker = (_ file: CollectedFile, _ digest: SHA256Digest, _ baseFile: String) throws -> [UInt8]?
+
+    /// Reads the base named by `choice` and checks that the new bundle can follow it.
+    static func loadBase(_ choice: BaseChoice, for inputs: HashedInputs, name: String, sequence: Int64,
+                         key: PublicKey, scratch: String) throws -> DeltaBase {
+        let base: DeltaBase
+        switch choice {
+        case .receipt(let path): base = try DeltaBase.receipt(path)
+        case .bundle(let path):
+            var newByPath: [String: SHA256Digest] = [:]
+            for (i, f) in inputs.files.enumerated() { newByPath[f.logicalPath] = inputs.digests[i] }
+            base = try DeltaBase.bundle(path, trust: key, scratch: scratch) { p, d in newByPath[p].map { $0 != d } ?? false }
+        }
+        guard base.ref.name == name else {
+            throw ToolError.usage("the base is bundle '\(base.ref.name)'; this spec builds '\(name)'")
+        }
+        guard sequence > base.ref.sequence else {
+            throw ToolError.usage("sequence \(sequence) must be higher than the base's (\(base.ref.sequence))")
+        }
+        return base
+    }
+
+    /// Decides, file by file in order, how each reaches the mirror. A file the base has at the
+    /// same path and mode is unchanged; bytes the base has anywhere are reused; a file whose
+    /// path the base had may be patched (once per distinct content); the rest goes whole.
+    static func plan(_ inputs: HashedInputs, against base: DeltaBase, patch: PatchMaker) throws -> DeltaPlan {
+        var plan = DeltaPlan.full(files: inputs.files.count)
+        plan.base = base.ref
+        var baseByPath: [String: TreeListing.Entry] = [:]
+        var baseDigests: Set<SHA256Digest> = []
+        for e in base.listing.entries {
+            baseByPath[e.path] = e
+            baseDigests.insert(e.sha256)
+        }
+        var patched: [SHA256Digest: Int] = [:]
+        for (i, f) in inputs.files.enumerated() {
+            let d = inputs.digests[i]
+            if let b = baseByPath[f.logicalPath], b.sha256 == d, b.mode == f.mode {
+                plan.sources[i] = .unchanged
+            } else if baseDigests.contains(d) {
+                plan.sources[i] = .base
+            } else if let k = patched[d] {
+                plan.sources[i] = .patch(k)
+            } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], f.size <= DeltaBase.patchLimit, !f.compressed,
+                      let frame = try patch(f, d, baseFile) {
+                patched[d] = plan.patches.count
+                plan.sources[i] = .patch(plan.patches.count)
+                plan.patches.append(BundleIndex.Patch(pack: 0, stored: Int64(frame.count), size: f.size, base: b.sha256))
+                plan.patchFrames.append(frame)
+            }
+        }
+        let present = Set(inputs.files.map(\.logicalPath))
+        plan.removed = base.listing.entries.map(\.path).filter { !present.contains($0) }
+        return plan
+    }
+}

@@ -1,0 +1,193 @@
+import BundleFormat
+import Support
+import Yams
+
+/// A bundle spec, as the operator writes it in YAML. See manifests/example.yaml.
+public struct BundleSpec: Sendable {
+    public struct Source: Sendable {
+        public enum Origin: Sendable, Equatable {
+            /// A folder or one file, absolute (resolved against the spec's folder).
+            case path(String)
+            case url(String)
+            /// Image tarballs (`docker save` or OCI layout archives), absolute.
+            case archives([String])
+        }
+        public var name: String
+        public var kind: SourceKind
+        public var origin: Origin
+        public var sha256: SHA256Digest?
+        /// As written in the spec, for the manifest and messages.
+        public var originText: String
+        public var line: Int
+    }
+
+    public var name: String
+    public var version: String
+    public var sequence: Int64?
+    public var expires: Int64?
+    public var sources: [Source]
+    public var file: String
+
+    static let topFields = ["name", "version", "sequence", "expires", "sources"]
+    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives"]
+
+    /// Reads and checks a spec file. Every mistake is reported with its line.
+    public static func load(_ file: String) throws -> BundleSpec {
+        guard let info = try FS.info(file) else { throw ToolError.usage("spec '\(file)' does not exist") }
+        guard info.kind == .regular else { throw ToolError.usage("spec '\(file)' is not a regular file") }
+        let bytes = try FS.readFile(file, limit: 4 << 20)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ToolError.usage("spec '\(file)' is not UTF-8 text") }
+        let base = FS.parent(of: FS.absolute(file))
+        return try parse(text, file: file, baseDirectory: base)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> BundleSpec {
+        try SpecParser(file: file, baseDirectory: baseDirectory).parse(text)
+    }
+}
+
+/// Reads a spec's YAML node by node, so every mistake names its line.
+private struct SpecParser {
+    typealias Source = BundleSpec.Source
+    let file: String
+    let baseDirectory: String
+
+    func fail(_ node: Node?, _ message: String) -> ToolError {
+        ToolError.usage("\(file)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)")
+    }
+
+    func parse(_ text: String) throws -> BundleSpec {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            // libyaml quotes the offending line whole: cut it, or one long line makes a huge message.
+            throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: error).replacingNewlines, limit: 400))")
+        }
+        guard let root, let top = root.mapping else { throw fail(root, "the spec must be a mapping with name, version, sequence and sources") }
+        let fields = try mappingFields(top, allowed: BundleSpec.topFields, context: "the spec")
+
+        let (name, nameNode) = try required("name", in: fields, context: "the spec", at: root)
+        guard LogicalPath.isPlainName(name) else { throw fail(nameNode, "name \"\(name)\" may use only letters, digits, '.', '-' and '_'") }
+        let (version, _) = try required("version", in: fields, context: "the spec", at: root)
+        var sequence: Int64?
+        if let (s, n) = try scalar("sequence", in: fields, context: "the spec") {
+            guard let v = Int64(s), v >= 0 else { throw fail(n, "sequence must be a whole number, 0 or more (found \"\(s)\")") }
+            sequence = v
+        }
+        var expires: Int64?
+        if let (s, n) = try scalar("expires", in: fields, context: "the spec") {
+            guard let t = Timestamp.parse(s) else { throw fail(n, "expires must be a UTC time like 2026-09-01T00:00:00Z (found \"\(s)\")") }
+            expires = t
+        }
+        let sources = try self.sources(fields["sources"], root: root)
+        return BundleSpec(name: name, version: version, sequence: sequence, expires: expires, sources: sources, file: file)
+    }
+
+    func sources(_ node: Node?, root: Node) throws -> [Source] {
+        guard let sourcesNode = node else { throw fail(root, "the spec has no \"sources\"") }
+        guard let list = sourcesNode.sequence else { throw fail(sourcesNode, "sources must be a list") }
+        guard !list.isEmpty else { throw fail(sourcesNode, "sources is empty: a bundle needs at least one source") }
+        var sources: [Source] = []
+        var names: Set<String> = []
+        for item in list { sources.append(try source(item, names: &names)) }
+        return sources
+    }
+
+    /// One source: its name and kind, then what the kind takes.
+    func source(_ item: Node, names: inout Set<String>) throws -> Source {
+        guard let m = item.mapping else { throw fail(item, "each source must be a mapping with name, kind and path or url") }
+        let label = (m["name"]?.string).map { "source '\($0)'" } ?? "a source"
+        let f = try mappingFields(m, allowed: BundleSpec.sourceFields, context: label)
+        let (sname, snode) = try required("name", in: f, context: label, at: item)
+        guard LogicalPath.isPlainName(sname) else { throw fail(snode, "source name \"\(sname)\" may use only letters, digits, '.', '-' and '_'") }
+        guard names.insert(sname).inserted else { throw fail(snode, "source name \"\(sname)\" is used twice") }
+        let (kindText, knode) = try required("kind", in: f, context: label, at: item)
+        guard let kind = SourceKind(rawValue: kindText) else {
+            throw fail(knode, "source '\(sname)' has kind \"\(kindText)\"; expected advisories, policies or images")
+        }
+        if kind == .images { return try imageSource(item, f, name: sname) }
+        if let a = f["archives"] { throw fail(a, "source '\(sname)': \"archives\" is for kind images") }
+        return try fileSource(item, f, name: sname, kind: kind, label: label)
+    }
+
+    /// A source of kind images: a list of image tarballs, nothing else.
+    func imageSource(_ item: Node, _ f: [String: Node], name sname: String) throws -> Source {
+        guard let archivesNode = f["archives"] else {
+            throw fail(item, "source '\(sname)' of kind images needs \"archives\": a list of image tarballs")
+        }
+        guard f["path"] == nil, f["url"] == nil, f["sha256"] == nil else {
+            throw fail(item, "source '\(sname)' of kind images takes \"archives\" only, not path, url or sha256")
+        }
+        guard let items = archivesNode.sequence, !items.isEmpty else {
+            throw fail(archivesNode, "source '\(sname)': archives must be a non-empty list of files")
+        }
+        var paths: [String] = []
+        for a in items {
+            guard let p = a.scalar?.string, !p.isEmpty else { throw fail(a, "source '\(sname)': each archive must be a file path") }
+            paths.append(absolute(p))
+        }
+        let written = items.compactMap { $0.scalar?.string }
+        return Source(name: sname, kind: .images, origin: .archives(paths), sha256: nil,
+                      originText: written.joined(separator: ", "), line: item.mark?.line ?? 0)
+    }
+
+    /// A source read from a path or a URL, optionally pinned by its SHA-256.
+    func fileSource(_ item: Node, _ f: [String: Node], name sname: String, kind: SourceKind, label: String) throws -> Source {
+        let path = try scalar("path", in: f, context: label)
+        let url = try scalar("url", in: f, context: label)
+        let origin: Source.Origin
+        let originText: String
+        switch (path, url) {
+        case let ((p, _)?, nil):
+            origin = .path(absolute(p))
+            originText = p
+        case let (nil, (u, unode)?):
+            guard u.hasPrefix("https://") || u.hasPrefix("http://") else {
+                throw fail(unode, "source '\(sname)': url must start with https:// or http://")
+            }
+            origin = .url(u)
+            originText = u
+        case (nil, nil): throw fail(item, "source '\(sname)' needs a path or a url")
+        default: throw fail(item, "source '\(sname)' has both a path and a url; give one")
+        }
+        var pin: SHA256Digest?
+        if let (h, hnode) = try scalar("sha256", in: f, context: label) {
+            guard let d = SHA256Digest(hex: h.lowercased()) else { throw fail(hnode, "source '\(sname)': sha256 must be 64 hex digits") }
+            pin = d
+        }
+        return Source(name: sname, kind: kind, origin: origin, sha256: pin, originText: originText, line: item.mark?.line ?? 0)
+    }
+
+    /// A path as written, resolved against the spec's folder.
+    func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : baseDirectory + "/" + p }
+
+    func scalar(_ key: String, in f: [String: Node], context: String) throws -> (String, Node)? {
+        guard let n = f[key] else { return nil }
+        guard let s = n.scalar else { throw fail(n, "\"\(key)\" in \(context) must be a single value") }
+        return (s.string, n)
+    }
+
+    func required(_ key: String, in f: [String: Node], context: String, at node: Node?) throws -> (String, Node) {
+        guard let v = try scalar(key, in: f, context: context) else { throw fail(node, "\(context) has no \"\(key)\"") }
+        return v
+    }
+
+    func mappingFields(_ m: Node.Mapping, allowed: [String], context: String) throws -> [String: Node] {
+        var out: [String: Node] = [:]
+        for (k, v) in m {
+            guard let key = k.string else { throw fail(k, "\(context) has a key that is not text") }
+            guard allowed.contains(key) else {
+                throw fail(k, "\(context) has an unknown field \"\(key)\" (expected \(allowed.joined(separator: ", ")))")
+            }
+            guard out.updateValue(v, forKey: key) == nil else { throw fail(k, "\(context) has \"\(key)\" twice") }
+        }
+        return out
+    }
+}
+
+extension String {
+    var replacingNewlines: String {
+        split(whereSeparator: \.isNewline).map { String($0).trimmingSpaces }.joined(separator: " ")
+    }
+}
