@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "MediaWrite", "BundleFormat", "BundleVerify", "Sodium", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )
