@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
         .testTarget(name: "LowSideTests", dependencies: ["Collect", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "MediaWrite", "BundleFormat", "BundleVerify", "Sodium", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]
 )

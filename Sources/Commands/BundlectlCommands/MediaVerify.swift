@@ -35,22 +35,7 @@ extension Bundlectl {
             guard !found.volumes.isEmpty || !found.images.isEmpty || !found.unlabelled.isEmpty || !found.otherFiles.isEmpty else {
                 throw ToolError.usage("no volume files in \(paths.map { "'\($0)'" }.joined(separator: ", "))")
             }
-            var total: Int64 = 0
-            for p in found.volumes + found.images { total += try FS.info(p)?.size ?? 0 }
-            let progress = Progress("verifying", total: total)
-            var checks: [VolumeCheck] = []
-            for path in found.volumes {
-                var c = VolumeFiles.checkLabel(path, trust: keys)
-                VolumeFiles.hashPayload(&c, progress: progress)
-                checks.append(c)
-            }
-            for path in found.unlabelled + found.otherFiles {
-                var c = VolumeCheck(source: path, size: try FS.info(path)?.size ?? 0)
-                c.problem = "no volume label at its end (truncated, overwritten, or not a volume)"
-                checks.append(c)
-            }
-            for image in found.images { checks += ImageVolumes.check(image: image, trust: keys, progress: progress) }
-            progress.finish()
+            let checks = try VolumeReadBack.check(found, trust: keys)
 
             let set = VolumeSet(checks)
             for (n, c) in set.volumes.sorted(by: { $0.key < $1.key }) {

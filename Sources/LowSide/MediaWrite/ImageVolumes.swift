@@ -15,39 +15,8 @@ public enum ImageVolumes {
             defer { buffer.deallocate() }
             while let entry = try reader.next() {
                 guard entry.kind == .regular, entry.size >= Int64(VolumeLabel.size) else { continue }
-                var check = VolumeCheck(source: image + ":" + entry.name, size: entry.size)
-                do {
-                    var payload = PieceDigester()
-                    let length = entry.size - Int64(VolumeLabel.size)
-                    while payload.count < length {
-                        let want = Int(min(Int64(buffer.count), length - payload.count))
-                        let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
-                        guard n > 0 else { throw ToolError.refused("ends early inside the image: truncated") }
-                        payload.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-                        progress?.advance(Int64(n))
-                    }
-                    var labelBytes: [UInt8] = []
-                    while labelBytes.count < VolumeLabel.size {
-                        let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(VolumeLabel.size - labelBytes.count)]))
-                        guard n > 0 else { throw ToolError.refused("ends early inside the image: truncated") }
-                        labelBytes += UnsafeRawBufferPointer(rebasing: buffer[..<n])
-                    }
-                    guard labelBytes.starts(with: Array((VolumeLabel.magic + "\n").utf8)) else {
-                        // Not a volume (the README) unless it is named like one.
-                        if VolumeLabel.looksLikeVolumeName(entry.name) { checks.append(check) }
-                        continue
-                    }
-                    check.payloadDigest = payload.finalize()
-                    check.signed = try VolumeLabel.decode(labelBytes, what: "'\(check.source)'")
-                    try VolumeFiles.checkSigned(&check, trust: trust)
-                    if check.payloadDigest != check.signed!.label.payload {
-                        check.problem = "payload digest differs from its signed label: the data is damaged"
-                    }
-                } catch let e as ToolError {
-                    check.problem = e.message.replacingPrefix("'\(check.source)': ", "")
-                    check.problemStatus = e.status
-                }
-                checks.append(check)
+                let file = ImageEntry(reader: reader, buffer: buffer, source: image + ":" + entry.name, name: entry.name, size: entry.size)
+                if let check = try file.check(trust: trust, progress: progress) { checks.append(check) }
             }
         } catch let e as ToolError {
             var check = VolumeCheck(source: image, size: (try? FS.info(image)?.size ?? 0) ?? 0)
@@ -60,6 +29,61 @@ public enum ImageVolumes {
             checks.append(check)
         }
         return checks
+    }
+}
+
+/// One file of an image, read where the reader stands: `payload || label`, as a volume file on disk.
+private struct ImageEntry {
+    let reader: IsoReader
+    let buffer: UnsafeMutableRawBufferPointer
+    let source: String
+    let name: String
+    let size: Int64
+
+    /// The file checked as a volume; nil when it is not one (the README) and not named like one.
+    /// A problem with this file is its check's; any other error ends the reading of the image.
+    func check(trust: [PublicKey], progress: Progress?) throws -> VolumeCheck? {
+        var check = VolumeCheck(source: source, size: size)
+        do {
+            let payload = try readPayload(length: size - Int64(VolumeLabel.size), progress: progress)
+            let labelBytes = try readLabel()
+            guard labelBytes.starts(with: Array((VolumeLabel.magic + "\n").utf8)) else {
+                // Not a volume (the README) unless it is named like one.
+                return VolumeLabel.looksLikeVolumeName(name) ? check : nil
+            }
+            check.payloadDigest = payload
+            check.signed = try VolumeLabel.decode(labelBytes, what: "'\(check.source)'")
+            try VolumeFiles.checkSigned(&check, trust: trust)
+            if check.payloadDigest != check.signed!.label.payload {
+                check.problem = "payload digest differs from its signed label: the data is damaged"
+            }
+        } catch let e as ToolError {
+            check.problem = e.message.replacingPrefix("'\(check.source)': ", "")
+            check.problemStatus = e.status
+        }
+        return check
+    }
+
+    private func readPayload(length: Int64, progress: Progress?) throws -> SHA256Digest {
+        var payload = PieceDigester()
+        while payload.count < length {
+            let want = Int(min(Int64(buffer.count), length - payload.count))
+            let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
+            guard n > 0 else { throw ToolError.refused("ends early inside the image: truncated") }
+            payload.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            progress?.advance(Int64(n))
+        }
+        return payload.finalize()
+    }
+
+    private func readLabel() throws -> [UInt8] {
+        var labelBytes: [UInt8] = []
+        while labelBytes.count < VolumeLabel.size {
+            let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(VolumeLabel.size - labelBytes.count)]))
+            guard n > 0 else { throw ToolError.refused("ends early inside the image: truncated") }
+            labelBytes += UnsafeRawBufferPointer(rebasing: buffer[..<n])
+        }
+        return labelBytes
     }
 }
 

@@ -32,20 +32,11 @@ public struct VolumeSet {
 
     /// Judges volumes already checked alone (labels at least; payloads too for `media verify`).
     /// Of two copies of a volume, the one given first is used and the other named a duplicate.
+    /// Pure: reads nothing but the checks, so it is tested with hand-made ones.
     public init(_ checks: [VolumeCheck]) {
-        var groups: [Key: [VolumeCheck]] = [:]
-        var unlabelled: [VolumeCheck] = []
-        for c in checks {
-            if let l = c.label {
-                groups[Key(bundle: l.bundle, set: l.set, count: l.count), default: []].append(c)
-            } else {
-                unlabelled.append(c)
-            }
-        }
-        let largest = groups.values.map(\.count).max() ?? 0
-        let leaders = groups.filter { $0.value.count == largest }
-        guard leaders.count == 1, let (key, members) = leaders.first else {
-            for c in unlabelled { findings.append(.damaged(c, number: nil)) }
+        let (groups, unlabelled) = VolumeSet.group(checks)
+        guard let (key, members) = VolumeSet.leader(groups) else {
+            findings = unlabelled.map { .damaged($0, number: nil) }
             if !groups.isEmpty { findings.append(.ambiguous(groups.mapValues(\.count))) }
             return
         }
@@ -53,10 +44,7 @@ public struct VolumeSet {
         var damagedNumbers = Set<Int>()
         // A volume whose label is unreadable is still known by the name the writer gave it.
         for c in unlabelled {
-            let n = (1...key.count).first { n in
-                let name = VolumeLabel.fileName(bundle: key.bundle.name, sequence: key.bundle.sequence, number: n, count: key.count)
-                return c.source.hasSuffix("/" + name) || c.source.hasSuffix(":" + name) || c.source == name
-            }
+            let n = VolumeSet.numberByName(c, key)
             if let n { damagedNumbers.insert(n) }
             findings.append(.damaged(c, number: n))
         }
@@ -75,17 +63,48 @@ public struct VolumeSet {
             }
         }
         findings += VolumeSet.rangeFindings(key, volumes)
-        // With every volume present, the set digest must be the one their payload digests make.
-        if volumes.count == key.count, let first = volumes[1] {
-            let digest = VolumeLabel.setDigest(bundle: key.bundle, count: key.count, stride: first.label!.length,
-                                               payloads: (1...key.count).map { volumes[$0]!.label!.payload })
-            if digest != key.set {
-                findings.append(.inconsistent(first, "the set digest in the labels does not match the volumes' payload digests"))
-            }
-        }
+        findings += VolumeSet.setDigestFindings(key, volumes)
         for n in 1...key.count where volumes[n] == nil && !damagedNumbers.contains(n) {
             findings.append(.missing(number: n, count: key.count))
         }
+    }
+
+    /// The labelled volumes by the set they name, in the order given, and the unlabelled ones.
+    static func group(_ checks: [VolumeCheck]) -> (groups: [Key: [VolumeCheck]], unlabelled: [VolumeCheck]) {
+        var groups: [Key: [VolumeCheck]] = [:]
+        var unlabelled: [VolumeCheck] = []
+        for c in checks {
+            if let l = c.label {
+                groups[Key(bundle: l.bundle, set: l.set, count: l.count), default: []].append(c)
+            } else {
+                unlabelled.append(c)
+            }
+        }
+        return (groups, unlabelled)
+    }
+
+    /// The set with the most volumes; nil when there is none or several tie.
+    static func leader(_ groups: [Key: [VolumeCheck]]) -> (Key, [VolumeCheck])? {
+        let largest = groups.values.map(\.count).max() ?? 0
+        let leaders = groups.filter { $0.value.count == largest }
+        guard leaders.count == 1, let (key, members) = leaders.first else { return nil }
+        return (key, members)
+    }
+
+    /// The number an unlabelled file has by the name the writer would give it in `key`'s set.
+    static func numberByName(_ c: VolumeCheck, _ key: Key) -> Int? {
+        (1...key.count).first { n in
+            let name = VolumeLabel.fileName(bundle: key.bundle.name, sequence: key.bundle.sequence, number: n, count: key.count)
+            return c.source.hasSuffix("/" + name) || c.source.hasSuffix(":" + name) || c.source == name
+        }
+    }
+
+    /// With every volume present, the set digest must be the one their payload digests make.
+    static func setDigestFindings(_ key: Key, _ volumes: [Int: VolumeCheck]) -> [Finding] {
+        guard volumes.count == key.count, let first = volumes[1] else { return [] }
+        let digest = VolumeLabel.setDigest(bundle: key.bundle, count: key.count, stride: first.label!.length,
+                                           payloads: (1...key.count).map { volumes[$0]!.label!.payload })
+        return digest == key.set ? [] : [.inconsistent(first, "the set digest in the labels does not match the volumes' payload digests")]
     }
 
     /// Every full volume carries `stride` bytes and volume n starts at (n - 1) * stride; the last
