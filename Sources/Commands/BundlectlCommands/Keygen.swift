@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import Pack
 import Support
+import SystemIO
 
 extension Bundlectl {
     struct Keygen: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import BundleFormat
 import CommandSupport
 import Pack
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

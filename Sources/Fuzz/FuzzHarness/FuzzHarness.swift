@@ -3,10 +3,8 @@ import BundleVerify
 import Libarchive
 import Pack
 import Support
+import SystemIO
 import Zstd
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What each libFuzzer target (fuzz/, built by scripts/fuzz) does with one input, and what
 /// Tests/FuzzTests replays for every input kept under Tests/FuzzTests/Fixtures: the parsers of
@@ -52,7 +50,7 @@ public enum FuzzHarness {
             try body()
         } catch let e as ToolError {
             // AIRGAP_FUZZ_DEBUG=1 shows how far an input got (running one input, not fuzzing).
-            if getenv("AIRGAP_FUZZ_DEBUG") != nil { print("\(what): \(e.message)") }
+            if CurrentProcess.environment("AIRGAP_FUZZ_DEBUG") != nil { print("\(what): \(e.message)") }
         } catch {
             preconditionFailure("\(what) threw \(type(of: error)), not a ToolError: \(error)")
         }
@@ -171,7 +169,7 @@ public enum FuzzHarness {
     /// The bundle as a file (the readers take a path), on tmpfs when there is one.
     static let scratch: String = {
         let dir = (try? FS.info("/dev/shm"))??.kind == .directory ? "/dev/shm" : "/tmp"
-        return "\(dir)/airgap-fuzz-\(getpid()).bundle"
+        return "\(dir)/airgap-fuzz-\(CurrentProcess.id).bundle"
     }()
 
     static func archive(_ data: [UInt8]) {

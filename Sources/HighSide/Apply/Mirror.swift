@@ -2,6 +2,7 @@ import BundleFormat
 import BundleVerify
 import Sodium
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

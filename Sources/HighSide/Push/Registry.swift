@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Support
+import SystemIO
 
 /// What a registry answered.
 struct HTTPResponse: Sendable {

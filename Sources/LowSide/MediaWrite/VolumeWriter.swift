@@ -3,6 +3,7 @@ import BundleVerify
 import Libarchive
 import Media
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

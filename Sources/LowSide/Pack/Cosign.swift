@@ -2,6 +2,7 @@ import BundleFormat
 import BundleVerify
 import Libarchive
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

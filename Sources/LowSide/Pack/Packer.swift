@@ -2,6 +2,7 @@ import BundleFormat
 import BundleVerify
 import Libarchive
 import Support
+import SystemIO
 import Zstd
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 import Yams
 
 /// A bundle spec, as the operator writes it in YAML. See manifests/example.yaml.

@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -198,43 +199,5 @@ public enum VolumeFiles {
             progress?.advance(Int64(n))
         }
         pipe.finish()
-    }
-}
-
-extension FileDescriptor {
-    /// Reads at an offset without moving the file position. An I/O error is reported as damage
-    /// (a refusal): on removable media it almost always is. The corresponding C function is `pread`.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, fromOffset offset: Int64) throws -> Int {
-        while true {
-            let n = pread(raw, buffer.baseAddress, buffer.count, off_t(offset))
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            if errno == EIO { throw ToolError.refused("cannot read '\(path)' at byte \(offset): input/output error (damaged medium?)") }
-            throw systemError("read", path)
-        }
-    }
-
-    /// Fills the buffer from `offset` unless the file ends first; returns the count read.
-    public func readFully(into buffer: UnsafeMutableRawBufferPointer, fromOffset offset: Int64) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), fromOffset: offset + Int64(done))
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-
-    /// Writes every byte at `offset`. The corresponding C function is `pwrite`.
-    public func write(_ bytes: UnsafeRawBufferPointer, toOffset offset: Int64) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(raw, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw systemError("write", path)
-            }
-            done += n
-        }
     }
 }
