@@ -102,12 +102,17 @@ public enum FS {
         if Glibc.chmod(path, mode_t(mode)) != 0 { throw systemError("set mode of", path) }
     }
 
+    /// Removes an empty directory; one that is gone already is fine. The corresponding C function is `rmdir`.
+    public static func removeDirectory(_ path: String) throws {
+        if rmdir(path) != 0 && errno != ENOENT { throw systemError("remove directory", path) }
+    }
+
     /// Removes a tree without following symbolic links out of it.
     public static func removeTree(_ path: String) throws {
         guard let info = try info(path) else { return }
         if info.kind == .directory {
             for name in try list(path) { try removeTree(path + "/" + name) }
-            if rmdir(path) != 0 && errno != ENOENT { throw systemError("remove directory", path) }
+            try removeDirectory(path)
         } else {
             try remove(path)
         }
