@@ -194,51 +194,13 @@ public final class Pusher: @unchecked Sendable {
         let reader = try BlobReader(path: layout.blobPath(blob.digest), blob: blob)
         let scopes = scopes(repository)
         var location = start
-        var offset = startOffset
-        var sent: Int64 = 0
         do {
             // Bytes the registry already holds are hashed, not sent: the digest covers the whole blob.
-            try reader.skip(to: offset)
-            if offset == 0 && blob.size <= Int64(options.chunkSize) {
-                // Monolithic: one PUT carries the whole, already verified, blob.
-                let data = try reader.read(Int(blob.size))
-                try reader.absorb(data)
-                let r = try await client.send("PUT", commitURL(location, blob), headers: ["Content-Type": "application/octet-stream"],
-                                              body: data, scopes: scopes)
-                try client.expect(r, [201, 204], "the upload of \(blob.name) to \(repository)")
-                progress?.advance(blob.size)
-                return .uploaded(blob.size, resumedAt: 0)
+            try reader.skip(to: startOffset)
+            if startOffset == 0 && blob.size <= Int64(options.chunkSize) {
+                return try await putWhole(reader, repository: repository, location: location, scopes: scopes)
             }
-            state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
-            // Chunked. A chunk is hashed while it is on the wire, except the last one: it leaves
-            // only after the whole blob has matched its digest. One buffer per upload, refilled:
-            // URLSession copies a body when the request is made, so once the request and the
-            // hashing are done the buffer is ours alone again and is written in place.
-            var buffer = Data()
-            while reader.offset < blob.size {
-                try reader.read(options.chunkSize, into: &buffer)
-                let chunk = buffer
-                let last = reader.offset == blob.size
-                if last { try reader.absorb(chunk) }
-                async let hashing: Void = last ? () : reader.absorb(chunk)
-                let end = offset + Int64(chunk.count)
-                let r = try await client.send("PATCH", location, headers: [
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": "\(offset)-\(end - 1)",
-                ], body: chunk, scopes: scopes)
-                try await hashing
-                if r.status == 404 || r.status == 416 {
-                    // The registry lost the session or disagrees on the offset: start this blob again.
-                    state.setSession(repository, blob.digest, nil)
-                    throw Transient(reason: "the registry lost the upload session (HTTP \(r.status)\(r.errorText.map { ", \($0)" } ?? ""))")
-                }
-                try client.expect(r, [202, 204], "a chunk of \(blob.name) for \(repository)")
-                if let l = r.header("location") { location = try client.resolve(location: l) }
-                offset = end
-                sent += Int64(chunk.count)
-                progress?.advance(Int64(chunk.count))
-                state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
-            }
+            let sent = try await sendChunks(reader, repository: repository, location: &location, from: startOffset, scopes: scopes)
             // Every byte has passed the hash by now (BlobReader checks at the end of the blob).
             let r = try await client.send("PUT", commitURL(location, blob), scopes: scopes)
             if r.status == 404 {
@@ -254,6 +216,58 @@ public final class Pusher: @unchecked Sendable {
             _ = try? await client.send("DELETE", location, scopes: scopes)
             throw e
         }
+    }
+
+    /// Monolithic: one PUT carries the whole, already verified, blob.
+    private func putWhole(_ reader: BlobReader, repository: String, location: URL, scopes: [String]) async throws -> BlobOutcome {
+        let blob = reader.blob
+        let data = try reader.read(Int(blob.size))
+        try reader.absorb(data)
+        let r = try await client.send("PUT", commitURL(location, blob), headers: ["Content-Type": "application/octet-stream"],
+                                      body: data, scopes: scopes)
+        try client.expect(r, [201, 204], "the upload of \(blob.name) to \(repository)")
+        progress?.advance(blob.size)
+        return .uploaded(blob.size, resumedAt: 0)
+    }
+
+    /// Chunked: PATCHes the rest of the blob from `offset`, remembering the session after each
+    /// chunk so an interrupted run resumes there; `location` follows the registry's answers.
+    /// Returns the bytes sent.
+    private func sendChunks(_ reader: BlobReader, repository: String, location: inout URL, from start: Int64, scopes: [String]) async throws -> Int64 {
+        let blob = reader.blob
+        var offset = start
+        var sent: Int64 = 0
+        state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
+        // A chunk is hashed while it is on the wire, except the last one: it leaves only after
+        // the whole blob has matched its digest. One buffer per upload, refilled: URLSession
+        // copies a body when the request is made, so once the request and the hashing are done
+        // the buffer is ours alone again and is written in place.
+        var buffer = Data()
+        while reader.offset < blob.size {
+            try reader.read(options.chunkSize, into: &buffer)
+            let chunk = buffer
+            let last = reader.offset == blob.size
+            if last { try reader.absorb(chunk) }
+            async let hashing: Void = last ? () : reader.absorb(chunk)
+            let end = offset + Int64(chunk.count)
+            let r = try await client.send("PATCH", location, headers: [
+                "Content-Type": "application/octet-stream",
+                "Content-Range": "\(offset)-\(end - 1)",
+            ], body: chunk, scopes: scopes)
+            try await hashing
+            if r.status == 404 || r.status == 416 {
+                // The registry lost the session or disagrees on the offset: start this blob again.
+                state.setSession(repository, blob.digest, nil)
+                throw Transient(reason: "the registry lost the upload session (HTTP \(r.status)\(r.errorText.map { ", \($0)" } ?? ""))")
+            }
+            try client.expect(r, [202, 204], "a chunk of \(blob.name) for \(repository)")
+            if let l = r.header("location") { location = try client.resolve(location: l) }
+            offset = end
+            sent += Int64(chunk.count)
+            progress?.advance(Int64(chunk.count))
+            state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
+        }
+        return sent
     }
 
     private func commitURL(_ location: URL, _ blob: BlobRef) -> URL {
