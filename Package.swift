@@ -30,52 +30,57 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/C/CSystem"),
 
         // Wrappers: own the C handles, turn return codes into errors.
-        .target(name: "Support", dependencies: ["CSystem", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Core/Support", swiftSettings: strict),
+        // Errors, digests, formats for people: pure Swift, no libc.
+        .target(name: "Support", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/Core/Support", swiftSettings: strict),
+        // Every libc call that is not a C library's: owned descriptors, locks, positional and
+        // direct I/O, file-system calls, threads, the terminal, the process. Nothing else imports Glibc.
+        .target(name: "SystemIO", dependencies: ["CSystem", "Support"], path: "Sources/Wrappers/SystemIO", swiftSettings: strict),
         .target(name: "Sodium", dependencies: ["CSodium", "Support"], path: "Sources/Wrappers/Sodium", swiftSettings: strict),
-        .target(name: "Libarchive", dependencies: ["CArchive", "Support"], path: "Sources/Wrappers/Libarchive", swiftSettings: strict),
-        .target(name: "Zstd", dependencies: ["CZstd", "Support"], path: "Sources/Wrappers/Zstd", swiftSettings: strict),
+        .target(name: "Libarchive", dependencies: ["SystemIO", "CArchive", "Support"], path: "Sources/Wrappers/Libarchive", swiftSettings: strict),
+        .target(name: "Zstd", dependencies: ["SystemIO", "CZstd", "Support"], path: "Sources/Wrappers/Zstd", swiftSettings: strict),
 
         // The bundle format: canonical JSON, manifest, index, minisign envelopes. No C.
         .target(name: "BundleFormat", dependencies: ["Support"], path: "Sources/Core/BundleFormat", swiftSettings: strict),
         // Opening, authenticating and streaming a bundle: shared by both sides.
-        .target(name: "BundleVerify", dependencies: ["BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/Reading/BundleVerify", swiftSettings: strict),
+        .target(name: "BundleVerify", dependencies: ["SystemIO", "BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/Reading/BundleVerify", swiftSettings: strict),
 
         // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
         .target(name: "OCI", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/OCI", swiftSettings: strict),
 
         // Low side: spec -> sources -> objects -> packs -> signed archive.
-        .target(name: "Fetch", dependencies: ["Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
+        .target(name: "Fetch", dependencies: ["SystemIO", "Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
         // The spec and its sources: files, URLs (through Fetch) and image tarballs, as files to carry.
-        .target(name: "Collect", dependencies: ["BundleFormat", "Fetch", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
+        .target(name: "Collect", dependencies: ["SystemIO", "BundleFormat", "Fetch", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
         // Building a bundle from collected files, in phases (hash, plan the delta, lay out and
         // write packs, assemble and sign, archive); co-signing; key and trust policy files.
-        .target(name: "Build", dependencies: ["Collect", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
+        .target(name: "Build", dependencies: ["SystemIO", "Collect", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
         // Volumes on removable media: the signed label, checking volumes alone and as a set,
         // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
-        .target(name: "Media", dependencies: ["BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
-        .target(name: "MediaWrite", dependencies: ["Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Sources/LowSide/MediaWrite", swiftSettings: strict),
+        .target(name: "Media", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
+        .target(name: "MediaWrite", dependencies: ["SystemIO", "Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Sources/LowSide/MediaWrite", swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
-        .target(name: "Apply", dependencies: ["BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
+        .target(name: "Apply", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
         // High side, optional: copy the active version's images to a registry. The only network
         // code `mirrorctl` links (FoundationNetworking); Apply never depends on it.
-        .target(name: "Push", dependencies: ["OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
+        .target(name: "Push", dependencies: ["SystemIO", "OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
 
-        .target(name: "CommandSupport", dependencies: ["BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["CommandSupport", "Collect", "Build", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
-        .target(name: "MirrorctlCommands", dependencies: ["CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
+        .target(name: "CommandSupport", dependencies: ["SystemIO", "BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Build", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["SystemIO", "CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], path: "Sources/Executables/bundlectl", swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], path: "Sources/Executables/mirrorctl", swiftSettings: strict),
 
         // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
-        .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
+        .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
-        .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
+        .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.
-        .testTarget(name: "HighSideTests", dependencies: ["Apply", "BundleFormat", "Support"], swiftSettings: strict),
+        .testTarget(name: "HighSideTests", dependencies: ["Apply", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
-        .testTarget(name: "LowSideTests", dependencies: ["Collect", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
+        .testTarget(name: "LowSideTests", dependencies: ["Collect", "SystemIO", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
         .testTarget(name: "MediaTests", dependencies: ["Media", "MediaWrite", "BundleFormat", "BundleVerify", "Sodium", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]

@@ -1,6 +1,7 @@
 @testable import Apply
 import Support
 import Testing
+import SystemIO
 
 @Suite("What apply was given: a bundle file or volumes")
 struct ApplyInputTests {

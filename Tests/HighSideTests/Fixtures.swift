@@ -2,6 +2,7 @@
 import BundleFormat
 import Foundation
 import Support
+import SystemIO
 
 /// Small values to build manifests, listings and temporary folders from.
 enum Fixture {

@@ -3,6 +3,7 @@ import BundleFormat
 import Foundation
 import Support
 import Testing
+import SystemIO
 
 @Suite("Journal: appending from the head and the last lines, reading the tail backwards")
 struct JournalTests {

@@ -7,6 +7,7 @@ import Support
 import Testing
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// A bundle built in process, in a scratch folder: two packs (one compressed, one stored).

@@ -1,6 +1,7 @@
 import Foundation
 import Libarchive
 import Support
+import SystemIO
 import Testing
 import Zstd
 

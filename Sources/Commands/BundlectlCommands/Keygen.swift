@@ -2,6 +2,7 @@ import ArgumentParser
 import Build
 import CommandSupport
 import Support
+import SystemIO
 
 extension Bundlectl {
     struct Keygen: AsyncParsableCommand {

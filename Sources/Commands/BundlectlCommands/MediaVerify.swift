@@ -4,6 +4,7 @@ import CommandSupport
 import Media
 import MediaWrite
 import Support
+import SystemIO
 
 extension Bundlectl {
     struct MediaVerifyCommand: AsyncParsableCommand {

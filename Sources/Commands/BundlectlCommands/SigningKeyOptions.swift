@@ -3,6 +3,7 @@ import Build
 import Support
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// SOURCE_DATE_EPOCH when set (reproducible runs), else now.

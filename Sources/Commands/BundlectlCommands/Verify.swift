@@ -3,6 +3,7 @@ import BundleFormat
 import BundleVerify
 import CommandSupport
 import Support
+import SystemIO
 
 
 extension Bundlectl {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import BundleFormat
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemIO
 
 /// Runs a command tree and turns every failure into one line on standard error and one of the
 /// documented exit codes (0 ok, 1 refused, 2 usage or spec, 3 I/O or environment).
@@ -16,20 +14,20 @@ public enum CommandRunner {
             } else {
                 try command.run()
             }
-            exit(0)
+            CurrentProcess.exit(0)
         } catch let e as ToolError {
             // One line whatever a message quotes: control characters are shown escaped.
             writeStandardError("\(name): \(ToolError.shown(e.message, limit: .max))\n")
-            exit(e.status.rawValue)
+            CurrentProcess.exit(e.status.rawValue)
         } catch {
             let code = root.exitCode(for: error)
             if code == .success {
                 print(root.fullMessage(for: error))
-                exit(0)
+                CurrentProcess.exit(0)
             }
             writeStandardError(root.fullMessage(for: error) + "\n")
             // Parse and validation failures are usage errors; anything else is the environment's.
-            exit(code == .validationFailure || error is ValidationError ? ExitStatus.usage.rawValue : ExitStatus.environment.rawValue)
+            CurrentProcess.exit(code == .validationFailure || error is ValidationError ? ExitStatus.usage.rawValue : ExitStatus.environment.rawValue)
         }
     }
 }

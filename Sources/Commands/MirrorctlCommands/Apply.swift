@@ -3,6 +3,7 @@ import ArgumentParser
 import CommandSupport
 import Media
 import Support
+import SystemIO
 
 extension Mirrorctl {
     struct Apply: AsyncParsableCommand {

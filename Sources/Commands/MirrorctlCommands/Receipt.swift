@@ -3,6 +3,7 @@ import ArgumentParser
 import BundleFormat
 import CommandSupport
 import Support
+import SystemIO
 
 extension Mirrorctl {
     struct Receipt: AsyncParsableCommand {

@@ -44,30 +44,7 @@ public struct SHA256Stream {
     public func finalize() -> SHA256Digest {
         SHA256Digest(bytes: Array(hasher.finalize()))!
     }
-
-    /// Hashes a whole file in 1 MiB reads.
-    public static func file(_ path: String, progress: Progress? = nil) throws -> (SHA256Digest, Int64) {
-        let (digest, size, _) = try file(path, progress: progress, keepingHead: 0)
-        return (digest, size)
-    }
-
-    /// The same, also returning the file's first `keepingHead` bytes (fewer if it is shorter),
-    /// so a caller that needs both does not open and read the file twice.
-    public static func file(_ path: String, progress: Progress? = nil, keepingHead headLength: Int) throws -> (SHA256Digest, Int64, [UInt8]) {
-        let fd = try FileDescriptor.open(path)
-        var stream = SHA256Stream()
-        var head: [UInt8] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let n = try fd.read(into: buffer)
-            if n == 0 { break }
-            if head.count < headLength { head += buffer[..<min(n, headLength - head.count)] }
-            stream.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            progress?.advance(Int64(n))
-        }
-        return (stream.finalize(), stream.count, head)
-    }
+    // Hashing a file is in SystemIO (`SHA256Stream.file`): reading is system I/O.
 }
 
 public enum Hex {

@@ -13,13 +13,27 @@ public enum ExitStatus: Int32, Sendable {
 ///
 /// Lower layers throw their own small errors; they are mapped to this at module edges so a
 /// person always gets one sentence and a script always gets a stable exit code.
+///
+/// `status` is the kind (what a script sees), `message` the sentence (what a person sees) and
+/// `cause` why, for code: the errno of the system call that failed, so that callers decide on
+/// `e.errno == .fileTooLarge` instead of on the wording of a message.
 public struct ToolError: Error, CustomStringConvertible, Sendable {
     public var status: ExitStatus
     public var message: String
+    public var cause: Errno?
 
-    public init(_ status: ExitStatus, _ message: String) {
+    public init(_ status: ExitStatus, _ message: String, cause: Errno? = nil) {
         self.status = status
         self.message = message
+        self.cause = cause
+    }
+
+    /// The errno of the failed system call, when a system call failed.
+    public var errno: Errno? { cause }
+
+    /// The same error with text added to its message; the status and the cause are kept.
+    public func appending(_ text: String) -> ToolError {
+        ToolError(status, message + text, cause: cause)
     }
 
     public static func refused(_ message: String) -> ToolError { ToolError(.refused, message) }
@@ -27,6 +41,13 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
     public static func environment(_ message: String) -> ToolError { ToolError(.environment, message) }
 
     public var description: String { message }
+}
+
+/// An errno value: why a system call failed. Names for the values callers test are in
+/// `SystemIO` (`Errno.fileTooLarge`); this type holds no libc so that errors can carry it.
+public struct Errno: RawRepresentable, Hashable, Sendable {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
 }
 
 extension ToolError {

@@ -3,10 +3,8 @@ import BundleVerify
 import Collect
 import Libarchive
 import Support
+import SystemIO
 import Zstd
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What each libFuzzer target (fuzz/, built by scripts/fuzz) does with one input, and what
 /// Tests/FuzzTests replays for every input kept under Tests/FuzzTests/Fixtures: the parsers of
@@ -52,7 +50,7 @@ public enum FuzzHarness {
             try body()
         } catch let e as ToolError {
             // AIRGAP_FUZZ_DEBUG=1 shows how far an input got (running one input, not fuzzing).
-            if getenv("AIRGAP_FUZZ_DEBUG") != nil { print("\(what): \(e.message)") }
+            if CurrentProcess.environment("AIRGAP_FUZZ_DEBUG") != nil { print("\(what): \(e.message)") }
         } catch {
             preconditionFailure("\(what) threw \(type(of: error)), not a ToolError: \(error)")
         }
@@ -92,6 +90,24 @@ public enum FuzzHarness {
     }
 
     static func packs(_ data: [UInt8]) {
+        let (indexBytes, packs) = splitPacks(data)
+        let claims = PackClaims(indexBytes, packCount: packs.count)
+        refusable("a consistent bundle") { try writeBundle(indexBytes, packs, claims) }
+        defer { try? FS.remove(scratch) }
+        refusable("BundleReader (consistent bundle)") {
+            let reader = try BundleReader(path: scratch, trust: nil)
+            let index = try reader.readIndex()
+            // A delta's patches are decoded against a base file: the same 4 KiB for every digest.
+            let base = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let digests = try reader.readObjects(index, into: DiscardingSink(), base: { _ in base })
+            let listing = reader.manifest.base == nil ? nil : TreeListing(entries: [])
+            _ = try reader.checkTree(index, objectDigests: digests, base: listing)
+        }
+    }
+
+    /// The input as an index (up to the first zero byte) and one to four packs, each a 16-bit
+    /// length and its bytes.
+    static func splitPacks(_ data: [UInt8]) -> ([UInt8], [[UInt8]]) {
         let cut = data.firstIndex(of: 0) ?? data.count
         let indexBytes = Array(data[..<cut])
         var rest = data[min(cut + 1, data.count)...]
@@ -104,11 +120,18 @@ public enum FuzzHarness {
             rest = rest.dropFirst(n)
         }
         while packs.count < count { packs.append([]) }
-        // What the index claims, read leniently, sizes the manifest so that the index's own
-        // checks hold: the fuzzer then reaches what comes after them.
-        var perPack = [Int64](repeating: 0, count: packs.count)
+        return (indexBytes, packs)
+    }
+
+    /// What the index claims, read leniently, sizes the manifest so that the index's own
+    /// checks hold: the fuzzer then reaches what comes after them.
+    struct PackClaims {
+        var perPack: [Int64]
         var files: Int64 = 0, total: Int64 = 0, delta = false
-        if case .object(let o)? = try? JSON.parse(indexBytes, what: "index") {
+
+        init(_ indexBytes: [UInt8], packCount: Int) {
+            perPack = [Int64](repeating: 0, count: packCount)
+            guard case .object(let o)? = try? JSON.parse(indexBytes, what: "index") else { return }
             var sizes: [Int64] = []
             for key in ["objects", "patches"] {
                 guard case .array(let items)? = o[key] else { continue }
@@ -129,49 +152,41 @@ public enum FuzzHarness {
                 }
             }
         }
-        refusable("a consistent bundle") {
-            var compressed: [UInt8] = []
-            let z = try ZstdCompressor(ZstdSettings(level: 1)) { compressed.append(contentsOf: $0) }
-            try z.write(indexBytes)
-            try z.finish()
-            let refs = packs.enumerated().map { i, bytes in
-                let d = SHA256Digest.of(bytes)
-                return PartRef(path: PartRef.packPath(d, stored: false), sha256: d, size: Int64(bytes.count), uncompressed: perPack[i])
-            }
-            let zero = SHA256Digest.of([])
-            let manifest = Manifest(name: "fuzz", version: "1", sequence: 2, created: 0, expires: nil, tree: zero,
-                                    treeFiles: min(files, 100_000_000), treeSize: total, index: PartRef(path: "INDEX.zst", sha256: SHA256Digest.of(compressed),
-                                    size: Int64(compressed.count), uncompressed: Int64(indexBytes.count)), packs: refs, sources: [],
-                                    base: delta ? BaseRef(name: "fuzz", sequence: 1, manifest: zero, tree: TreeListing(entries: []).digest, mirror: nil) : nil)
-            try? FS.remove(scratch)
-            let fd = try FileDescriptor.create(scratch, mode: 0o600)
-            let tar = try TarWriter(fd: fd)
-            try tar.addFile("MANIFEST", bytes: manifest.canonicalBytes, mtime: 0)
-            // Well-formed but never checked: the bundle is read without trust.
-            let signature = SignatureFile(keyId: [UInt8](repeating: 0, count: 8), signature: [UInt8](repeating: 0, count: 64),
-                                          untrustedComment: "fuzz", trustedComment: "fuzz", globalSignature: [UInt8](repeating: 0, count: 64))
-            try tar.addFile("MANIFEST.sig", bytes: Array(signature.fileText.utf8), mtime: 0)
-            try tar.addFile("INDEX.zst", bytes: compressed, mtime: 0)
-            for (ref, bytes) in zip(refs, packs) { try tar.addFile(ref.path, bytes: bytes, mtime: 0) }
-            try tar.finish()
-            try fd.close()
+    }
+
+    /// Writes `scratch` as a bundle whose manifest agrees with the index's claims.
+    static func writeBundle(_ indexBytes: [UInt8], _ packs: [[UInt8]], _ claims: PackClaims) throws {
+        var compressed: [UInt8] = []
+        let z = try ZstdCompressor(ZstdSettings(level: 1)) { compressed.append(contentsOf: $0) }
+        try z.write(indexBytes)
+        try z.finish()
+        let refs = packs.enumerated().map { i, bytes in
+            let d = SHA256Digest.of(bytes)
+            return PartRef(path: PartRef.packPath(d, stored: false), sha256: d, size: Int64(bytes.count), uncompressed: claims.perPack[i])
         }
-        defer { try? FS.remove(scratch) }
-        refusable("BundleReader (consistent bundle)") {
-            let reader = try BundleReader(path: scratch, trust: nil)
-            let index = try reader.readIndex()
-            // A delta's patches are decoded against a base file: the same 4 KiB for every digest.
-            let base = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-            let digests = try reader.readObjects(index, into: DiscardingSink(), base: { _ in base })
-            let listing = reader.manifest.base == nil ? nil : TreeListing(entries: [])
-            _ = try reader.checkTree(index, objectDigests: digests, base: listing)
-        }
+        let zero = SHA256Digest.of([])
+        let manifest = Manifest(name: "fuzz", version: "1", sequence: 2, created: 0, expires: nil, tree: zero,
+                                treeFiles: min(claims.files, 100_000_000), treeSize: claims.total, index: PartRef(path: "INDEX.zst", sha256: SHA256Digest.of(compressed),
+                                size: Int64(compressed.count), uncompressed: Int64(indexBytes.count)), packs: refs, sources: [],
+                                base: claims.delta ? BaseRef(name: "fuzz", sequence: 1, manifest: zero, tree: TreeListing(entries: []).digest, mirror: nil) : nil)
+        try? FS.remove(scratch)
+        let fd = try FileDescriptor.create(scratch, mode: 0o600)
+        let tar = try TarWriter(fd: fd)
+        try tar.addFile("MANIFEST", bytes: manifest.canonicalBytes, mtime: 0)
+        // Well-formed but never checked: the bundle is read without trust.
+        let signature = SignatureFile(keyId: [UInt8](repeating: 0, count: 8), signature: [UInt8](repeating: 0, count: 64),
+                                      untrustedComment: "fuzz", trustedComment: "fuzz", globalSignature: [UInt8](repeating: 0, count: 64))
+        try tar.addFile("MANIFEST.sig", bytes: Array(signature.fileText.utf8), mtime: 0)
+        try tar.addFile("INDEX.zst", bytes: compressed, mtime: 0)
+        for (ref, bytes) in zip(refs, packs) { try tar.addFile(ref.path, bytes: bytes, mtime: 0) }
+        try tar.finish()
+        try fd.close()
     }
 
     /// The bundle as a file (the readers take a path), on tmpfs when there is one.
     static let scratch: String = {
         let dir = (try? FS.info("/dev/shm"))??.kind == .directory ? "/dev/shm" : "/tmp"
-        return "\(dir)/airgap-fuzz-\(getpid()).bundle"
+        return "\(dir)/airgap-fuzz-\(CurrentProcess.id).bundle"
     }()
 
     static func archive(_ data: [UInt8]) {

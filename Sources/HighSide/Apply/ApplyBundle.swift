@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 public struct ApplyReport {
     public var manifest: Manifest

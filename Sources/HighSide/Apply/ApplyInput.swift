@@ -1,5 +1,6 @@
 import Media
 import Support
+import SystemIO
 
 /// What `mirrorctl apply` was given: one bundle file, or the volumes `bundlectl media write` made.
 public enum ApplyInput: Equatable {

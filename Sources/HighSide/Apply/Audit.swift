@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// A version as `status` shows it.
 public struct VersionInfo {

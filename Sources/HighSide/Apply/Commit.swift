@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// Commit: a staged version made durable, moved into `versions/`, its trust policy adopted,
 /// and `current` swapped to it with one rename. The swap is the commit point: before it the

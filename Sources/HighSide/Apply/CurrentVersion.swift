@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 
 /// The version `current` points at, loaded once under the lock for a whole apply: its listing,
 /// the digest of that listing (the tree a delta must be based on), and where each content lives.

@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import BundleFormat
 import Media
 import Support
+import SystemIO
 
 /// How the volumes of a bundle were read, for the transfer log.
 public struct VolumeIntake {

@@ -1,6 +1,7 @@
 import BundleFormat
 import Sodium
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

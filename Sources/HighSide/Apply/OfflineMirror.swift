@@ -2,6 +2,7 @@ import BundleFormat
 import BundleVerify
 import Sodium
 import Support
+import SystemIO
 
 /// The offline mirror: verified versions side by side, `current` pointing at one of them.
 ///

@@ -3,6 +3,7 @@ import Media
 import Support
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// A bundle reassembled from its volumes in `DIR/incoming/<set digest>/bundle/`.

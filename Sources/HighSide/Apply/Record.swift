@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// Record: what the mirror remembers of a committed change (state.json, the journal) and the
 /// pruning of old versions; and the journal lines for refused or failed applies.

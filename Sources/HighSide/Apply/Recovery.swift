@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 
 /// Recovery: brings state.json in line with `current` after a crash and removes half-made
 /// versions and staging leftovers, journaling what it found. Every change starts with it.

@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// Staging: every object of a bundle streamed, checked and written under `staging/<id>/`, with
 /// the records a version keeps beside its tree. Nothing outside `staging/` changes here.

@@ -1,5 +1,6 @@
 import OCI
 import Support
+import SystemIO
 
 /// A blob an image needs in the registry: a config or a layer.
 struct BlobRef: Hashable, Sendable {

@@ -4,56 +4,7 @@ import FoundationNetworking
 #endif
 import OCI
 import Support
-
-/// How to push.
-public struct PushOptions: Sendable {
-    /// "host:port" as given on the command line.
-    public var registry: String
-    /// Plain HTTP instead of HTTPS.
-    public var insecure: Bool
-    public var credentials: Credentials?
-    /// Blobs up to this size go up in one request; larger ones in chunks of this size.
-    public var chunkSize: Int
-    /// Blobs uploaded at the same time.
-    public var parallel: Int
-    /// Attempts per blob or manifest before giving up, with backoff 0.5 s, 1 s, 2 s, ...
-    public var attempts: Int
-
-    public init(registry: String, insecure: Bool, credentials: Credentials? = nil, chunkSize: Int = 8 << 20, parallel: Int = 4, attempts: Int = 5) {
-        self.registry = registry
-        self.insecure = insecure
-        self.credentials = credentials
-        self.chunkSize = chunkSize
-        self.parallel = parallel
-        self.attempts = attempts
-    }
-}
-
-/// What happened to one image.
-public struct ImageReport: Sendable {
-    public var ref: String
-    public var repository: String
-    public var tag: String
-    public var digest: String
-    public var uploaded = 0
-    /// Uploads that continued a session an earlier run (or attempt) had started.
-    public var resumed = 0
-    public var mounted = 0
-    public var skipped = 0
-    /// Blob bytes sent in this run.
-    public var bytesSent: Int64 = 0
-    /// Blob bytes the registry already had from an interrupted session and did not need again.
-    public var bytesResumed: Int64 = 0
-    public var manifests = 0
-    public var seconds = 0.0
-
-    public init(ref: String, repository: String, tag: String, digest: String) {
-        self.ref = ref
-        self.repository = repository
-        self.tag = tag
-        self.digest = digest
-    }
-}
+import SystemIO
 
 /// Copies the images of an OCI layout into a registry, following the OCI distribution spec.
 ///
@@ -68,9 +19,9 @@ public final class Pusher: @unchecked Sendable {
     let options: PushOptions
     let client: RegistryClient
     let state: PushState
-    let progress: Support.Progress?
+    let progress: SystemIO.Progress?
 
-    public init(layout: ImageLayout, options: PushOptions, stateFolder: String, progress: Support.Progress? = nil) throws {
+    public init(layout: ImageLayout, options: PushOptions, stateFolder: String, progress: SystemIO.Progress? = nil) throws {
         self.layout = layout
         self.options = options
         self.client = RegistryClient(host: options.registry, insecure: options.insecure, credentials: options.credentials,
@@ -243,51 +194,13 @@ public final class Pusher: @unchecked Sendable {
         let reader = try BlobReader(path: layout.blobPath(blob.digest), blob: blob)
         let scopes = scopes(repository)
         var location = start
-        var offset = startOffset
-        var sent: Int64 = 0
         do {
             // Bytes the registry already holds are hashed, not sent: the digest covers the whole blob.
-            try reader.skip(to: offset)
-            if offset == 0 && blob.size <= Int64(options.chunkSize) {
-                // Monolithic: one PUT carries the whole, already verified, blob.
-                let data = try reader.read(Int(blob.size))
-                try reader.absorb(data)
-                let r = try await client.send("PUT", commitURL(location, blob), headers: ["Content-Type": "application/octet-stream"],
-                                              body: data, scopes: scopes)
-                try client.expect(r, [201, 204], "the upload of \(blob.name) to \(repository)")
-                progress?.advance(blob.size)
-                return .uploaded(blob.size, resumedAt: 0)
+            try reader.skip(to: startOffset)
+            if startOffset == 0 && blob.size <= Int64(options.chunkSize) {
+                return try await putWhole(reader, repository: repository, location: location, scopes: scopes)
             }
-            state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
-            // Chunked. A chunk is hashed while it is on the wire, except the last one: it leaves
-            // only after the whole blob has matched its digest. One buffer per upload, refilled:
-            // URLSession copies a body when the request is made, so once the request and the
-            // hashing are done the buffer is ours alone again and is written in place.
-            var buffer = Data()
-            while reader.offset < blob.size {
-                try reader.read(options.chunkSize, into: &buffer)
-                let chunk = buffer
-                let last = reader.offset == blob.size
-                if last { try reader.absorb(chunk) }
-                async let hashing: Void = last ? () : reader.absorb(chunk)
-                let end = offset + Int64(chunk.count)
-                let r = try await client.send("PATCH", location, headers: [
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": "\(offset)-\(end - 1)",
-                ], body: chunk, scopes: scopes)
-                try await hashing
-                if r.status == 404 || r.status == 416 {
-                    // The registry lost the session or disagrees on the offset: start this blob again.
-                    state.setSession(repository, blob.digest, nil)
-                    throw Transient(reason: "the registry lost the upload session (HTTP \(r.status)\(r.errorText.map { ", \($0)" } ?? ""))")
-                }
-                try client.expect(r, [202, 204], "a chunk of \(blob.name) for \(repository)")
-                if let l = r.header("location") { location = try client.resolve(location: l) }
-                offset = end
-                sent += Int64(chunk.count)
-                progress?.advance(Int64(chunk.count))
-                state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
-            }
+            let sent = try await sendChunks(reader, repository: repository, location: &location, from: startOffset, scopes: scopes)
             // Every byte has passed the hash by now (BlobReader checks at the end of the blob).
             let r = try await client.send("PUT", commitURL(location, blob), scopes: scopes)
             if r.status == 404 {
@@ -303,6 +216,58 @@ public final class Pusher: @unchecked Sendable {
             _ = try? await client.send("DELETE", location, scopes: scopes)
             throw e
         }
+    }
+
+    /// Monolithic: one PUT carries the whole, already verified, blob.
+    private func putWhole(_ reader: BlobReader, repository: String, location: URL, scopes: [String]) async throws -> BlobOutcome {
+        let blob = reader.blob
+        let data = try reader.read(Int(blob.size))
+        try reader.absorb(data)
+        let r = try await client.send("PUT", commitURL(location, blob), headers: ["Content-Type": "application/octet-stream"],
+                                      body: data, scopes: scopes)
+        try client.expect(r, [201, 204], "the upload of \(blob.name) to \(repository)")
+        progress?.advance(blob.size)
+        return .uploaded(blob.size, resumedAt: 0)
+    }
+
+    /// Chunked: PATCHes the rest of the blob from `offset`, remembering the session after each
+    /// chunk so an interrupted run resumes there; `location` follows the registry's answers.
+    /// Returns the bytes sent.
+    private func sendChunks(_ reader: BlobReader, repository: String, location: inout URL, from start: Int64, scopes: [String]) async throws -> Int64 {
+        let blob = reader.blob
+        var offset = start
+        var sent: Int64 = 0
+        state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
+        // A chunk is hashed while it is on the wire, except the last one: it leaves only after
+        // the whole blob has matched its digest. One buffer per upload, refilled: URLSession
+        // copies a body when the request is made, so once the request and the hashing are done
+        // the buffer is ours alone again and is written in place.
+        var buffer = Data()
+        while reader.offset < blob.size {
+            try reader.read(options.chunkSize, into: &buffer)
+            let chunk = buffer
+            let last = reader.offset == blob.size
+            if last { try reader.absorb(chunk) }
+            async let hashing: Void = last ? () : reader.absorb(chunk)
+            let end = offset + Int64(chunk.count)
+            let r = try await client.send("PATCH", location, headers: [
+                "Content-Type": "application/octet-stream",
+                "Content-Range": "\(offset)-\(end - 1)",
+            ], body: chunk, scopes: scopes)
+            try await hashing
+            if r.status == 404 || r.status == 416 {
+                // The registry lost the session or disagrees on the offset: start this blob again.
+                state.setSession(repository, blob.digest, nil)
+                throw Transient(reason: "the registry lost the upload session (HTTP \(r.status)\(r.errorText.map { ", \($0)" } ?? ""))")
+            }
+            try client.expect(r, [202, 204], "a chunk of \(blob.name) for \(repository)")
+            if let l = r.header("location") { location = try client.resolve(location: l) }
+            offset = end
+            sent += Int64(chunk.count)
+            progress?.advance(Int64(chunk.count))
+            state.setSession(repository, blob.digest, PushState.Session(location: location.absoluteString, offset: offset))
+        }
+        return sent
     }
 
     private func commitURL(_ location: URL, _ blob: BlobRef) -> URL {
@@ -337,67 +302,5 @@ public final class Pusher: @unchecked Sendable {
             throw ToolError.environment("registry \(options.registry) stored manifest \(node.name) for \(repository):\(reference) under another digest, \(d)")
         }
         return count + 1
-    }
-}
-
-/// Reads a blob from the layout in order and hashes every byte; refuses it once the hashed bytes
-/// reach the end of the blob and do not match the digest it is stored under.
-///
-/// Reading and hashing are separate steps so a chunk can be hashed while it is being sent; the
-/// caller hashes the last chunk before sending it, so no bytes that fail the check complete
-/// an upload.
-final class BlobReader: @unchecked Sendable {
-    let blob: BlobRef
-    private let fd: FileDescriptor
-    private var hash = SHA256Stream()
-    /// Bytes read so far.
-    private(set) var offset: Int64 = 0
-    /// Bytes hashed so far.
-    private(set) var hashed: Int64 = 0
-
-    init(path: String, blob: BlobRef) throws {
-        self.blob = blob
-        fd = try FileDescriptor.open(path)
-        let size = try fd.size()
-        guard size == blob.size else {
-            throw ToolError.refused("blob \(blob.name) is \(size) bytes on disk; its descriptor says \(blob.size); it was not pushed")
-        }
-    }
-
-    /// Reads and hashes, without keeping, the bytes up to `target`: the part a registry already holds.
-    func skip(to target: Int64) throws {
-        while offset < target {
-            try absorb(read(Int(min(target - offset, 1 << 20))))
-        }
-    }
-
-    /// The next `count` bytes (fewer at the end of the blob), not yet hashed.
-    func read(_ count: Int) throws -> Data {
-        var d = Data()
-        try read(count, into: &d)
-        return d
-    }
-
-    /// The same into `d`, reusing its storage when nothing else holds it.
-    func read(_ count: Int, into d: inout Data) throws {
-        let n = Int(min(Int64(count), blob.size - offset))
-        if d.count != n { d.count = n }
-        let got = try d.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-        guard got == n else {
-            throw ToolError.refused("blob \(blob.name) ended after \(offset + Int64(got)) of \(blob.size) bytes while it was read; it was not pushed")
-        }
-        offset += Int64(n)
-    }
-
-    /// Hashes the bytes `read` returned, in order; at the end of the blob, checks the digest.
-    func absorb(_ d: Data) throws {
-        d.withUnsafeBytes { hash.update($0) }
-        hashed += Int64(d.count)
-        if hashed == blob.size {
-            let actual = hash.finalize()
-            guard actual == blob.digest else {
-                throw ToolError.refused("blob \(blob.name) in the layout does not match its digest (its bytes hash to sha256:\(actual.hex)); it was not pushed")
-            }
-        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Support
+import SystemIO
 
 /// What a registry answered.
 struct HTTPResponse: Sendable {
@@ -279,24 +280,7 @@ final class RegistryClient: @unchecked Sendable {
             } else if method == "PUT" || method == "POST" || method == "PATCH" {
                 req.setValue("0", forHTTPHeaderField: "Content-Length")
             }
-            let request = req
-            // Completion-handler tasks, not the async API: the task's identifier ties a refused
-            // challenge (seen by the delegate) to this request.
-            (data, response) = try await withCheckedThrowingContinuation { (k: CheckedContinuation<(Data, URLResponse), Error>) in
-                let done: @Sendable (Data?, URLResponse?, Error?) -> Void = { d, r, e in
-                    if let e {
-                        k.resume(throwing: e)
-                    } else if let r {
-                        k.resume(returning: (d ?? Data(), r))
-                    } else {
-                        k.resume(throwing: URLError(.badServerResponse))
-                    }
-                }
-                let task = body.map { session.uploadTask(with: request, from: $0, completionHandler: done) }
-                    ?? session.dataTask(with: request, completionHandler: done)
-                taskID.value = task.taskIdentifier
-                task.resume()
-            }
+            (data, response) = try await perform(req, body: body, taskID: taskID)
         } catch {
             if let refusal = delegate.refusal(task: taskID.value) { throw BasicRefused(refusal: refusal) }
             // A certificate the system does not trust stays untrusted: say so at once, no retries.
@@ -318,6 +302,26 @@ final class RegistryClient: @unchecked Sendable {
             throw Transient(reason: "the registry answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
         }
         return r
+    }
+
+    /// Runs one request to its response. Completion-handler tasks, not the async API: the task's
+    /// identifier, stored in `taskID`, ties a refused challenge (seen by the delegate) to this request.
+    private func perform(_ request: URLRequest, body: Data?, taskID: TaskID) async throws -> (Data, URLResponse) {
+        try await withCheckedThrowingContinuation { (k: CheckedContinuation<(Data, URLResponse), Error>) in
+            let done: @Sendable (Data?, URLResponse?, Error?) -> Void = { d, r, e in
+                if let e {
+                    k.resume(throwing: e)
+                } else if let r {
+                    k.resume(returning: (d ?? Data(), r))
+                } else {
+                    k.resume(throwing: URLError(.badServerResponse))
+                }
+            }
+            let task = body.map { session.uploadTask(with: request, from: $0, completionHandler: done) }
+                ?? session.dataTask(with: request, completionHandler: done)
+            taskID.value = task.taskIdentifier
+            task.resume()
+        }
     }
 
     /// A task's identifier, set inside the continuation and read after it.

@@ -1,8 +1,6 @@
 import BundleFormat
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemIO
 
 /// What a push to one registry remembers between runs, so that a run after an interruption
 /// resumes instead of restarting: upload sessions in progress (where the registry told us to
@@ -30,7 +28,7 @@ final class PushState: @unchecked Sendable {
     private var sessions: [String: Session] = [:]
     private var dirty = false
     private var lastSave = 0.0
-    private let lockFile: FileDescriptor
+    private let fileLock: FileLock
 
     /// Opens (or starts) the state of pushes from `folder` to `registry`, and takes its lock so
     /// two pushes to the same registry do not overwrite each other's sessions.
@@ -39,10 +37,10 @@ final class PushState: @unchecked Sendable {
         let name = registry.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }
         path = folder + "/" + String(name) + ".json"
         self.registry = registry
-        lockFile = try FileDescriptor.open(folder + "/" + String(name) + ".lock", flags: O_RDWR | O_CREAT, mode: 0o644)
-        if flock(lockFile.raw, LOCK_EX | LOCK_NB) != 0 {
+        guard let lock = try FileLock.acquire(folder + "/" + String(name) + ".lock") else {
             throw ToolError.environment("another mirrorctl push to \(registry) is running from this mirror (lock \(folder)/\(String(name)).lock); try again when it has finished")
         }
+        fileLock = lock
         guard let info = try FS.info(path) else { return }
         do {
             guard info.kind == .regular else { throw ToolError.environment("not a file") }

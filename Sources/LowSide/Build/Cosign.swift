@@ -4,6 +4,7 @@ import Libarchive
 import Support
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// Adds one signature to a finished bundle without rebuilding it: a second officer, on another

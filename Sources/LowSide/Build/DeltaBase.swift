@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// The version a delta is built against: its listing, and (from a previous bundle) the bytes
 /// of files that may be patched.

@@ -1,6 +1,7 @@
 import BundleFormat
 import Sodium
 import Support
+import SystemIO
 
 /// A decrypted signing key, held only as long as a build or sign needs it.
 public struct SigningKey {

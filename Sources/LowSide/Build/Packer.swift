@@ -4,6 +4,7 @@ import Collect
 import Support
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// How hard to compress.

@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Support
+import SystemIO
 
 /// Trust policy files on the low side: made by `bundlectl trust create`, signed by each officer
 /// with `bundlectl trust sign` (one `FILE.sig.<KEYID>` each, minisign format), carried by

@@ -1,6 +1,7 @@
 import BundleFormat
 import Fetch
 import Support
+import SystemIO
 
 /// One file to carry: where it is now and where it lands in the tree.
 public struct CollectedFile {

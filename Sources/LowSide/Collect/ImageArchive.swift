@@ -1,5 +1,6 @@
 import Libarchive
 import Support
+import SystemIO
 
 /// An image tarball, read once: every regular entry hashed, its bytes located for later.
 ///

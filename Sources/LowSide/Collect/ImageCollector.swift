@@ -1,6 +1,7 @@
 import BundleFormat
 import OCI
 import Support
+import SystemIO
 
 /// Turns image tarballs into one OCI image layout under `images/` in the tree.
 ///

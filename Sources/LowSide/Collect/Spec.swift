@@ -1,6 +1,7 @@
 import BundleFormat
 import Support
 import Yams
+import SystemIO
 
 /// A bundle spec, as the operator writes it in YAML. See manifests/example.yaml.
 public struct BundleSpec: Sendable {

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Support
+import SystemIO
 
 /// Downloads URL sources for the low side, straight to disk, with timeouts and retries.
 ///

@@ -2,6 +2,7 @@ import Media
 import Support
 #if canImport(Glibc)
 import Glibc
+import SystemIO
 #endif
 
 /// Writes each tag's chunks to its volume file (tag n to `paths[n]`), on a pipeline thread.

@@ -2,6 +2,7 @@ import BundleFormat
 import Libarchive
 import Media
 import Support
+import SystemIO
 
 /// Writes a plan's volumes as ISO 9660 images, one volume file and a README.txt in each.
 ///

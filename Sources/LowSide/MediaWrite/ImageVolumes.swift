@@ -2,6 +2,7 @@ import BundleFormat
 import Libarchive
 import Media
 import Support
+import SystemIO
 
 /// Checks the volumes inside ISO 9660 images, so the low side can verify images before they
 /// are burned. Each file of the image is streamed once: its payload digested, its label read last.

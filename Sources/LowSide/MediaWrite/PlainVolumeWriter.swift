@@ -1,6 +1,7 @@
 import BundleFormat
 import Media
 import Support
+import SystemIO
 
 /// Writes a plan's volumes as plain files in one pass over the bundle: payloads are written as
 /// they are read (4 KiB aligned, with O_DIRECT where the file system allows, like

@@ -1,6 +1,7 @@
 import BundleFormat
 import Media
 import Support
+import SystemIO
 
 /// How a bundle is split for one medium, worked out once before a byte is written: the payload
 /// bytes per volume, each volume's byte range and file names, and with --iso each image's disc

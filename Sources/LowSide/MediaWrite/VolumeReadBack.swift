@@ -1,6 +1,7 @@
 import BundleFormat
 import Media
 import Support
+import SystemIO
 
 /// `bundlectl media verify`'s reading: every volume found checked alone, every byte read (label,
 /// signature, payload digest), including the volumes inside ISO images. `VolumeSet` then judges

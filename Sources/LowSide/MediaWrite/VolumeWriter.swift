@@ -2,6 +2,7 @@ import BundleFormat
 import BundleVerify
 import Media
 import Support
+import SystemIO
 
 /// One file written to the medium.
 public struct WrittenVolume {

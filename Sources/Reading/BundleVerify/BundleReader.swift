@@ -1,6 +1,7 @@
 import BundleFormat
 import Libarchive
 import Support
+import SystemIO
 import Zstd
 
 /// Receives the verified contents of a bundle, object by object, in pack order.

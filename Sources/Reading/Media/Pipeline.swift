@@ -1,4 +1,5 @@
 import Support
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif

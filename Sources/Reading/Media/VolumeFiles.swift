@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import SystemIO
 
 /// What one volume file turned out to be when checked alone.
 public struct VolumeCheck: Sendable {

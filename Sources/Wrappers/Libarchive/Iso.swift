@@ -1,8 +1,6 @@
 internal import CArchive
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemIO
 
 /// Writes an ISO 9660 image with Rock Ridge and Joliet names (so Linux, macOS and Windows show
 /// the real file names), handing the image's bytes, in order, to `output`.
@@ -82,17 +80,17 @@ public final class IsoWriter {
         guard let e = archive_entry_new() else { throw ToolError.environment("out of memory creating an archive entry") }
         defer { archive_entry_free(e) }
         archive_entry_set_pathname_utf8(e, name)
-        archive_entry_set_filetype(e, UInt32(Glibc.S_IFREG))
+        archive_entry_set_filetype(e, EntryType.regular)
         archive_entry_set_perm(e, 0o444)
         archive_entry_set_size(e, size)
         archive_entry_set_mtime(e, time_t(mtime), 0)
         archive_entry_set_uid(e, 0)
         archive_entry_set_gid(e, 0)
         // libarchive opens its temporary file on the first file's header, reading TMPDIR then.
-        let previous = getenv("TMPDIR").map { String(cString: $0) }
-        setenv("TMPDIR", temporaryDirectory, 1)
+        let previous = CurrentProcess.environment("TMPDIR")
+        CurrentProcess.setEnvironment("TMPDIR", temporaryDirectory)
         let r = archive_write_header(a, e)
-        if let previous { setenv("TMPDIR", previous, 1) } else { unsetenv("TMPDIR") }
+        CurrentProcess.setEnvironment("TMPDIR", previous)
         guard r == ARCHIVE_OK else { throw failure("add '\(name)' to") }
         var written: Int64 = 0
         try body { chunk in
@@ -131,7 +129,7 @@ public final class IsoReader {
         guard let a = archive_read_new() else { throw ToolError.environment("out of memory creating an archive reader") }
         self.a = a
         archive_read_support_format_iso9660(a)
-        guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
+        guard fd.withUnsafeDescriptor({ archive_read_open_fd(a, $0, 1 << 20) }) == ARCHIVE_OK else {
             throw ToolError.refused("'\(path)' is not a readable ISO 9660 image: \(archiveMessage(a))")
         }
     }
@@ -149,9 +147,9 @@ public final class IsoReader {
         let name = archive_entry_pathname_utf8(e).map { String(cString: $0) } ?? archive_entry_pathname(e).map { String(cString: $0) } ?? ""
         let kind: TarEntry.Kind
         switch Int32(archive_entry_filetype(e)) {
-        case Int32(Glibc.S_IFREG): kind = .regular
-        case Int32(Glibc.S_IFDIR): kind = .directory
-        case Int32(Glibc.S_IFLNK): kind = .symlink
+        case Int32(EntryType.regular): kind = .regular
+        case Int32(EntryType.directory): kind = .directory
+        case Int32(EntryType.symlink): kind = .symlink
         default: kind = .other
         }
         return TarEntry(name: name, size: archive_entry_size(e), kind: kind, mode: UInt32(archive_entry_perm(e)))

@@ -1,8 +1,13 @@
 internal import CArchive
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemIO
+
+/// libarchive's entry types (`AE_IFREG` and the others are cast macros Swift does not import).
+enum EntryType {
+    static let regular: UInt32 = 0o100000
+    static let directory: UInt32 = 0o040000
+    static let symlink: UInt32 = 0o120000
+}
 
 private func archiveMessage(_ a: OpaquePointer?) -> String {
     guard let a, let s = archive_error_string(a) else { return "unknown libarchive error" }
@@ -73,7 +78,7 @@ public final class TarWriter {
         guard let e = archive_entry_new() else { throw ToolError.environment("out of memory creating an archive entry") }
         defer { archive_entry_free(e) }
         archive_entry_set_pathname_utf8(e, name)
-        archive_entry_set_filetype(e, UInt32(Glibc.S_IFREG))
+        archive_entry_set_filetype(e, EntryType.regular)
         archive_entry_set_perm(e, mode_t(mode))
         archive_entry_set_size(e, size)
         archive_entry_set_mtime(e, time_t(mtime), 0)
@@ -161,7 +166,7 @@ public final class TarReader {
         case .bundle: archive_read_support_filter_zstd(a)
         case .any: archive_read_support_filter_all(a)
         }
-        guard archive_read_open_fd(a, fd.raw, 1 << 20) == ARCHIVE_OK else {
+        guard fd.withUnsafeDescriptor({ archive_read_open_fd(a, $0, 1 << 20) }) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
             let what = filters == .bundle ? "bundle archive" : "tar archive"
             throw ToolError.refused("'\(path)' is not a readable \(what): \(archiveMessage(a))")
@@ -195,7 +200,8 @@ public final class TarReader {
         if let p = archive_entry_pathname_utf8(e) {
             name = String(cString: p)
         } else if let p = archive_entry_pathname(e) {
-            name = String(decoding: Array(UnsafeBufferPointer(start: p, count: strlen(p))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // Not UTF-8 by libarchive's reading: decoded with U+FFFD for bad bytes, like String(decoding:).
+            name = String(cString: p)
         } else {
             name = ""
         }
@@ -204,9 +210,9 @@ public final class TarReader {
             kind = .hardlink
         } else {
             switch Int32(archive_entry_filetype(e)) {
-            case Int32(Glibc.S_IFREG): kind = .regular
-            case Int32(Glibc.S_IFDIR): kind = .directory
-            case Int32(Glibc.S_IFLNK): kind = .symlink
+            case Int32(EntryType.regular): kind = .regular
+            case Int32(EntryType.directory): kind = .directory
+            case Int32(EntryType.symlink): kind = .symlink
             default: kind = .other
             }
         }

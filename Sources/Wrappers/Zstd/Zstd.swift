@@ -1,8 +1,6 @@
 internal import CZstd
 import Support
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemIO
 
 /// A zstd error with the library's own words.
 func zstdCheck(_ code: Int, _ what: String) throws -> Int {
@@ -67,7 +65,7 @@ public final class ZstdCompressor {
                 _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, 21), "zstd hash log")
             }
             if settings.multithreaded {
-                let cores = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 16)))
+                let cores = Int32(min(CurrentProcess.processorCount, 16))
                 // Fails only when libzstd was built without threads; then one thread it is.
                 if ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, cores)) == 0 {
                     // Jobs of 4 MiB bound the buffers in flight (65 -> 36 MB on a 2 GiB file) at

@@ -1,5 +1,6 @@
 import Libarchive
 import Support
+import SystemIO
 
 /// Phase 6 of a build: the archive. MANIFEST and its signature first, so
 /// `tar -xf B MANIFEST MANIFEST.sig` is cheap; then TRUST, the index and the packs.

@@ -1,5 +1,6 @@
 import Collect
 import Support
+import SystemIO
 
 /// The collected files with their SHA-256s: digests decide what is stored once.
 struct HashedInputs {

@@ -2,6 +2,7 @@ import BundleFormat
 import Collect
 import Support
 import Zstd
+import SystemIO
 
 /// The packs of a bundle, written to scratch files: what the manifest says of each, and where it is.
 struct WrittenPacks {

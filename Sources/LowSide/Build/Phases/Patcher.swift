@@ -2,6 +2,7 @@ import BundleFormat
 import Collect
 import Support
 import Zstd
+import SystemIO
 
 /// Makes the patches of a delta: zstd frames of a new file made against its base file.
 enum Patcher {

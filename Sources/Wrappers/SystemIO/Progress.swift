@@ -1,3 +1,4 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +18,7 @@ public final class Progress: @unchecked Sendable {
     public init(_ label: String, total: Int64) {
         self.label = label
         self.total = total
-        self.enabled = isatty(2) == 1 && getenv("NO_PROGRESS") == nil
+        self.enabled = isatty(2) == 1 && CurrentProcess.environment("NO_PROGRESS") == nil
     }
 
     public func advance(_ n: Int64) {
@@ -63,61 +64,14 @@ public enum Clock {
     }
 }
 
-/// A plain pthread mutex; enough for progress counters shared by a few threads.
-public final class Mutex: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    public init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    public func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        return try body()
-    }
-}
-
-/// Figures for people: sizes, rates and durations.
-public enum Format {
-    public static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(n) B" : String(format1: v) + " " + units[i]
-    }
-
-    /// 1234567 -> "1,234,567": exact byte counts for transfer logs.
-    public static func grouped(_ n: Int64) -> String {
-        let s = String(n.magnitude)
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out += "," }
-            out.append(c)
-        }
-        return n < 0 ? "-" + out : out
-    }
-
-    public static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        if s < 60 { return seconds < 10 ? String(format1: seconds) + " s" : "\(s) s" }
-        return "\(s / 3600 > 0 ? "\(s / 3600):" : "")\(pad2((s / 60) % 60)):\(pad2(s % 60))"
-    }
-
-    private static func pad2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-}
-
-extension String {
-    /// One decimal place, without Foundation's locale-dependent formatting.
-    public init(format1 v: Double) {
-        let tenths = Int64((v * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
-    }
-}
-
 /// Writes straight to file descriptor 2: unbuffered, and free of C's shared `stderr` global.
 public func writeStandardError(_ text: String) { writeUnbuffered(2, text) }
 
+/// Writes straight to file descriptor 1, unbuffered, so a piped log gets each line when it happens.
+public func writeStandardOutput(_ text: String) { writeUnbuffered(1, text) }
+
 /// Writes all of `text` to a descriptor at once, so a piped log gets each line when it happens.
-public func writeUnbuffered(_ fd: Int32, _ text: String) {
+func writeUnbuffered(_ fd: Int32, _ text: String) {
     var bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {

@@ -1,3 +1,4 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,16 +52,16 @@ public enum FS {
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
-        if mkdir(path, mode) != 0 && errno != EEXIST { throw systemError("create directory", path) }
+    public static func makeDirectory(_ path: String, mode: UInt32 = 0o755) throws {
+        if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST { throw systemError("create directory", path) }
     }
 
     /// Creates a directory and its missing parents.
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+    public static func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             prefix += "/" + part
-            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw systemError("create directory", prefix) }
+            if mkdir(prefix, mode_t(mode)) != 0 && errno != EEXIST { throw systemError("create directory", prefix) }
         }
     }
 
@@ -97,8 +98,13 @@ public enum FS {
         if unlink(path) != 0 && errno != ENOENT { throw systemError("remove", path) }
     }
 
-    public static func chmod(_ path: String, _ mode: mode_t) throws {
-        if Glibc.chmod(path, mode) != 0 { throw systemError("set mode of", path) }
+    public static func chmod(_ path: String, _ mode: UInt32) throws {
+        if Glibc.chmod(path, mode_t(mode)) != 0 { throw systemError("set mode of", path) }
+    }
+
+    /// Removes an empty directory; one that is gone already is fine. The corresponding C function is `rmdir`.
+    public static func removeDirectory(_ path: String) throws {
+        if rmdir(path) != 0 && errno != ENOENT { throw systemError("remove directory", path) }
     }
 
     /// Removes a tree without following symbolic links out of it.
@@ -106,7 +112,7 @@ public enum FS {
         guard let info = try info(path) else { return }
         if info.kind == .directory {
             for name in try list(path) { try removeTree(path + "/" + name) }
-            if rmdir(path) != 0 && errno != ENOENT { throw systemError("remove directory", path) }
+            try removeDirectory(path)
         } else {
             try remove(path)
         }
@@ -114,18 +120,18 @@ public enum FS {
 
     /// fsync on a directory makes the names in it (renames, links) durable.
     public static func syncDirectory(_ path: String) throws {
-        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
+        let fd = try FileDescriptor.open(path, options: .directory)
         try fd.sync()
     }
 
     /// Flushes the whole file system that holds `path`: one call instead of one fsync per file.
     public static func syncFileSystem(containing path: String) throws {
-        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
-        if syncfs(fd.raw) != 0 { throw systemError("sync the file system of", path) }
+        let fd = try FileDescriptor.open(path, options: .directory)
+        if syncfs(fd.descriptor) != 0 { throw systemError("sync the file system of", path) }
     }
 
     /// Writes a small file so that readers see the old or the new content, never a mix.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws {
         let tmp = path + ".tmp-\(getpid())"
         try? remove(tmp)
         let fd = try FileDescriptor.create(tmp, mode: mode)

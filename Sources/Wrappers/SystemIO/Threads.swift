@@ -1,0 +1,79 @@
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain pthread mutex; enough for progress counters shared by a few threads.
+public final class Mutex: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    public init() { pthread_mutex_init(m, nil) }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+}
+
+/// A mutex with one condition variable: `locked` runs a body under the mutex; inside it,
+/// `wait()` sleeps until another thread calls `broadcast()`.
+/// The corresponding C functions are `pthread_mutex_lock` and `pthread_cond_wait`.
+public final class Condition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    public init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Sleeps until a broadcast; call only inside `locked`, and test the awaited state again after.
+    public func wait() { pthread_cond_wait(changed, mutex) }
+
+    /// Wakes every waiting thread; call inside `locked`, after changing the awaited state.
+    public func broadcast() { pthread_cond_broadcast(changed) }
+}
+
+/// A joinable POSIX thread running one closure. The corresponding C function is `pthread_create`.
+public final class JoinableThread {
+    private final class Box {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    private var handle = pthread_t()
+    private var joined = false
+
+    /// Starts `body`; `what` names the thread in the error ("a hashing thread").
+    public init(_ what: String, _ body: @escaping @Sendable () -> Void) throws {
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let r = pthread_create(&handle, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
+        guard r == 0 else {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw ToolError(.environment, "cannot start \(what): \(errnoText(r))", cause: Errno(rawValue: r))
+        }
+    }
+
+    /// Waits for the closure to return; later calls return at once.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(handle, nil)
+    }
+}
