@@ -4,7 +4,7 @@ import Testing
 
 /// The index's refusals, word for word: every check of `BundleIndex(canonical:manifest:)` in the
 /// order it runs, so that reshaping the parser cannot change what a user reads.
-@Suite("Index refusals and items")
+@Suite("Index refusals")
 struct IndexTests {
     static let d = SHA256Digest(hex: String(repeating: "ab", count: 32))!
     static let e = SHA256Digest(hex: String(repeating: "cd", count: 32))!
@@ -102,5 +102,44 @@ struct IndexTests {
         #expect(i.patches == [BundleIndex.Patch(pack: 1, stored: 4, size: 7, base: Self.d)])
         #expect(i.removed == ["advisories/x/d"])
         #expect(i.json.canonicalBytes == bytes)
+    }
+}
+
+@Suite("Index items")
+struct IndexItemTests {
+    /// Two objects (3 and 0 bytes) and two patches (decoding to 7 and 9 bytes).
+    static let index = BundleIndex(
+        objects: [.init(pack: 0, size: 3), .init(pack: 0, size: 0)], files: [],
+        patches: [.init(pack: 1, stored: 4, size: 7, base: IndexTests.d), .init(pack: 1, stored: 5, size: 9, base: IndexTests.e)])
+
+    @Test("objects are numbered first, then patches, and numbers name them back", arguments: [
+        (BundleIndex.Item.object(0), 0, Int64(3)), (.object(1), 1, 0), (.patch(0), 2, 7), (.patch(1), 3, 9),
+    ])
+    func numbering(_ item: BundleIndex.Item, _ number: Int, _ size: Int64) {
+        let i = Self.index
+        #expect(i.number(of: item) == number)
+        #expect(i.item(number: number) == item)
+        #expect(i.size(of: item) == size)
+        #expect(i.itemSize(number) == size)
+    }
+
+    @Test("numbers outside the index name no item", arguments: [-1, 4, 100])
+    func outside(_ n: Int) {
+        #expect(Self.index.item(number: n) == nil)
+        #expect(Self.index.itemCount == 4)
+    }
+
+    @Test("a file's source names its item; base content is none")
+    func sourceItem() {
+        #expect(BundleIndex.Source.object(2).item == .object(2))
+        #expect(BundleIndex.Source.patch(1).item == .patch(1))
+        #expect(BundleIndex.Source.base(IndexTests.d).item == nil)
+    }
+
+    @Test("the index names a patch by its item number")
+    func patchReference() {
+        var i = Self.index
+        i.files = [BundleIndex.File(path: "advisories/x/a", mode: 0o644, source: .patch(1))]
+        #expect(i.json.canonicalString.contains(#"["advisories/x/a",420,3]"#))
     }
 }
