@@ -66,6 +66,7 @@ let package = Package(
         .target(name: "FuzzHarness", dependencies: ["BundleFormat", "BundleVerify", "Libarchive", "Pack", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
+        .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "BundleFormat", "Sodium", "Zstd", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
