@@ -74,6 +74,7 @@ let package = Package(
         .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
+        .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "BundleFormat", "Sodium", "Zstd", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.

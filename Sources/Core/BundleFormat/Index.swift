@@ -37,6 +37,15 @@ public struct BundleIndex: Equatable, Sendable {
         case patch(Int)
         /// Bytes the base version already has (in a delta), named by digest.
         case base(SHA256Digest)
+
+        /// The item the bundle carries for this file; nil for bytes the base already has.
+        public var item: Item? {
+            switch self {
+            case .object(let i): .object(i)
+            case .patch(let k): .patch(k)
+            case .base: nil
+            }
+        }
     }
 
     public struct File: Equatable, Sendable {
@@ -63,10 +72,42 @@ public struct BundleIndex: Equatable, Sendable {
     /// base in memory (zstd's reference prefix), so both sides bound memory with this one rule.
     public static let patchBaseLimit: Int64 = 64 << 20
 
-    /// Numbering shared with `ObjectSink`: objects first, then patches.
+    /// One thing the packs carry: an object, or the file a patch decodes to. `ObjectSink` and
+    /// the index's file references number them in one sequence, objects first, then patches;
+    /// `number(of:)` and `item(number:)` are the only places that numbering is worked out.
+    public enum Item: Hashable, Sendable {
+        case object(Int)
+        case patch(Int)
+    }
+
+    /// How many items the packs carry: objects and patches.
     public var itemCount: Int { objects.count + patches.count }
 
-    public func itemSize(_ n: Int) -> Int64 { n < objects.count ? objects[n].size : patches[n - objects.count].size }
+    /// The item's number, as `ObjectSink` receives it and a file of the index names it.
+    public func number(of item: Item) -> Int {
+        switch item {
+        case .object(let i): i
+        case .patch(let k): objects.count + k
+        }
+    }
+
+    /// The item with number `n`, or nil when this index has none.
+    public func item(number n: Int) -> Item? {
+        if n >= 0 && n < objects.count { return .object(n) }
+        if n >= objects.count && n < itemCount { return .patch(n - objects.count) }
+        return nil
+    }
+
+    /// The bytes the item holds once decoded.
+    public func size(of item: Item) -> Int64 {
+        switch item {
+        case .object(let i): objects[i].size
+        case .patch(let k): patches[k].size
+        }
+    }
+
+    /// The size of item number `n` (which must exist).
+    public func itemSize(_ n: Int) -> Int64 { size(of: item(number: n)!) }
 
     public var json: JSON {
         var members: [String: JSON] = [
@@ -75,7 +116,7 @@ public struct BundleIndex: Equatable, Sendable {
                 let ref: JSON
                 switch f.source {
                 case .object(let i): ref = .int(Int64(i))
-                case .patch(let k): ref = .int(Int64(objects.count + k))
+                case .patch(let k): ref = .int(Int64(number(of: .patch(k))))
                 case .base(let d): ref = .string(d.hex)
                 }
                 return .array([.string(f.path), .int(Int64(f.mode)), ref])
@@ -88,118 +129,160 @@ public struct BundleIndex: Equatable, Sendable {
     }
 
     /// Parses and checks the index against the manifest it came with.
+    ///
+    /// In steps, in this order (each refusal names the first thing wrong): objects, patches, the
+    /// packs they fill, files, removals, and for a full bundle the tree the manifest signs.
     public init(canonical bytes: [UInt8], manifest: Manifest) throws {
         let what = "INDEX"
         let isDelta = manifest.base != nil
         let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
         try o.allowOnly(isDelta ? ["objects", "files", "patches", "removed"] : ["objects", "files"])
-        var packKind = [Character?](repeating: nil, count: manifest.packs.count)
-        var perPack = [Int64](repeating: 0, count: manifest.packs.count)
-        var storedPerPack = [Int64](repeating: 0, count: manifest.packs.count)
-        var lastPack = 0
-        func claim(_ p: Int, _ kind: Character, _ what: String) throws {
-            // Packs are streamed once, front to back: items in pack order, solid packs first.
-            guard p >= lastPack else { throw ToolError.refused("INDEX \(what) is not in pack order") }
-            guard packKind[p] == nil || packKind[p] == kind else { throw ToolError.refused("INDEX pack \(p) mixes objects and patches") }
-            packKind[p] = kind
-            lastPack = p
-        }
-        // Sizes are signed but still hostile input: no sum may wrap around, and none can be
-        // larger than any part the manifest may declare.
-        func add(_ total: inout Int64, _ n: Int64, _ what: String) throws {
-            let (sum, overflow) = total.addingReportingOverflow(n)
-            guard !overflow, sum <= Manifest.maxPartSize else {
-                throw ToolError.refused("INDEX \(what) add up to more than \(Manifest.maxPartSize) bytes")
-            }
-            total = sum
-        }
-        var objects: [Object] = []
-        for (i, v) in try o.array("objects").enumerated() {
-            guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1], p >= 0, s >= 0 else {
-                throw ToolError.refused("INDEX object \(i) is malformed")
-            }
-            guard p < manifest.packs.count else { throw ToolError.refused("INDEX object \(i) is in pack \(p), which the manifest does not list") }
-            try claim(Int(p), "o", "object \(i)")
-            try add(&perPack[Int(p)], s, "items of pack \(p)")
-            objects.append(Object(pack: Int(p), size: s))
-        }
-        var patches: [Patch] = []
-        if isDelta, o.members["patches"] != nil {
-            for (i, v) in try o.array("patches").enumerated() {
-                guard case .array(let a) = v, a.count == 4, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
-                      case .string(let h) = a[3], let d = SHA256Digest(hex: h), p >= 0, p < manifest.packs.count, stored > 0, s >= 0 else {
-                    throw ToolError.refused("INDEX patch \(i) is malformed")
-                }
-                try claim(Int(p), "p", "patch \(i)")
-                try add(&perPack[Int(p)], s, "items of pack \(p)")
-                try add(&storedPerPack[Int(p)], stored, "patches of pack \(p)")
-                patches.append(Patch(pack: Int(p), stored: stored, size: s, base: d))
-            }
-        }
-        for (i, p) in manifest.packs.enumerated() {
-            guard packKind[i] != nil else { throw ToolError.refused("INDEX names nothing in pack \(i)") }
-            guard perPack[i] == p.uncompressed else {
-                throw ToolError.refused("INDEX items of pack \(i) add up to \(perPack[i]) bytes, the manifest says \(p.uncompressed)")
-            }
-            if packKind[i] == "p" && storedPerPack[i] != p.size {
-                throw ToolError.refused("INDEX patches of pack \(i) add up to \(storedPerPack[i]) stored bytes, the manifest says \(p.size)")
-            }
-        }
-        var files: [File] = []
-        var total: Int64 = 0
-        var previous: String?
-        for (i, v) in try o.array("files").enumerated() {
-            guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1] else {
-                throw ToolError.refused("INDEX file \(i) is malformed")
-            }
-            let source: Source
-            switch a[2] {
-            case .int(let n) where n >= 0 && n < objects.count:
-                source = .object(Int(n))
-                try add(&total, objects[Int(n)].size, "files")
-            case .int(let n) where n >= objects.count && n < objects.count + patches.count:
-                source = .patch(Int(n) - objects.count)
-            case .string(let h) where isDelta:
-                guard let d = SHA256Digest(hex: h) else { throw ToolError.refused("INDEX file \(i) names a malformed digest") }
-                source = .base(d)
-            default:
-                throw ToolError.refused("INDEX file \(i) names no object this bundle has")
-            }
-            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(ToolError.shown(path))\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
-            try BundleIndex.checkPath(path)
-            if let prev = previous, !LogicalPath.bytewiseLess(prev, path) {
-                throw ToolError.refused(prev == path ? "INDEX lists \"\(ToolError.shown(path))\" twice" : "INDEX files are not sorted at \"\(ToolError.shown(path))\"")
-            }
-            previous = path
-            files.append(File(path: path, mode: UInt32(mode), source: source))
-        }
-        var removed: [String] = []
-        if isDelta, o.members["removed"] != nil {
-            let listed = Set(files.map(\.path))
-            for (i, v) in try o.array("removed").enumerated() {
-                guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
-                try BundleIndex.checkPath(path)
-                if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(ToolError.shown(path))\"") }
-                guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(ToolError.shown(path))\"") }
-                removed.append(path)
-            }
-        }
+        var packs = PackFill(manifest)
+        let objects = try BundleIndex.parseObjects(o, into: &packs)
+        let patches = isDelta && o.members["patches"] != nil ? try BundleIndex.parsePatches(o, into: &packs) : []
+        try packs.check()
+        self.init(objects: objects, files: [], patches: patches)
+        let (files, total) = try parseFiles(o, isDelta: isDelta)
+        self.files = files
+        if isDelta, o.members["removed"] != nil { removed = try BundleIndex.parseRemoved(o, files: files) }
         if !isDelta {
             guard Int64(files.count) == manifest.treeFiles, total == manifest.treeSize else {
                 throw ToolError.refused("INDEX describes \(files.count) files of \(total) bytes; the manifest says \(manifest.treeFiles) of \(manifest.treeSize)")
             }
             try TreeListing.checkShape(files.map(\.path))
         }
-        self.objects = objects
-        self.patches = patches
-        self.files = files
-        self.removed = removed
+    }
+
+    private static func parseObjects(_ o: JSONObject, into packs: inout PackFill) throws -> [Object] {
+        try o.array("objects").enumerated().map { i, v in
+            guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1], p >= 0, s >= 0 else {
+                throw ToolError.refused("INDEX object \(i) is malformed")
+            }
+            guard p < packs.count else { throw ToolError.refused("INDEX object \(i) is in pack \(p), which the manifest does not list") }
+            try packs.claim(Int(p), .objects, "object \(i)", size: s)
+            return Object(pack: Int(p), size: s)
+        }
+    }
+
+    private static func parsePatches(_ o: JSONObject, into packs: inout PackFill) throws -> [Patch] {
+        try o.array("patches").enumerated().map { i, v in
+            guard case .array(let a) = v, a.count == 4, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
+                  case .string(let h) = a[3], let d = SHA256Digest(hex: h), p >= 0, p < packs.count, stored > 0, s >= 0 else {
+                throw ToolError.refused("INDEX patch \(i) is malformed")
+            }
+            try packs.claim(Int(p), .patches, "patch \(i)", size: s, stored: stored)
+            return Patch(pack: Int(p), stored: stored, size: s, base: d)
+        }
+    }
+
+    /// The files, sorted and each under a source kind, with the bytes their objects add up to.
+    private func parseFiles(_ o: JSONObject, isDelta: Bool) throws -> ([File], Int64) {
+        var files: [File] = []
+        var total: Int64 = 0
+        for (i, v) in try o.array("files").enumerated() {
+            guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1] else {
+                throw ToolError.refused("INDEX file \(i) is malformed")
+            }
+            let source = try self.source(a[2], file: i, isDelta: isDelta)
+            if case .object(let n) = source { try BundleIndex.add(&total, objects[n].size, "files") }
+            guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(ToolError.shown(path))\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
+            try BundleIndex.checkPath(path)
+            if let prev = files.last?.path, !LogicalPath.bytewiseLess(prev, path) {
+                throw ToolError.refused(prev == path ? "INDEX lists \"\(ToolError.shown(path))\" twice" : "INDEX files are not sorted at \"\(ToolError.shown(path))\"")
+            }
+            files.append(File(path: path, mode: UInt32(mode), source: source))
+        }
+        return (files, total)
+    }
+
+    /// What a file's third member names: an item by number, or (in a delta) base content by digest.
+    private func source(_ ref: JSON, file i: Int, isDelta: Bool) throws -> Source {
+        switch ref {
+        case .int(let n):
+            switch item(number: Int(exactly: n) ?? -1) {
+            case .object(let o)?: return .object(o)
+            case .patch(let k)?: return .patch(k)
+            case nil: throw ToolError.refused("INDEX file \(i) names no object this bundle has")
+            }
+        case .string(let h) where isDelta:
+            guard let d = SHA256Digest(hex: h) else { throw ToolError.refused("INDEX file \(i) names a malformed digest") }
+            return .base(d)
+        default:
+            throw ToolError.refused("INDEX file \(i) names no object this bundle has")
+        }
+    }
+
+    private static func parseRemoved(_ o: JSONObject, files: [File]) throws -> [String] {
+        let listed = Set(files.map(\.path))
+        var removed: [String] = []
+        for (i, v) in try o.array("removed").enumerated() {
+            guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
+            try BundleIndex.checkPath(path)
+            if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(ToolError.shown(path))\"") }
+            guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(ToolError.shown(path))\"") }
+            removed.append(path)
+        }
+        return removed
+    }
+
+    // Sizes are signed but still hostile input: no sum may wrap around, and none can be
+    // larger than any part the manifest may declare.
+    fileprivate static func add(_ total: inout Int64, _ n: Int64, _ what: String) throws {
+        let (sum, overflow) = total.addingReportingOverflow(n)
+        guard !overflow, sum <= Manifest.maxPartSize else {
+            throw ToolError.refused("INDEX \(what) add up to more than \(Manifest.maxPartSize) bytes")
+        }
+        total = sum
     }
 
     static func checkPath(_ path: String) throws {
         if let problem = LogicalPath.problem(path) { throw ToolError.refused("INDEX path \"\(ToolError.shown(path))\" \(problem)") }
         guard let top = path.split(separator: "/").first, SourceKind(rawValue: String(top)) != nil, path.contains("/") else {
             throw ToolError.refused("INDEX path \"\(ToolError.shown(path))\" is not under advisories/, policies/ or images/")
+        }
+    }
+}
+
+/// What the index puts in each pack of the manifest, claimed item by item while parsing: a pack
+/// holds objects or patches, never both, and its items must add up to what the manifest declares.
+private struct PackFill {
+    enum Kind { case objects, patches }
+    private let packs: [PartRef]
+    private var kind: [Kind?]
+    private var decoded: [Int64]
+    private var stored: [Int64]
+    private var last = 0
+
+    init(_ manifest: Manifest) {
+        packs = manifest.packs
+        kind = Array(repeating: nil, count: packs.count)
+        decoded = Array(repeating: 0, count: packs.count)
+        stored = Array(repeating: 0, count: packs.count)
+    }
+
+    var count: Int { packs.count }
+
+    /// Records an item of `size` bytes (decoded) in pack `p`; for a patch, `stored` bytes of frame.
+    mutating func claim(_ p: Int, _ kind: Kind, _ what: String, size: Int64, stored: Int64? = nil) throws {
+        // Packs are streamed once, front to back: items in pack order, solid packs first.
+        guard p >= last else { throw ToolError.refused("INDEX \(what) is not in pack order") }
+        guard self.kind[p] == nil || self.kind[p] == kind else { throw ToolError.refused("INDEX pack \(p) mixes objects and patches") }
+        self.kind[p] = kind
+        last = p
+        try BundleIndex.add(&decoded[p], size, "items of pack \(p)")
+        if let stored { try BundleIndex.add(&self.stored[p], stored, "patches of pack \(p)") }
+    }
+
+    /// Every pack holds something, and exactly the bytes the manifest declares.
+    func check() throws {
+        for (i, p) in packs.enumerated() {
+            guard kind[i] != nil else { throw ToolError.refused("INDEX names nothing in pack \(i)") }
+            guard decoded[i] == p.uncompressed else {
+                throw ToolError.refused("INDEX items of pack \(i) add up to \(decoded[i]) bytes, the manifest says \(p.uncompressed)")
+            }
+            if kind[i] == .patches && stored[i] != p.size {
+                throw ToolError.refused("INDEX patches of pack \(i) add up to \(stored[i]) stored bytes, the manifest says \(p.size)")
+            }
         }
     }
 }

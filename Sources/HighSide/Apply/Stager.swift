@@ -34,7 +34,7 @@ final class Stager: ObjectSink {
         for (i, f) in index.files.enumerated() {
             switch f.source {
             case .object(let o): filesByItem[o].append(i)
-            case .patch(let k): filesByItem[index.objects.count + k].append(i)
+            case .patch(let k): filesByItem[index.number(of: .patch(k))].append(i)
             case .base: break  // carried over from the current version by `carryOver`
             }
         }

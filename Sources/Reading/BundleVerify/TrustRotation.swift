@@ -1,0 +1,43 @@
+import BundleFormat
+import Support
+
+/// A rotation of the trust policy: the TRUST a bundle carries, checked against the policy the
+/// mirror pins and against itself. The current officers consent (the pinned policy's threshold),
+/// the new ones prove they hold their keys (the new policy's own threshold), and the version must
+/// rise, so an older or replayed policy is refused. Signatures are counted by `Trust.require` only.
+struct TrustRotation {
+    /// The policy a MANIFEST's signatures are counted against: the carried one once it held,
+    /// else the pinned one; nil when nothing is pinned (inspect).
+    let effective: TrustPolicy?
+    /// The carried policy, for a mirror to adopt; nil when the bundle carries none.
+    let update: TrustUpdate?
+
+    init(pinned: TrustPolicy?, carried: CarriedTrust?, path: String) throws {
+        guard let carried else {
+            (effective, update) = (pinned, nil)
+            return
+        }
+        guard let pinned else {
+            // Inspecting: the policy is shown, nothing is checked or approved.
+            let policy = try TrustPolicy(canonical: carried.bytes, what: "TRUST in '\(path)'")
+            (effective, update) = (nil, TrustUpdate(policy: policy, bytes: carried.bytes, signatures: carried.signatures, approvedBy: []))
+            return
+        }
+        let update = try TrustRotation.check(carried, against: pinned, path: path)
+        (effective, self.update) = (update.policy, update)
+    }
+
+    /// The carried policy, when both thresholds hold and it is newer than `pinned`.
+    static func check(_ carried: CarriedTrust, against pinned: TrustPolicy, path: String) throws -> TrustUpdate {
+        // The current officers consent: the threshold of the pinned policy.
+        let byOld = try Trust.require(carried.bytes, carried.signatures, policy: pinned, what: "TRUST", in: path,
+                                      role: "the mirror's current trust policy")
+        let new = try TrustPolicy(canonical: carried.bytes, what: "TRUST in '\(path)'")
+        guard new.version > pinned.version else {
+            throw ToolError.refused("TRUST in '\(path)' is policy version \(new.version); the pinned policy is version \(pinned.version): an older or replayed policy is refused")
+        }
+        // The new officers prove they hold their keys: the threshold of the new policy.
+        _ = try Trust.require(carried.bytes, carried.signatures, policy: new, what: "TRUST", in: path, role: "the new trust policy itself")
+        return TrustUpdate(policy: new, bytes: carried.bytes, signatures: carried.signatures, approvedBy: byOld)
+    }
+}
