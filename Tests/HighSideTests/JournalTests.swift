@@ -84,7 +84,7 @@ struct JournalTests {
     func cutShort() throws {
         let (j, dir) = try journal(["init", "refuse"])
         defer { try? FS.removeTree(dir) }
-        let fd = try FileDescriptor.open(j.path, flags: O_WRONLY | O_APPEND)
+        let fd = try FileDescriptor.open(j.path, .writeOnly, options: .append)
         try fd.write(Array(#"{"event":"apply","manif"#.utf8))
         try fd.close()
         #expect(try j.tail().incomplete == 23 && j.tail().count == 2)

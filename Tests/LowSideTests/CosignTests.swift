@@ -5,9 +5,9 @@ import Collect
 import Libarchive
 import Support
 import Testing
+import SystemIO
 #if canImport(Glibc)
 import Glibc
-import SystemIO
 #endif
 
 /// A bundle built in process, in a scratch folder: two packs (one compressed, one stored).

@@ -1,9 +1,6 @@
 import BundleFormat
 import Support
 import SystemIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// An append-only record of everything done to the mirror. Each line is canonical JSON that
 /// carries its number and the SHA-256 of the line before it, so an edited, removed, inserted or
@@ -187,17 +184,17 @@ struct Journal {
     }
 }
 
-/// The file calls the journal needs beyond `FS`, in one place (to move behind the system I/O module).
+/// The file calls the journal needs beyond `FS`.
 private enum JournalFileIO {
     static func openForAppend(_ path: String) throws -> FileDescriptor {
-        try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        try FileDescriptor.open(path, .writeOnly, options: [.create, .append], mode: 0o644)
     }
 
     /// Drops the last `bytes` bytes of the file.
     static func cut(_ path: String, bytes: Int) throws {
-        let fd = try FileDescriptor.open(path, flags: O_WRONLY)
+        let fd = try FileDescriptor.open(path, .writeOnly)
         defer { try? fd.close() }
-        if ftruncate(fd.raw, off_t(try fd.size() - Int64(bytes))) != 0 { throw systemError("truncate", path) }
+        try fd.truncate(to: try fd.size() - Int64(bytes))
     }
 
     static func read(_ fd: FileDescriptor, from offset: Int64, count: Int) throws -> [UInt8] {

@@ -2,9 +2,6 @@ import BundleFormat
 import Sodium
 import Support
 import SystemIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The mirror's configuration: who it trusts. Written by `mirrorctl init`; its trust policy
 /// changes only through a policy carried by a bundle and signed by the current threshold.
@@ -155,15 +152,14 @@ struct MirrorPaths {
 /// An exclusive lock on the mirror, held for the life of the object.
 /// The corresponding C function is `flock`; the kernel drops it if the process dies.
 final class MirrorLock {
-    private let fd: FileDescriptor
+    private let lock: FileLock
 
     init(_ paths: MirrorPaths) throws {
-        fd = try FileDescriptor.open(paths.lock, flags: O_RDWR | O_CREAT, mode: 0o644)
-        if flock(fd.raw, LOCK_EX | LOCK_NB) != 0 {
+        guard let lock = try FileLock.acquire(paths.lock) else {
             let holder = (try? FS.readFile(paths.lock, limit: 64)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
             throw ToolError.environment("another mirrorctl is working on '\(paths.root)'\(holder.isEmpty ? "" : " (pid \(holder))"); try again when it has finished")
         }
-        _ = ftruncate(fd.raw, 0)
-        try? fd.write(Array("\(getpid())\n".utf8))
+        self.lock = lock
+        lock.record("\(CurrentProcess.id)\n")
     }
 }

@@ -1,10 +1,7 @@
 import BundleFormat
 import Media
 import Support
-#if canImport(Glibc)
-import Glibc
 import SystemIO
-#endif
 
 /// A bundle reassembled from its volumes in `DIR/incoming/<set digest>/bundle/`.
 ///
@@ -110,24 +107,22 @@ final class Reassembly {
     }
 }
 
-/// The libc calls reassembly needs, in one place (to move behind the system I/O module).
+/// The file calls reassembly needs beyond `FS`.
 private enum VolumeFileIO {
     static func open(_ path: String) throws -> FileDescriptor {
-        try FileDescriptor.open(path, flags: O_RDWR | O_CREAT, mode: 0o600)
+        try FileDescriptor.open(path, .readWrite, options: .create, mode: 0o600)
     }
 
     /// Sets the file's size and reserves its blocks, so a full disk shows now, not halfway.
     static func reserve(_ file: FileDescriptor, size: Int64) throws {
-        if ftruncate(file.raw, off_t(size)) != 0 { throw systemError("set the size of", file.path) }
-        let r = posix_fallocate(file.raw, 0, off_t(size))
-        if r != 0 && r != EOPNOTSUPP && r != EINVAL { throw systemError("reserve \(Format.grouped(size)) bytes for", file.path, errno: r) }
+        try file.preallocate(size)
     }
 
     static func flush(_ file: FileDescriptor, _ path: String) throws {
-        if fdatasync(file.raw) != 0 { throw systemError("sync", path) }
+        try file.syncData()
     }
 
-    static func removeIfEmpty(_ dir: String) { _ = rmdir(dir) }
+    static func removeIfEmpty(_ dir: String) { try? FS.removeDirectory(dir) }
 }
 
 /// `incoming/<sha>/volumes.json`: which volumes of which set are already checked and copied.

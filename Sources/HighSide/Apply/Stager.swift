@@ -2,9 +2,6 @@ import BundleFormat
 import BundleVerify
 import Support
 import SystemIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Writes a bundle's verified objects into a staging tree. A file whose bytes and mode the
 /// current version already has is hard-linked from it (after re-hashing it) instead of written,
@@ -92,13 +89,13 @@ final class Stager: ObjectSink {
                 try copy(source, to: first, mode: mode)
             } else if scratch != nil {
                 try FS.rename(scratchPath, first)
-                try FS.chmod(first, mode_t(mode))
+                try FS.chmod(first, UInt32(mode))
                 written += index.itemSize(object)
             } else {
-                let fd = try FileDescriptor.create(first, mode: mode_t(mode))
+                let fd = try FileDescriptor.create(first, mode: UInt32(mode))
                 try fd.write(buffer)
                 try fd.close()
-                try FS.chmod(first, mode_t(mode))  // exact mode, whatever the umask
+                try FS.chmod(first, UInt32(mode))  // exact mode, whatever the umask
                 written += Int64(buffer.count)
             }
             materialized = first
@@ -136,7 +133,7 @@ final class Stager: ObjectSink {
 
     private func copy(_ from: String, to: String, mode: UInt32) throws {
         let input = try FileDescriptor.open(from)
-        let out = try FileDescriptor.create(to, mode: mode_t(mode))
+        let out = try FileDescriptor.create(to, mode: UInt32(mode))
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buf.deallocate() }
         while true {
@@ -146,6 +143,6 @@ final class Stager: ObjectSink {
             written += Int64(n)
         }
         try out.close()
-        try FS.chmod(to, mode_t(mode))
+        try FS.chmod(to, UInt32(mode))
     }
 }

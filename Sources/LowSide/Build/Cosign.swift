@@ -2,10 +2,7 @@ import BundleFormat
 import BundleVerify
 import Libarchive
 import Support
-#if canImport(Glibc)
-import Glibc
 import SystemIO
-#endif
 
 /// Adds one signature to a finished bundle without rebuilding it: a second officer, on another
 /// machine, signs the same MANIFEST bytes. The archive is copied entry by entry (packs are not
@@ -58,7 +55,7 @@ public enum Cosigner {
     }
 
     /// The one libc call of this file: a scratch name no other process uses.
-    private static func scratchName(for path: String) -> String { "\(FS.absolute(path)).sign-\(getpid())" }
+    private static func scratchName(for path: String) -> String { "\(FS.absolute(path)).sign-\(CurrentProcess.id)" }
 }
 
 /// Copies a bundle's entries as they are, accepting exactly the entries the reader requires

@@ -2,10 +2,7 @@ import BundleFormat
 import BundleVerify
 import Collect
 import Support
-#if canImport(Glibc)
-import Glibc
 import SystemIO
-#endif
 
 /// How hard to compress.
 public enum CompressionChoice: Sendable, Equatable {
@@ -120,7 +117,7 @@ public struct Packer {
         if let existing = try FS.info(options.output), existing.kind == .directory {
             throw ToolError.usage("output '\(options.output)' is a folder")
         }
-        let scratch = "\(FS.absolute(options.output)).tmp-\(getpid())"
+        let scratch = "\(FS.absolute(options.output)).tmp-\(CurrentProcess.id)"
         try? FS.removeTree(scratch)
         try FS.makeDirectory(scratch, mode: 0o700)
         return scratch

@@ -1,9 +1,6 @@
 import Media
 import Support
-#if canImport(Glibc)
-import Glibc
 import SystemIO
-#endif
 
 /// Writes each tag's chunks to its volume file (tag n to `paths[n]`), on a pipeline thread.
 /// The first failure stops the writing; the reading thread sees it and gives up.
@@ -30,8 +27,9 @@ final class VolumeFilesWriter: ChunkConsumer, @unchecked Sendable {
             try file!.fd.write(chunk)
         } catch let e as ToolError {
             // EFBIG: the medium's file system takes smaller files than --volume-size allows.
-            let hint = isFileTooLarge(e) ? " (the destination's file system holds smaller files; FAT32: --volume-size fat32)" : ""
-            lock.locked { error = ToolError(e.status, e.message + hint) }
+            // EFBIG: the file grew past what the destination file system holds.
+            let hint = e.errno == .fileTooLarge ? " (the destination's file system holds smaller files; FAT32: --volume-size fat32)" : ""
+            lock.locked { error = e.appending(hint) }
         } catch {
             lock.locked { self.error = ToolError.environment("cannot write '\(paths[tag])': \(error)") }
         }
@@ -44,13 +42,6 @@ final class VolumeFilesWriter: ChunkConsumer, @unchecked Sendable {
         try file?.fd.close()
         file = nil
     }
-}
-
-/// True when a write failed because the file grew past what the file system holds (EFBIG).
-// Matches the message text until ToolError carries its errno (issue 11); kept here alone so
-// that one body changes then.
-func isFileTooLarge(_ e: ToolError) -> Bool {
-    e.message.hasSuffix("File too large")
 }
 
 /// An ISO image file: takes libarchive's output in any slicing and writes it as the plain
@@ -99,13 +90,13 @@ final class ImageFile {
 struct DirectFile {
     /// A new file opened for O_DIRECT writes where the file system supports them (not tmpfs).
     static func create(_ path: String) throws -> DirectFile {
-        if let fd = try DirectIO.createDirect(path) { return DirectFile(fd: fd, direct: true) }
+        if let fd = try FileDescriptor.createDirect(path) { return DirectFile(fd: fd, direct: true) }
         return DirectFile(fd: try FileDescriptor.create(path), direct: false)
     }
 
     /// Writes a volume's label after its payload, at `offset`, and flushes the file.
     static func appendLabel(_ bytes: [UInt8], to path: String, at offset: Int64) throws {
-        let fd = try DirectIO.openForWriting(path)
+        let fd = try FileDescriptor.open(path, .writeOnly)
         try bytes.withUnsafeBytes { try fd.write($0, toOffset: offset) }
         try fd.sync()
         try fd.close()
@@ -117,27 +108,7 @@ struct DirectFile {
     /// O_DIRECT needs lengths in whole blocks; the bundle's last bytes go through the page cache.
     mutating func leaveDirectMode() throws {
         guard direct else { return }
-        try DirectIO.clearDirect(fd)
+        try fd.setDirectIO(false)
         direct = false
-    }
-}
-
-/// The libc calls of this file, in one place for the SystemIO module to take over.
-private enum DirectIO {
-    /// A new file with O_DIRECT; nil where the file system refuses it (EINVAL).
-    static func createDirect(_ path: String) throws -> FileDescriptor? {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | __O_DIRECT, 0o644)
-        if fd >= 0 { return FileDescriptor(adopting: fd, path: path) }
-        guard errno == EINVAL else { throw systemError("create", path) }
-        return nil
-    }
-
-    static func openForWriting(_ path: String) throws -> FileDescriptor {
-        try FileDescriptor.open(path, flags: O_WRONLY)
-    }
-
-    static func clearDirect(_ fd: FileDescriptor) throws {
-        let flags = fcntl(fd.raw, F_GETFL)
-        guard flags >= 0, fcntl(fd.raw, F_SETFL, flags & ~__O_DIRECT) == 0 else { throw systemError("change the write mode of", fd.path) }
     }
 }

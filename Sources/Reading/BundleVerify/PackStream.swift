@@ -1,6 +1,7 @@
 import BundleFormat
 import Libarchive
 import Support
+import SystemIO
 
 /// The packs of a bundle, streamed once in manifest order. Each entry is checked against the
 /// manifest (name, order, kind, size) and its stored bytes against their signed digest, while the

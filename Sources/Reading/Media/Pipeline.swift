@@ -1,8 +1,5 @@
 import Support
 import SystemIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Sees every chunk that passes through a `ChunkPipeline`, in order, on a thread of its own.
 /// `tag` is what the producer attached to the chunk (for example, the volume it belongs to).
@@ -30,9 +27,8 @@ public final class ChunkPipeline: @unchecked Sendable {
     private var published = 0
     private var noMore = false
     private var stopped = false
-    private var threads: [PipelineThread] = []
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var threads: [JoinableThread] = []
+    private let changed = Condition()
 
     public init(consumers: [ChunkConsumer], slots: Int = 8, chunkSize: Int = ChunkPipeline.defaultChunkSize) throws {
         precondition(slots >= 2 && chunkSize % 4096 == 0)
@@ -45,33 +41,23 @@ public final class ChunkPipeline: @unchecked Sendable {
         tags = Array(repeating: 0, count: slots)
         self.consumers = consumers
         consumed = Array(repeating: 0, count: consumers.count)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
         for i in consumers.indices {
-            threads.append(try PipelineThread { [self] in self.run(consumer: i) })
+            threads.append(try JoinableThread("a hashing thread") { [self] in self.run(consumer: i) })
         }
     }
 
     deinit {
         stop()
         for b in buffers { b.deallocate() }
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        changed.deallocate()
     }
 
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    private func locked<T>(_ body: () -> T) -> T { changed.locked(body) }
 
     /// The buffer to fill with the next chunk; waits until every consumer is done with it.
     public func acquire() -> UnsafeMutableRawBufferPointer {
         locked {
             // The slot's previous chunk is number `published - slotCount`: all consumers must be past it.
-            while consumed.min() ?? published < published - slotCount + 1 { pthread_cond_wait(changed, mutex) }
+            while consumed.min() ?? published < published - slotCount + 1 { changed.wait() }
             return buffers[published % slotCount]
         }
     }
@@ -83,7 +69,7 @@ public final class ChunkPipeline: @unchecked Sendable {
             lengths[published % slotCount] = count
             tags[published % slotCount] = tag
             published += 1
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
         }
     }
 
@@ -91,7 +77,7 @@ public final class ChunkPipeline: @unchecked Sendable {
     public func finish() {
         locked {
             noMore = true
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
         }
         join()
     }
@@ -100,7 +86,7 @@ public final class ChunkPipeline: @unchecked Sendable {
     public func stop() {
         locked {
             stopped = true
-            pthread_cond_broadcast(changed)
+            changed.broadcast()
         }
         join()
     }
@@ -114,7 +100,7 @@ public final class ChunkPipeline: @unchecked Sendable {
         while true {
             var chunk: (UnsafeRawBufferPointer, Int)?
             locked {
-                while consumed[c] == published && !noMore && !stopped { pthread_cond_wait(changed, mutex) }
+                while consumed[c] == published && !noMore && !stopped { changed.wait() }
                 if stopped || consumed[c] == published { return }
                 let slot = consumed[c] % slotCount
                 chunk = (UnsafeRawBufferPointer(rebasing: buffers[slot][..<lengths[slot]]), tags[slot])
@@ -123,38 +109,9 @@ public final class ChunkPipeline: @unchecked Sendable {
             consumers[c].consume(bytes, tag: tag)
             locked {
                 consumed[c] += 1
-                pthread_cond_broadcast(changed)
+                changed.broadcast()
             }
         }
-    }
-}
-
-/// A joinable POSIX thread running one closure.
-final class PipelineThread {
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-
-    private var handle = pthread_t()
-    private var joined = false
-
-    init(_ body: @escaping @Sendable () -> Void) throws {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let r = pthread_create(&handle, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        guard r == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
-            throw ToolError.environment("cannot start a hashing thread: \(errnoText(r))")
-        }
-    }
-
-    func join() {
-        guard !joined else { return }
-        joined = true
-        pthread_join(handle, nil)
     }
 }
 
