@@ -51,13 +51,15 @@ let package = Package(
         .target(name: "Fetch", dependencies: ["SystemIO", "Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
         // The spec and its sources: files, URLs (through Fetch) and image tarballs, as files to carry.
         .target(name: "Collect", dependencies: ["SystemIO", "BundleFormat", "Fetch", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
+        // Making minisign signatures: bundles, co-signatures, trust files, volume labels.
+        .target(name: "Signing", dependencies: ["BundleVerify", "BundleFormat", "Sodium", "Support"], path: "Sources/LowSide/Signing", swiftSettings: strict),
         // Building a bundle from collected files, in phases (hash, plan the delta, lay out and
         // write packs, assemble and sign, archive); co-signing; key and trust policy files.
-        .target(name: "Build", dependencies: ["SystemIO", "Collect", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
+        .target(name: "Build", dependencies: ["SystemIO", "Collect", "Signing", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
         // Volumes on removable media: the signed label, checking volumes alone and as a set,
         // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
         .target(name: "Media", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
-        .target(name: "MediaWrite", dependencies: ["SystemIO", "Media", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Sources/LowSide/MediaWrite", swiftSettings: strict),
+        .target(name: "MediaWrite", dependencies: ["SystemIO", "Media", "Signing", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Sources/LowSide/MediaWrite", swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
         .target(name: "Apply", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
         // High side, optional: copy the active version's images to a registry. The only network
@@ -74,7 +76,7 @@ let package = Package(
         .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
-        .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "BundleFormat", "Sodium", "Zstd", "Support"]),
+        .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "Signing", "BundleFormat", "Sodium", "Zstd", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.

@@ -1,5 +1,6 @@
 @testable import BundleVerify
 import BundleFormat
+import Signing
 import Sodium
 import Support
 

@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Libarchive
+import Signing
 import Support
 import SystemIO
 

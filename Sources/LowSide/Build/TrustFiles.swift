@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Signing
 import Support
 import SystemIO
 

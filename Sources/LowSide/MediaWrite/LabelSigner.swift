@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Media
+import Signing
 import Support
 
 /// The key that signs volume labels (minisign's Ed25519, like MANIFEST.sig). Labels are signed

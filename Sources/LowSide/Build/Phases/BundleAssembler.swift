@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Collect
+import Signing
 import Support
 import Zstd
 

@@ -1,10 +1,11 @@
 import BundleFormat
+import BundleVerify
 import Sodium
 import Support
 
-// Only the low side signs (Pack: build and co-sign; MediaWrite: volume labels). It sits here,
-// beside `verify`, because both must agree on the same construction; a low-side signing module
-// could take this file whole, and the high side would then link no signing code.
+// Only the low side signs (Build: build, co-sign, trust files; MediaWrite: volume labels), so
+// signing is a low-side module and `mirrorctl` links no code that makes signatures. It extends
+// `MinisignCrypto` so the construction reads beside `verify`, which the tests hold it to.
 extension MinisignCrypto {
     /// Signs `message` as minisign does: Ed25519 over its BLAKE2b-512 ("ED", prehashed), then a
     /// global signature over that signature and the trusted comment.
