@@ -192,6 +192,8 @@ struct HostileBundleTests {
         "manifest-sequence-string": (1, ["MANIFEST: field \"sequence\" must be an integer"]),
         "manifest-sequence-negative": (1, ["MANIFEST: field \"sequence\" is out of range (-1)"]),
         "manifest-sequence-huge": (1, ["MANIFEST is not valid JSON: integer out of range"]),
+        "manifest-sequence-max-int64": (1, ["MANIFEST: field \"sequence\" is out of range (9223372036854775807)"]),
+        "manifest-sequence-2-53": (1, ["MANIFEST: field \"sequence\" is out of range (9007199254740992)"]),
         "manifest-packs-object": (1, ["MANIFEST: field \"packs\" must be an array"]),
         "manifest-tree-array": (1, ["MANIFEST field \"tree\" must be a JSON object"]),
         "manifest-expires-number": (1, ["MANIFEST: field \"expires\" must be a string or null"]),

@@ -63,6 +63,7 @@ struct SpecTests {
         Bad(yaml: "name: a/b\nversion: v\n", message: "s.yaml:1: name \"a/b\" may use only letters, digits, '.', '-' and '_'"),
         Bad(yaml: "name: [a]\n", message: "s.yaml:1: \"name\" in the spec must be a single value"),
         Bad(yaml: "name: a\nversion: v\nsequence: -1\n", message: "s.yaml:3: sequence must be a whole number, 0 or more (found \"-1\")"),
+        Bad(yaml: "name: a\nversion: v\nsequence: 9007199254740992\n", message: "s.yaml:3: sequence must be at most 9007199254740991 (found 9007199254740992)"),
         Bad(yaml: "name: a\nversion: v\nexpires: soon\n", message: "s.yaml:3: expires must be a UTC time like 2026-09-01T00:00:00Z (found \"soon\")"),
         Bad(yaml: "name: a\nversion: v\n", message: "s.yaml:1: the spec has no \"sources\""),
         Bad(yaml: head + "sources: x\n", message: "s.yaml:4: sources must be a list"),

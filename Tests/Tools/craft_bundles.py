@@ -241,6 +241,9 @@ def main():
     c.manifest_case("manifest-array", raw=canonical([m]))
     c.manifest_case("manifest-sequence-string", lambda m: m.update(sequence="2"))
     c.manifest_case("manifest-sequence-negative", lambda m: m.update(sequence=-1))
+    # Fits an Int64, so JSON reads it; accepted, it would lock the channel for good (issue 12, item 10).
+    c.manifest_case("manifest-sequence-max-int64", lambda m: m.update(sequence=2**63 - 1))
+    c.manifest_case("manifest-sequence-2-53", lambda m: m.update(sequence=2**53))
     c.manifest_case("manifest-sequence-huge", raw=canonical(m).replace(b'"sequence":2', b'"sequence":99999999999999999999'))
     c.manifest_case("manifest-packs-object", lambda m: m.update(packs={"0": m["packs"][0]}))
     c.manifest_case("manifest-tree-array", lambda m: m.update(tree=[m["tree"]]))

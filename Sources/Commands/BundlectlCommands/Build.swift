@@ -31,6 +31,7 @@ extension Bundlectl {
 
         func validate() throws {
             if let sequence, sequence < 0 { throw ValidationError("--sequence must be 0 or more") }
+            if let sequence, sequence > Manifest.maxSequence { throw ValidationError("--sequence must be at most \(Manifest.maxSequence)") }
             if ContainerChoice(rawValue: container) == nil { throw ValidationError("--container must be auto, tar or tar.zst") }
             if base != nil && baseReceipt != nil { throw ValidationError("give --base or --base-receipt, not both") }
             if level != "auto" {

@@ -134,7 +134,7 @@ public struct BaseRef: Equatable, Sendable {
     init(_ o: JSONObject) throws {
         try o.allowOnly(["name", "sequence", "manifest", "tree", "mirror"])
         name = try o.string("name")
-        sequence = try o.int("sequence")
+        sequence = try o.int("sequence", max: Manifest.maxSequence)
         manifest = try o.digest("manifest")
         tree = try o.digest("tree")
         mirror = try o.optionalString("mirror")
@@ -154,6 +154,10 @@ public struct Manifest: Equatable, Sendable {
     public static let format = "airgap-bundle/1"
     public static let maxPartSize: Int64 = 1 << 50
     public static let maxBytes = 16 << 20
+    /// The largest sequence either side accepts: 2^53 - 1, so a sequence survives every JSON reader
+    /// and `sequence + 1` can never overflow. A bundle signed with a larger one would lock the
+    /// channel against every later bundle, the rotation that revokes a stolen key among them.
+    public static let maxSequence: Int64 = (1 << 53) - 1
 
     public var name: String
     public var version: String
@@ -226,7 +230,7 @@ public struct Manifest: Equatable, Sendable {
         name = try o.string("name")
         guard LogicalPath.isPlainName(name) else { throw ToolError.refused("MANIFEST: bundle name \"\(ToolError.shown(name))\" is not a plain name") }
         version = try o.string("version")
-        sequence = try o.int("sequence")
+        sequence = try o.int("sequence", max: Manifest.maxSequence)
         guard let c = Timestamp.parse(try o.string("created")) else { throw ToolError.refused("MANIFEST: \"created\" is not an RFC 3339 UTC time") }
         created = c
         if let e = try o.optionalString("expires") {

@@ -32,7 +32,7 @@ public struct Receipt: Equatable, Sendable {
         guard try o.string("format") == Receipt.format else { throw ToolError.usage("\(what) is not a mirror receipt") }
         mirror = try o.string("mirror")
         let tree = try o.digest("tree")
-        base = BaseRef(name: try o.string("name"), sequence: try o.int("sequence"), manifest: try o.digest("manifest"), tree: tree, mirror: mirror)
+        base = BaseRef(name: try o.string("name"), sequence: try o.int("sequence", max: Manifest.maxSequence), manifest: try o.digest("manifest"), tree: tree, mirror: mirror)
         listing = try TreeListing(canonical: JSON.object(["files": .array(try o.array("files"))]).canonicalBytes, what: what)
         guard listing.digest == tree else { throw ToolError.refused("\(what): its file list does not match its tree digest") }
     }

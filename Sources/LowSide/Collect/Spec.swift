@@ -74,6 +74,7 @@ private struct SpecParser {
         var sequence: Int64?
         if let (s, n) = try scalar("sequence", in: fields, context: "the spec") {
             guard let v = Int64(s), v >= 0 else { throw fail(n, "sequence must be a whole number, 0 or more (found \"\(s)\")") }
+            guard v <= Manifest.maxSequence else { throw fail(n, "sequence must be at most \(Manifest.maxSequence) (found \(s))") }
             sequence = v
         }
         var expires: Int64?

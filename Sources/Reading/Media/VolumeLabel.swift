@@ -61,7 +61,7 @@ public struct VolumeLabel: Equatable, Sendable {
             guard VolumeLabel.isPlainFileName(file) else { throw ToolError.refused("\(o.what): \"file\" is not a plain file name") }
             name = try o.string("name")
             guard LogicalPath.isPlainName(name) else { throw ToolError.refused("\(o.what): \"name\" is not a plain bundle name") }
-            sequence = try o.int("sequence")
+            sequence = try o.int("sequence", max: Manifest.maxSequence)
             size = try o.int("size", min: 1, max: VolumeLabel.maxBundleSize)
             manifest = try o.digest("manifest")
         }
