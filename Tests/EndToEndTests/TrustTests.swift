@@ -195,3 +195,37 @@ struct TrustTests {
         #expect(log.contains("refuse") && log.contains("applied with --allow-expired"), "\(log)")
     }
 }
+
+@Suite("One Ed25519 key is one officer, whatever key ids its files carry (issue 12, item 2)")
+struct OneKeyTwoIDsTests {
+    @Test("a second file of the same key under another id is refused by init, trust create and verify, and nothing is created")
+    func twinKeyFiles() throws {
+        let o = try Officers()
+        // The same 32 key bytes with another 8-byte id: what a key file's writer can choose.
+        let twin = o.s.at("A-twin.pub")
+        try sh("""
+            python3 -c 'import base64,sys; raw = base64.b64decode(open(sys.argv[1]).read().split()[-1]); \\
+            open(sys.argv[2], "w").write("untrusted comment: minisign public key twin\\n" + base64.b64encode(raw[:2] + bytes([0xAB]) * 8 + raw[10:]).decode() + "\\n")' \
+            \(o.pub("A")) \(twin)
+            """)
+        #expect(try sh("sed -n 2p \(twin) | base64 -d | tail -c 32 | od -An -tx1") == (try sh("sed -n 2p \(o.pub("A")) | base64 -d | tail -c 32 | od -An -tx1")))
+        let expected = "are one public key: two files holding one key are one key"
+
+        let mirror = o.s.at("m")
+        let i = try mirrorctl("init", "--mirror", mirror, "--trust", o.pub("A"), "--trust", twin, "--trust", o.pub("B"), "--threshold", "2")
+        #expect(i.status == 2, "\(i.text)")
+        #expect(i.err.contains("key ids \(o.id("A")) and ABABABABABABABAB \(expected)"), "\(i.err)")
+        #expect(!FileManager.default.fileExists(atPath: mirror + "/mirror.json"))
+
+        let t = try bundlectl("trust", "create", "--threshold", "2", "--version", "2", "--output", o.s.at("t.json"),
+                              "--trust", o.pub("A"), "--trust", twin)
+        #expect(t.status == 2, "\(t.text)")
+        #expect(t.err.contains("names one public key twice, as key ids \(o.id("A")) and ABABABABABABABAB"), "\(t.err)")
+        #expect(!FileManager.default.fileExists(atPath: o.s.at("t.json")))
+
+        let b = try o.bundle("b.bundle", seq: 1, signers: ["A"])
+        let v = try bundlectl("verify", b, "--trust", o.pub("A"), "--trust", twin, "--threshold", "2")
+        #expect(v.status == 2, "\(v.text)")
+        #expect(v.err.contains("names one public key twice"), "\(v.err)")
+    }
+}

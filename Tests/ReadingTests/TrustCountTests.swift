@@ -28,6 +28,20 @@ struct TrustCountTests {
         #expect(error?.message == "the MANIFEST of 'b.tar' is signed by 1 trusted key (\(Keys.a.id)), but the trust policy needs 2 of 2 (\(Keys.a.id), \(Keys.b.id)): 1 more signature needed")
     }
 
+    @Test("one Ed25519 key under two key ids is one officer (issue 12, item 2)")
+    func oneKeyTwoIDs() throws {
+        // The same 32-byte key written with another 8-byte id: the signature carries only the id.
+        let twin = PublicKey(keyId: [UInt8](repeating: 0xAB, count: 8), key: Keys.a.publicKey.key)
+        var second = try Keys.a.sign(Self.bytes, entry: "MANIFEST.sig.\(twin.idText)")
+        second.file = SignatureFile(keyId: twin.keyId, signature: second.file.signature, untrustedComment: second.file.untrustedComment,
+                                    trustedComment: second.file.trustedComment, globalSignature: second.file.globalSignature)
+        let c = Trust.count(Self.bytes, [try Keys.a.sign(Self.bytes), second], keys: [Keys.a.publicKey, twin, Keys.b.publicKey])
+        #expect(c.broken == nil)
+        #expect(c.counted == [Keys.a.publicKey])
+        let error = #expect(throws: ToolError.self) { try TrustPolicy(version: 1, threshold: 2, keys: [Keys.a.publicKey, twin], created: 0) }
+        #expect(error?.message == "the trust policy names one public key twice, as key ids \(Keys.a.id) and \(twin.idText): two files holding one key are one key")
+    }
+
     @Test("signatures by keys outside the policy do not count, and are named")
     func outsiders() throws {
         let sigs = [try Keys.outsider.sign(Self.bytes), try Keys.c.sign(Self.bytes)]

@@ -29,9 +29,23 @@ public struct TrustPolicy: Equatable, Sendable {
     private func validate(what: String, error: (String) -> ToolError) throws {
         guard !keys.isEmpty, keys.count <= TrustPolicy.maxKeys else { throw error("\(what) must name 1 to \(TrustPolicy.maxKeys) keys") }
         guard Set(keys.map(\.keyId)).count == keys.count else { throw error("\(what) names the same key twice") }
+        if let (a, b) = TrustPolicy.sharedPublicKey(keys) {
+            throw error("\(what) names one public key twice, as key ids \(a.idText) and \(b.idText): two files holding one key are one key")
+        }
         guard threshold >= 1 && threshold <= keys.count else {
             throw error("\(what) has threshold \(threshold); it must be between 1 and the number of keys (\(keys.count))")
         }
+    }
+
+    /// The first two keys that hold the same 32-byte Ed25519 key under different key ids. Keys are
+    /// told apart by that key, never by the 8-byte id, which whoever writes the file chooses.
+    public static func sharedPublicKey(_ keys: [PublicKey]) -> (PublicKey, PublicKey)? {
+        var seen: [[UInt8]: PublicKey] = [:]
+        for k in keys {
+            if let first = seen[k.key], first.keyId != k.keyId { return (first, k) }
+            seen[k.key] = seen[k.key] ?? k
+        }
+        return nil
     }
 
     public var json: JSON {

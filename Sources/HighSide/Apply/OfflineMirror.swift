@@ -25,6 +25,9 @@ public final class OfflineMirror {
         let paths = MirrorPaths(root: root)
         guard !keys.isEmpty else { throw ToolError.usage("give at least one --trust key") }
         guard Set(keys.map(\.keyId)).count == keys.count else { throw ToolError.usage("the same key is given twice") }
+        if let (a, b) = TrustPolicy.sharedPublicKey(keys) {
+            throw ToolError.usage("key ids \(a.idText) and \(b.idText) are one public key: two files holding one key are one key; give it once")
+        }
         guard threshold >= 1 && threshold <= keys.count else {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }

@@ -6,7 +6,8 @@ import Support
 /// `mirrorctl apply`), a mirror's retained versions (`mirrorctl verify`, `rollback`) and media
 /// labels. Changed here, it holds everywhere.
 ///
-/// Counted the way TUF counts a role: valid signatures from distinct keys of the policy. A key's
+/// Counted the way TUF counts a role: valid signatures from distinct keys of the policy (distinct
+/// 32-byte public keys, not key ids, which whoever writes a key file chooses). A key's
 /// second signature counts once; signatures by keys outside the policy do not count (and are
 /// named in a refusal). A signature by a key of the policy that does not verify means the bytes
 /// were altered: that is never just "one signature fewer".
@@ -37,7 +38,8 @@ public enum Trust {
                 if result.broken == nil { result.broken = Broken(key: key, entry: s.entry) }
                 continue
             }
-            if !result.counted.contains(key) { result.counted.append(key) }
+            // One Ed25519 key is one officer, whatever ids its files carry.
+            if !result.counted.contains(where: { $0.key == key.key }) { result.counted.append(key) }
         }
         return result
     }
