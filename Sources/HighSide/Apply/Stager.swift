@@ -133,16 +133,12 @@ final class Stager: ObjectSink {
 
     private func copy(_ from: String, to: String, mode: UInt32) throws {
         let input = try FileDescriptor.open(from)
-        let out = try FileDescriptor.create(to, mode: UInt32(mode))
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buf.deallocate() }
-        while true {
-            let n = try input.read(into: buf)
-            if n == 0 { break }
-            try out.write(UnsafeRawBufferPointer(rebasing: buf[..<n]))
-            written += Int64(n)
+        let out = try FileDescriptor.create(to, mode: mode)
+        try input.forEachChunk { chunk in
+            try out.write(chunk)
+            written += Int64(chunk.count)
         }
         try out.close()
-        try FS.chmod(to, UInt32(mode))
+        try FS.chmod(to, mode)
     }
 }

@@ -73,6 +73,18 @@ public final class FileDescriptor {
         }
     }
 
+    /// Reads the rest of the file in 1 MiB chunks, handing each to `body`: the one read loop that
+    /// hashing and copying a file share. A chunk is valid only during its call.
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try read(into: buffer)
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        }
+    }
+
     /// Fills the buffer unless the file ends first; returns the count read.
     public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var done = 0

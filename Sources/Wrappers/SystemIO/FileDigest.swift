@@ -13,14 +13,10 @@ extension SHA256Stream {
         let fd = try FileDescriptor.open(path)
         var stream = SHA256Stream()
         var head: [UInt8] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let n = try fd.read(into: buffer)
-            if n == 0 { break }
-            if head.count < headLength { head += buffer[..<min(n, headLength - head.count)] }
-            stream.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            progress?.advance(Int64(n))
+        try fd.forEachChunk { chunk in
+            if head.count < headLength { head += chunk[..<min(chunk.count, headLength - head.count)] }
+            stream.update(chunk)
+            progress?.advance(Int64(chunk.count))
         }
         return (stream.finalize(), stream.count, head)
     }

@@ -50,14 +50,6 @@ struct BundleArchiver {
 
     private func copy(_ tar: TarWriter, name: String, from path: String, size: Int64) throws {
         let input = try FileDescriptor.open(path)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        try tar.addFile(name, size: size, mtime: mtime) { put in
-            while true {
-                let n = try input.read(into: buffer)
-                if n == 0 { break }
-                try put(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            }
-        }
+        try tar.addFile(name, size: size, mtime: mtime) { put in try input.forEachChunk(put) }
     }
 }
