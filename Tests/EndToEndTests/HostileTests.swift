@@ -194,13 +194,20 @@ struct HostileBundleTests {
         "manifest-sequence-huge": (1, ["MANIFEST is not valid JSON: integer out of range"]),
         "manifest-sequence-max-int64": (1, ["MANIFEST: field \"sequence\" is out of range (9223372036854775807)"]),
         "manifest-sequence-2-53": (1, ["MANIFEST: field \"sequence\" is out of range (9007199254740992)"]),
+        "manifest-version-escape": (1, ["MANIFEST: field \"version\" contains a control character (U+001B)"]),
+        "manifest-version-csi-c1": (1, ["MANIFEST: field \"version\" contains a control character (U+009B)"]),
+        "manifest-version-osc-c1": (1, ["MANIFEST: field \"version\" contains a control character (U+009D)"]),
+        "manifest-version-bidi": (1, ["MANIFEST: field \"version\" contains a bidirectional-text or line-separator character (U+202E)"]),
+        "manifest-version-isolate": (1, ["MANIFEST: field \"version\" contains a bidirectional-text or line-separator character (U+2066)"]),
+        "manifest-version-line-separator": (1, ["MANIFEST: field \"version\" contains a bidirectional-text or line-separator character (U+2028)"]),
+        "manifest-origin-escape": (1, ["MANIFEST source 0: field \"origin\" contains a control character (U+001B)"]),
         "manifest-packs-object": (1, ["MANIFEST: field \"packs\" must be an array"]),
         "manifest-tree-array": (1, ["MANIFEST field \"tree\" must be a JSON object"]),
         "manifest-expires-number": (1, ["MANIFEST: field \"expires\" must be a string or null"]),
         "manifest-created-garbage": (1, ["MANIFEST: \"created\" is not an RFC 3339 UTC time"]),
         "manifest-unknown-field": (1, ["MANIFEST has an unknown field \"hooks\""]),
         "manifest-name-dotdot": (1, ["MANIFEST: bundle name \"../x\" is not a plain name"]),
-        "manifest-nul-in-name": (1, ["MANIFEST: bundle name \"feeds\\0x\" is not a plain name"]),
+        "manifest-nul-in-name": (1, ["MANIFEST: field \"name\" contains a control character (U+0000)"]),
         "manifest-pack-twice": (1, ["MANIFEST lists \"packs/", ".zst\" twice"]),
         "manifest-pack-path-dotdot": (1, ["MANIFEST: pack entry \"../x\" is not named after its digest"]),
         "manifest-pack-path-absolute": (1, ["MANIFEST: pack entry \"{abs}\" is not named after its digest"]),
@@ -225,6 +232,9 @@ struct HostileBundleTests {
         "index-path-outside-kinds": (1, ["INDEX path \"zzz/x\" is not under advisories/, policies/ or images/"]),
         "index-path-top-level-file": (1, ["INDEX path \"advisories\" is not under advisories/, policies/ or images/"]),
         "index-path-nul": (1, ["INDEX path \"advisories/feed/\\0x\" contains a control character"]),
+        "index-path-c1": (1, ["INDEX path \"advisories/feed/\\u{9b}x\" contains a control character (U+009B)"]),
+        "index-path-bidi": (1, ["INDEX path \"advisories/feed/\\u{202e}x\" contains a bidirectional-text or line-separator character (U+202E)"]),
+        "index-path-paragraph-separator": (1, ["INDEX path \"advisories/feed/\\u{2029}x\" contains a bidirectional-text or line-separator character (U+2029)"]),
         "index-path-newline": (1, ["INDEX path \"advisories/feed/\\nx\" contains a control character"]),
         "index-path-empty-component": (1, ["INDEX path \"advisories//x\" has an empty component"]),
         "index-path-too-long": (1, ["is longer than 4096 bytes"]),
@@ -276,6 +286,13 @@ struct HostileBundleTests {
                 try f.expectIdenticalTree(bundle, label: name)
             } else {
                 try f.expectRefused(bundle, fragments, status: status, label: name)
+            }
+            if name.hasPrefix("manifest-version-") || name.hasPrefix("manifest-origin-") {
+                // What inspect and verify would print is refused there too, before any report.
+                for args in [["inspect", bundle], ["verify", bundle, "--trust", f.pub]] {
+                    let r = try run(Env.bundlectl, args)
+                    #expect(r.status == 1 && r.out.isEmpty && fragments.allSatisfy(r.err.contains), "\(name): bundlectl \(args[0]): \(r.text)")
+                }
             }
         }
         #expect(try mirrorctl("verify", "--mirror", f.mirror).status == 0)

@@ -40,9 +40,9 @@ extension Bundlectl {
 
             let set = VolumeSet(checks)
             for (n, c) in set.volumes.sorted(by: { $0.key < $1.key }) {
-                print("ok         \(n)/\(c.label!.count)  \(c.source)  \(Format.grouped(c.size)) bytes  payload \(c.payloadDigest?.hex ?? "-")")
+                printLine("ok         \(n)/\(c.label!.count)  \(c.source)  \(Format.grouped(c.size)) bytes  payload \(c.payloadDigest?.hex ?? "-")")
             }
-            for f in set.findings { print(set.describe(f)) }
+            for f in set.findings { printLine(set.describe(f)) }
             guard set.isComplete, let key = set.key else {
                 let what = set.key.map { "the volumes of \($0.bundle.description)" } ?? "these volumes"
                 throw ToolError(set.status, "\(what) are not a complete, intact set: \(set.problemSummary())")

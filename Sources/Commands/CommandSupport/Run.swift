@@ -39,8 +39,15 @@ public struct Summary {
     public mutating func add(_ label: String, _ value: String) { rows.append((label, value)) }
     public func print() {
         let width = rows.map(\.0.count).max() ?? 0
-        for (l, v) in rows { Swift.print(l.padding(width) + "  " + v) }
+        for (l, v) in rows { printLine(l.padding(width) + "  " + v) }
     }
+}
+
+/// Writes one line of a report to standard output. Reports quote what came from outside (file
+/// names on the media, a bundle's version, paths in its tree), so every line goes through
+/// `ToolError.shown`: a control or bidirectional character is shown escaped, never obeyed.
+public func printLine(_ text: String) {
+    print(ToolError.shown(text, limit: .max))
 }
 
 extension String {
@@ -48,7 +55,7 @@ extension String {
 }
 
 public func warn(_ name: String, _ text: String) {
-    writeStandardError("\(name): warning: \(text)\n")
+    writeStandardError("\(name): warning: \(ToolError.shown(text, limit: .max))\n")
 }
 
 /// Reads the minisign public keys named by --trust options.

@@ -14,10 +14,10 @@ extension Mirrorctl {
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
             let (info, problems) = try mirror.verify()
-            for p in problems { print("  \(p)") }
+            for p in problems { printLine("  \(p)") }
             guard let info else {
                 if !problems.isEmpty { throw ToolError.refused("the mirror's journal does not verify") }
-                print("no current version to verify")
+                printLine("no current version to verify")
                 return
             }
             guard problems.isEmpty else {

@@ -251,17 +251,25 @@ public struct JSONObject {
         ToolError.refused("\(what): field \"\(key)\" must be \(type)")
     }
 
+    /// A string field. Every string our documents hold (names, versions, origins, references,
+    /// times) may be shown to someone, so none may carry controls or bidirectional overrides.
     public func string(_ key: String) throws -> String {
         guard case .string(let s)? = members[key] else { throw wrong(key, "a string") }
-        return s
+        return try Self.plain(s, "\(what): field \"\(key)\"")
     }
 
     public func optionalString(_ key: String) throws -> String? {
         switch members[key] {
         case nil, .null?: return nil
-        case .string(let s)?: return s
+        case .string(let s)?: return try Self.plain(s, "\(what): field \"\(key)\"")
         default: throw wrong(key, "a string or null")
         }
+    }
+
+    /// `text` if it holds nothing `OutsideText` refuses; `what` names it in the refusal.
+    public static func plain(_ text: String, _ what: String) throws -> String {
+        if let problem = OutsideText.problem(text) { throw ToolError.refused("\(what) \(problem)") }
+        return text
     }
 
     public func int(_ key: String, min: Int64 = 0, max: Int64 = Int64.max) throws -> Int64 {

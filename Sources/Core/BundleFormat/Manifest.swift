@@ -85,7 +85,7 @@ public struct ImageSummary: Equatable, Sendable {
         mediaType = try o.string("mediaType")
         platforms = try o.array("platforms").map {
             guard case .string(let s) = $0 else { throw ToolError.refused("\(o.what): platforms must be strings") }
-            return s
+            return try JSONObject.plain(s, "\(o.what): a platform")
         }
         size = try o.int("size", max: Manifest.maxPartSize)
     }

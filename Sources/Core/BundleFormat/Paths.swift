@@ -16,7 +16,7 @@ public enum LogicalPath {
             if part == "." || part == ".." { return "has a '\(part)' component" }
             if part.utf8.count > maxComponent { return "has a component longer than \(maxComponent) bytes" }
         }
-        if path.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains a control character" }
+        if let problem = OutsideText.problem(path) { return problem }
         return nil
     }
 

@@ -64,7 +64,7 @@ extension ToolError {
             case 0x0D: piece = "\\r"
             case 0x09: piece = "\\t"
             case 0x00: piece = "\\0"
-            case 0..<0x20, 0x7F..<0xA0, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+            case _ where OutsideText.isUnsafe(u):
                 piece = "\\u{\(String(u.value, radix: 16))}"
             default: piece = String(u)
             }

@@ -167,6 +167,8 @@ private struct SpecParser {
     func scalar(_ key: String, in f: [String: Node], context: String) throws -> (String, Node)? {
         guard let n = f[key] else { return nil }
         guard let s = n.scalar else { throw fail(n, "\"\(key)\" in \(context) must be a single value") }
+        // What the spec says ends up in a signed manifest that people read on the high side.
+        if let problem = OutsideText.problem(s.string) { throw fail(n, "\"\(key)\" in \(context) \(problem)") }
         return (s.string, n)
     }
 
