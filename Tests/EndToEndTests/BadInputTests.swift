@@ -121,9 +121,10 @@ struct BadBundleTests {
     @Test("an expired bundle, unless the admin says so")
     func expired() throws {
         let f = try Fixture()
-        let spec = try f.s.spec("e.yaml", sequence: 2, extra: "expires: 2020-01-01T00:00:00Z\n", sources: [("pypa", "advisories", try f.s.pypa("2024-09-01"))])
+        // Made (SOURCE_DATE_EPOCH) on 2024-08-01, valid until 2025-01-01, applied later.
+        let spec = try f.s.spec("e.yaml", sequence: 2, extra: "expires: 2025-01-01T00:00:00Z\n", sources: [("pypa", "advisories", try f.s.pypa("2024-09-01"))])
         let b = try f.s.build(spec, key: f.key, output: "e.bundle")
-        try f.expectRefused(b, status: 1, "expired at 2020-01-01T00:00:00Z")
+        try f.expectRefused(b, status: 1, "expired at 2025-01-01T00:00:00Z")
         let r = try mirrorctl("apply", b, "--mirror", f.mirror, "--allow-expired")
         #expect(r.status == 0, "\(r.text)")
     }

@@ -21,7 +21,7 @@ struct MediaFixture {
         let spec = try s.spec(sequence: 7, sources: [("pypa", "advisories", pypa), ("blob", "advisories", blob)])
         bundle = try s.build(spec, key: key, output: "feeds-2026.06.bundle")
         vols = s.at(iso ? "images" : "vols")
-        written = try bundlectl(["media", "write", bundle, "--to", vols, "--volume-size", "1M", "--key", key] + (iso ? ["--iso"] : []))
+        written = try bundlectl(["media", "write", bundle, "--to", vols, "--create", "--volume-size", "1M", "--key", key] + (iso ? ["--iso"] : []))
         #expect(written.status == 0, "\(written.text)")
     }
 
@@ -45,7 +45,7 @@ struct MediaFixture {
     func otherVolumes() throws -> [String] {
         let spec = try s.spec("other.yaml", name: "other", sequence: 3, sources: [("blob", "advisories", blob)])
         let b = try s.build(spec, key: key, output: "other.bundle")
-        let r = try bundlectl("media", "write", b, "--to", s.at("other-vols"), "--volume-size", "1M", "--key", key)
+        let r = try bundlectl("media", "write", b, "--to", s.at("other-vols"), "--create", "--volume-size", "1M", "--key", key)
         #expect(r.status == 0, "\(r.text)")
         return try volumes(s.at("other-vols"))
     }
@@ -364,7 +364,7 @@ struct MediaTests {
         let s = try Scratch()
         let (key, _) = try s.key("officer")
         let b = try s.build(try s.spec(sequence: 1, sources: [("kev", "advisories", try s.kev("2025-06-01"))]), key: key, output: "b.bundle")
-        let r = try bundlectl(["media", "write", b, "--to", s.at("out"), "--volume-size=\(size)", "--key", key])
+        let r = try bundlectl(["media", "write", b, "--to", s.at("out"), "--create", "--volume-size=\(size)", "--key", key])
         #expect(r.status == 2, "\(r.text)")
         #expect(r.err.contains(message) && r.err.contains("fat32, cd, dvd"), "\(r.err)")
         #expect(r.err.split(separator: "\n").count == 1, "\(r.err)")
@@ -383,7 +383,7 @@ struct MediaTests {
         let s = try Scratch()
         let (key, pub) = try s.key("officer")
         let b = try s.build(try s.spec(sequence: 1, sources: [("kev", "advisories", try s.kev("2025-06-01"))]), key: key, output: "b.bundle")
-        let r = try bundlectl(["media", "write", b, "--to", s.at("out"), "--volume-size", size, "--key", key])
+        let r = try bundlectl(["media", "write", b, "--to", s.at("out"), "--create", "--volume-size", size, "--key", key])
         #expect(r.status == 0, "\(r.text)")
         #expect(value(r.out, "size", occurrence: 2)?.hasPrefix("--volume-size \(shown)") == true, "\(r.out)")
         #expect(value(r.out, "volumes") == "1 volume file(s), each at most \(limit) bytes", "\(r.out)")
@@ -397,7 +397,7 @@ struct MediaTests {
         let again = try bundlectl(["media", "write", f.bundle, "--to", f.vols, "--volume-size", "1M", "--key", f.key])
         #expect(again.status == 2 && again.err.contains("exists; remove it or write to another folder"), "\(again.err)")
         try sh("head -c 3000000 /dev/urandom > \(f.s.at("noise.bundle"))")
-        let noise = try bundlectl(["media", "write", f.s.at("noise.bundle"), "--to", f.s.at("n"), "--volume-size", "1M", "--key", f.key])
+        let noise = try bundlectl(["media", "write", f.s.at("noise.bundle"), "--to", f.s.at("n"), "--create", "--volume-size", "1M", "--key", f.key])
         #expect(noise.status == 1, "\(noise.text)")
         #expect(noise.err.split(separator: "\n").count == 1)
         let none = try bundlectl(["media", "verify", f.s.at("blob"), "--trust", f.pub])

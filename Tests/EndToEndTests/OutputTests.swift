@@ -46,7 +46,7 @@ struct OutputTests {
         let bundle = try s.build(spec, key: key, output: "feeds.bundle")
         // The mount point's name and a file on it are chosen by whoever wrote the media.
         let vols = s.at("vols-\(Self.hostile)")
-        #expect(try bundlectl("media", "write", bundle, "--to", vols, "--volume-size", "1M", "--key", key).status == 0)
+        #expect(try bundlectl("media", "write", bundle, "--to", vols, "--create", "--volume-size", "1M", "--key", key).status == 0)
         // A file named like a volume, which the reader must report as a finding.
         try Data("junk".utf8).write(to: URL(fileURLWithPath: vols + "/\(Self.hostile)feeds-1.01of02.vol"))
 

@@ -14,8 +14,10 @@ extension Bundlectl {
         @Argument(help: "The bundle spec (YAML).")
         var spec: String
         @OptionGroup var signing: SigningKeyOptions
-        @Option(help: "Where to write the bundle.")
+        @Option(help: "Where to write the bundle. An existing file is kept unless --force is given.")
         var output: String
+        @Flag(help: "Replace --output if it exists.")
+        var force = false
         @Option(help: "Sequence number; overrides the spec's. Must grow from bundle to bundle.")
         var sequence: Int64?
         @Option(help: "Build a delta against the version this previous full bundle installs.")
@@ -47,6 +49,7 @@ extension Bundlectl {
             var options = BuildOptions(spec: spec, key: key, output: output, sequence: sequence, compression: compression, created: created,
                                        base: base.map { .bundle($0) } ?? baseReceipt.map { .receipt($0) })
             options.container = ContainerChoice(rawValue: container) ?? .auto
+            options.replaceOutput = force
             options.trustPolicy = trustPolicy
             let report = try await Packer(options).build()
             let m = report.manifest

@@ -20,8 +20,10 @@ extension Bundlectl {
 
         @Argument(help: "The bundle file.")
         var bundle: String
-        @Option(help: "The folder to write the volumes to (a mounted stick, or a staging folder for a disc burner).")
+        @Option(help: "The folder to write the volumes to (a mounted stick, or a staging folder for a disc burner). It must exist unless --create is given.")
         var to: String
+        @Flag(help: "Make the --to folder if it is missing (for a staging folder; a stick's mount point always exists).")
+        var create = false
         @Option(help: "The largest file to write: bytes, 700M, 4G, 4.7GB, or fat32, cd, dvd, dvd-dl, bd25, bd50.")
         var volumeSize: String
         @Flag(help: "Write each volume as an ISO 9660 image (with a README.txt), ready for a burner or dd.")
@@ -34,6 +36,7 @@ extension Bundlectl {
             let key = try signing.load()
             let writer = VolumeWriter(bundle: bundle, destination: to, size: size, iso: iso,
                                       signer: LabelSigner(secretKey: key.secretKey, keyId: key.keyId))
+            writer.createDestination = create
             let r = try writer.write()
             let b = r.bundle
             var s = Summary()

@@ -58,7 +58,12 @@ public struct PublicKey: Equatable, Hashable, Sendable {
             throw ToolError.usage("\(what) is not a minisign public key (expected a comment line and a base64 line)")
         }
         let raw: [UInt8]
-        do { raw = try Minisign.base64(line, count: 42, what: what) } catch { throw ToolError.usage("\(what) is not a minisign public key") }
+        do { raw = try Minisign.base64(line, count: 42, what: what) } catch {
+            if (try? Minisign.base64(line, count: 158, what: what)) != nil {
+                throw ToolError.usage("\(what) is a secret key; give the public key (.pub) made with it, and keep the secret key with its officer")
+            }
+            throw ToolError.usage("\(what) is not a minisign public key")
+        }
         guard raw[0] == UInt8(ascii: "E"), raw[1] == UInt8(ascii: "d") else { throw ToolError.usage("\(what) is not an Ed25519 minisign key") }
         keyId = Array(raw[2..<10])
         key = Array(raw[10..<42])
@@ -91,6 +96,10 @@ public struct SecretKeyFile: Sendable {
 
     public init(text: String, what: String) throws {
         let lines = Minisign.lines(text)
+        // The two files of a pair are easy to swap on a command line: say which one this is.
+        if (try? PublicKey(text: text, what: what)) != nil {
+            throw ToolError.usage("\(what) is a public key; signing needs the secret key made with it (`bundlectl keygen --secret-key`)")
+        }
         guard lines.count >= 2, lines[0].hasPrefix(Minisign.publicKeyComment) else {
             throw ToolError.usage("\(what) is not a minisign secret key (expected a comment line and a base64 line)")
         }

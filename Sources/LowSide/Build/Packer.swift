@@ -40,6 +40,9 @@ public struct BuildOptions {
     public var compression: CompressionChoice
     /// The bundle's creation time: SOURCE_DATE_EPOCH when set, so rebuilds give the same bytes.
     public var created: Int64
+    /// Replace `output` if it exists (`--force`). Off, an existing bundle is never overwritten:
+    /// last month's bundle is what next month's `--base` needs.
+    public var replaceOutput = false
 
     public init(spec: BundleSpec, key: SigningKey, output: String, sequence: Int64?, compression: CompressionChoice, created: Int64,
                 base: BaseChoice? = nil) {
@@ -81,6 +84,7 @@ public struct Packer {
     public func build() async throws -> BuildReport {
         let started = Clock.now()
         let sequence = try checkedSequence()
+        try checkExpiry()
         let scratch = try makeScratch()
         defer { try? FS.removeTree(scratch) }
 
@@ -92,7 +96,7 @@ public struct Packer {
         let packs = try PackWriter(scratch: scratch, compression: options.compression).write(layout, files: inputs.files, plan: &patched)
         let head = try BundleAssembler(options: options, sequence: sequence)
             .assemble(inputs, plan: patched, layout: layout, packs: packs, images: collected.images)
-        let (bundleDigest, bundleSize) = try BundleArchiver(container: options.container, mtime: options.created)
+        let (bundleDigest, bundleSize) = try BundleArchiver(container: options.container, mtime: options.created, replace: options.replaceOutput)
             .write(head, packs: packs, scratchFile: "\(scratch)/bundle", output: options.output)
 
         return BuildReport(manifest: head.manifest, manifestDigest: Manifest.digest(of: head.manifestBytes), bundleSize: bundleSize,
@@ -108,14 +112,23 @@ public struct Packer {
         return sequence
     }
 
+    /// A bundle that expires when it is made would be refused by every mirror on arrival.
+    /// It is compared with the creation time (SOURCE_DATE_EPOCH when set), not the clock, so
+    /// a reproducible build of an old spec can still be rebuilt byte for byte.
+    private func checkExpiry() throws {
+        guard let expires = options.spec.expires, expires <= options.created else { return }
+        throw ToolError.usage("\(options.spec.file): \"expires\" (\(Timestamp.format(expires))) is not after the bundle's creation time (\(Timestamp.format(options.created))); every mirror would refuse it as expired")
+    }
+
     /// Checks the output can be written, and makes a scratch folder beside it.
     private func makeScratch() throws -> String {
         let outDir = FS.parent(of: FS.absolute(options.output))
         guard let d = try FS.info(outDir), d.kind == .directory else {
             throw ToolError.usage("output folder '\(outDir)' does not exist")
         }
-        if let existing = try FS.info(options.output), existing.kind == .directory {
-            throw ToolError.usage("output '\(options.output)' is a folder")
+        if let existing = try FS.info(options.output) {
+            if existing.kind == .directory { throw ToolError.usage("output '\(options.output)' is a folder") }
+            if !options.replaceOutput { throw BundleArchiver.exists(options.output) }
         }
         let scratch = "\(FS.absolute(options.output)).tmp-\(CurrentProcess.id)"
         try? FS.removeTree(scratch)

@@ -33,6 +33,13 @@ public struct Collector {
         self.scratch = scratch
     }
 
+    /// "spec.yaml:12: source 'govulndb': 'feeds/govulndb' does not exist (...)": the line to
+    /// fix, and the folder a relative path was looked for in, which is the spec's, not the shell's.
+    private func missing(_ source: BundleSpec.Source, _ what: String, relative: Bool) -> ToolError {
+        let base = relative ? " (paths in a spec are relative to its folder, \(FS.parent(of: FS.absolute(spec.file))))" : ""
+        return ToolError.usage("\(spec.file):\(source.line): source '\(source.name)': \(what) does not exist\(base)")
+    }
+
     public func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
         var files: [CollectedFile] = []
         var images = ImageCollector(scratch: scratch)
@@ -40,10 +47,12 @@ public struct Collector {
             let top = "\(source.kind.rawValue)/\(source.name)"
             switch source.origin {
             case .archives(let archives):
+                // Named by the absolute path looked for: that shows which folder it was resolved in.
+                for path in archives where try FS.info(path) == nil { throw missing(source, "image archive '\(path)'", relative: false) }
                 try images.add(archives, source: i, name: source.name)
             case .path(let path):
                 guard let info = try FS.info(path) else {
-                    throw ToolError.usage("source '\(source.name)': '\(source.originText)' does not exist")
+                    throw missing(source, "'\(source.originText)'", relative: !source.originText.hasPrefix("/"))
                 }
                 // The operator may name a link as the source itself; nothing inside it is followed.
                 let root = info.kind == .symlink ? try FS.resolve(path) : path

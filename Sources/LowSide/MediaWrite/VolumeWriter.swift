@@ -39,6 +39,9 @@ public final class VolumeWriter {
     public let destination: String
     public let size: VolumeSize
     public let iso: Bool
+    /// Make `destination` if it is missing (`--create`). Off, a missing folder is refused: an
+    /// unmounted stick's mount point must not quietly become a folder on the system disk.
+    public var createDestination = false
     let signer: LabelSigner
 
     public init(bundle: String, destination: String, size: VolumeSize, iso: Bool, signer: LabelSigner) {
@@ -81,7 +84,13 @@ public final class VolumeWriter {
     /// Makes the folder, refuses to overwrite finished volumes, clears old partial files and
     /// checks the free space before anything is written.
     private func prepareDestination(_ plan: VolumePlan, finals: [String], partials: [String]) throws {
-        try FS.makeDirectories(destination)
+        switch try FS.info(destination)?.kind {
+        case .directory?: break
+        case nil where createDestination: try FS.makeDirectories(destination)
+        case nil:
+            throw ToolError.usage("'\(destination)' does not exist; mount the medium there, or pass --create to make the folder")
+        case _?: throw ToolError.usage("'\(destination)' is not a folder")
+        }
         for f in finals where try FS.info(f) != nil {
             throw ToolError.usage("'\(f)' exists; remove it or write to another folder")
         }

@@ -17,6 +17,12 @@ struct BundleArchiver {
 
     let container: ContainerChoice
     let mtime: Int64
+    /// Replace an existing `output`; otherwise publish only under a name nothing holds.
+    var replace = false
+
+    static func exists(_ output: String) -> ToolError {
+        ToolError.usage("'\(output)' exists; pass --force to replace it (an earlier bundle is what a later --base needs)")
+    }
 
     /// Writes the bundle to `output` (through `scratchFile`); returns its SHA-256 and size.
     func write(_ head: AssembledBundle, packs: WrittenPacks, scratchFile: String, output: String) throws -> (SHA256Digest, Int64) {
@@ -35,9 +41,21 @@ struct BundleArchiver {
         let (digest, size) = try tar.finish()
         try fd.sync()
         try fd.close()
-        try FS.rename(scratchFile, output)
+        try publish(scratchFile, as: output)
         try FS.syncDirectory(FS.parent(of: FS.absolute(output)))
         return (digest, size)
+    }
+
+    /// Moves the finished file to its name. Without `replace`, a hard link publishes it, which
+    /// fails if the name was taken meanwhile, where a rename would silently replace it.
+    private func publish(_ file: String, as output: String) throws {
+        guard !replace else { return try FS.rename(file, output) }
+        do {
+            try FS.link(file, output)
+        } catch let e as ToolError where e.errno == .exists {
+            throw BundleArchiver.exists(output)
+        }
+        try FS.remove(file)
     }
 
     /// A small bundle (a monthly delta above all) is mostly tar framing: 512-byte headers,
