@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.
-        .testTarget(name: "HighSideTests", dependencies: ["Apply", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
+        .testTarget(name: "HighSideTests", dependencies: ["Apply", "Push", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
         .testTarget(name: "LowSideTests", dependencies: ["Collect", "SystemIO", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),

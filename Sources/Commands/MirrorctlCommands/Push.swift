@@ -24,8 +24,10 @@ extension Mirrorctl {
         var insecure = false
         @Option(help: "A path put in front of every repository: --prefix mirror/2026 pushes example/app:1.0 as mirror/2026/example/app:1.0.")
         var prefix: String?
-        @Option(help: "A file holding 'user:password' for the registry (HTTP basic, or to obtain a bearer token).")
+        @Option(help: "A file holding 'user:password' for the registry (HTTP basic, or to obtain a bearer token). Sent only to the registry and its token realm, over HTTPS unless --insecure.")
         var credentials: String?
+        @Option(help: "A host besides the registry's that may be asked for bearer tokens with the credentials: for a registry whose token realm is on another host. Without it such a realm is refused.")
+        var tokenRealmHost: String?
         @Option(help: "Blobs up to this many bytes go up in one request; larger ones in chunks of this size.")
         var chunkSize: Int = 8 << 20
         @Option(help: "How many blobs to upload at the same time.")
@@ -38,12 +40,18 @@ extension Mirrorctl {
             if let prefix, !RepositoryName.isValid(RepositoryName.trimmedPrefix(prefix)) {
                 throw ValidationError("--prefix '\(prefix)' is not a repository path a registry accepts (lower-case letters, digits, '.', '_', '-', separated by '/')")
             }
+            if let tokenRealmHost, !RegistryAddress.isHost(tokenRealmHost) {
+                throw ValidationError("--token-realm-host must be a host name or address alone (no scheme, port or path), not '\(tokenRealmHost)'")
+            }
             if chunkSize < 1024 { throw ValidationError("--chunk-size must be at least 1024 bytes") }
             if !(1...32).contains(parallel) { throw ValidationError("--parallel must be between 1 and 32") }
         }
 
         func run() async throws {
             _ = try OfflineMirror(options.mirror)
+            if insecure && credentials != nil {
+                warn("mirrorctl", "--insecure with --credentials: the user name and password, and the tokens they buy, cross the network in plain HTTP, readable on the way")
+            }
             let active = try ActiveImages(mirror: options.mirror)
             let (plans, problems) = try active.layout.plans(prefix: prefix.map(RepositoryName.trimmedPrefix))
             guard !plans.isEmpty || !problems.isEmpty else { throw active.noImages }
@@ -73,7 +81,7 @@ extension Mirrorctl {
 
         private func pushOptions() throws -> PushOptions {
             let creds = try credentials.map { try Credentials(file: $0) }
-            return PushOptions(registry: registry, insecure: insecure, credentials: creds, chunkSize: chunkSize, parallel: parallel)
+            return PushOptions(registry: registry, insecure: insecure, credentials: creds, tokenRealmHost: tokenRealmHost, chunkSize: chunkSize, parallel: parallel)
         }
 
         private func show(_ outcome: ImageOutcome, in out: inout Rows) {

@@ -40,6 +40,11 @@ public struct ActiveImages: Sendable {
 /// A registry as the command line names it: HOST or HOST:PORT, HOST a DNS name, an IPv4
 /// address or an IPv6 address in brackets.
 public enum RegistryAddress {
+    /// A host alone, without a port: what --token-realm-host takes.
+    public static func isHost(_ h: String) -> Bool {
+        isValid(h) && (h.hasPrefix("[") ? h.hasSuffix("]") : !h.contains(":"))
+    }
+
     public static func isValid(_ r: String) -> Bool {
         guard !r.isEmpty, !r.contains("/"), !r.contains("@"), !r.contains(" ") else { return false }
         var host = Substring(r)

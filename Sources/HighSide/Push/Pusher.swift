@@ -24,8 +24,8 @@ public final class Pusher: @unchecked Sendable {
     public init(layout: ImageLayout, options: PushOptions, stateFolder: String, progress: SystemIO.Progress? = nil) throws {
         self.layout = layout
         self.options = options
-        self.client = RegistryClient(host: options.registry, insecure: options.insecure, credentials: options.credentials,
-                                     connections: options.parallel + 2)
+        self.client = try RegistryClient(host: options.registry, insecure: options.insecure, credentials: options.credentials,
+                                         realmHost: options.tokenRealmHost, connections: options.parallel + 2)
         self.state = try PushState(folder: stateFolder, registry: options.registry)
         self.progress = progress
         // Chunk buffers are megabytes, allocated and freed on several threads (ours and

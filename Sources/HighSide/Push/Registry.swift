@@ -31,110 +31,6 @@ struct Transient: Error {
     var retryAfter: Double?
 }
 
-/// The server asked for HTTP basic credentials and we had none, or it refused ours.
-struct BasicRefused: Error {
-    var refusal: SessionDelegate.Refusal
-}
-
-/// A user name and password for the registry, read from a file so they never appear in a
-/// process listing or a shell history.
-public struct Credentials: Sendable {
-    public var user: String
-    public var password: String
-
-    /// Reads "user:password" (the first line of the file).
-    public init(file: String) throws {
-        guard let info = try FS.info(file), info.kind == .regular else { throw ToolError.usage("credentials file '\(file)' does not exist") }
-        let text = String(decoding: try FS.readFile(file, limit: 4096), as: UTF8.self)
-        let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map { String($0) } ?? ""
-        let trimmed = line.hasSuffix("\r") ? String(line.dropLast()) : line
-        guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex else {
-            throw ToolError.usage("credentials file '\(file)' must hold one line 'user:password'")
-        }
-        user = String(trimmed[..<colon])
-        password = String(trimmed[trimmed.index(after: colon)...])
-    }
-
-    var basic: String { "Basic " + Data("\(user):\(password)".utf8).base64EncodedString() }
-}
-
-/// How the registry asked us to authenticate (RFC 7235 WWW-Authenticate).
-struct Challenge: Equatable, Sendable {
-    var scheme: String
-    var parameters: [String: String]
-
-    /// Parses `Bearer realm="https://auth.example/token",service="registry",scope="repository:a:pull"`.
-    init?(_ header: String) {
-        let h = header.trimmingSpaces
-        guard let space = h.firstIndex(of: " ") else {
-            guard !h.isEmpty else { return nil }
-            scheme = h.lowercased()
-            parameters = [:]
-            return
-        }
-        scheme = h[..<space].lowercased()
-        var params: [String: String] = [:]
-        var rest = Substring(h[h.index(after: space)...])
-        while !rest.isEmpty {
-            rest = rest.drop { $0 == " " || $0 == "," }
-            guard let eq = rest.firstIndex(of: "=") else { break }
-            let key = rest[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            rest = rest[rest.index(after: eq)...]
-            var value = ""
-            if rest.first == "\"" {
-                rest = rest.dropFirst()
-                var escaped = false
-                while let c = rest.first {
-                    rest = rest.dropFirst()
-                    if escaped { value.append(c); escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { break } else { value.append(c) }
-                }
-            } else {
-                let end = rest.firstIndex(of: ",") ?? rest.endIndex
-                value = rest[..<end].trimmingCharacters(in: .whitespaces)
-                rest = rest[end...]
-            }
-            params[key] = value
-        }
-        parameters = params
-    }
-}
-
-/// Answers HTTP basic challenges. URLSession on Linux keeps a 401 with `WWW-Authenticate: Basic`
-/// to itself: without a delegate the task never completes, and a cancelled challenge reaches the
-/// caller as a plain "cancelled". So the delegate answers with the credentials, or cancels and
-/// notes why, per task, for the caller to say. Bearer challenges pass through to the caller.
-final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    enum Refusal { case noCredentials, rejected }
-    let credentials: Credentials?
-    private let lock = Mutex()
-    private var refusals: [Int: Refusal] = [:]
-    private var basic = false
-
-    init(credentials: Credentials?) {
-        self.credentials = credentials
-    }
-
-    /// Whether the registry has asked for HTTP basic authentication.
-    var sawBasic: Bool { lock.locked { basic } }
-
-    func refusal(task id: Int) -> Refusal? { lock.locked { refusals.removeValue(forKey: id) } }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                    completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
-        guard challenge.protectionSpace.authenticationMethod == NSURLAuthenticationMethodHTTPBasic else {
-            completionHandler(.performDefaultHandling, nil)
-            return
-        }
-        lock.locked { basic = true }
-        if let c = credentials, challenge.previousFailureCount == 0 {
-            completionHandler(.useCredential, URLCredential(user: c.user, password: c.password, persistence: .none))
-        } else {
-            lock.locked { refusals[task.taskIdentifier] = credentials == nil ? .noCredentials : .rejected }
-            completionHandler(.cancelAuthenticationChallenge, nil)
-        }
-    }
-}
-
 /// Talks HTTP to one registry: requests, authentication and error wording. Retrying is the
 /// caller's business, because only the caller knows what a retry must redo (an upload may have
 /// to ask where it stands first).
@@ -146,6 +42,7 @@ final class RegistryClient: @unchecked Sendable {
     let host: String
     let base: String
     let insecure: Bool
+    let destinations: Destinations
     private let session: URLSession
     private let delegate: SessionDelegate
     private let credentials: Credentials?
@@ -153,11 +50,13 @@ final class RegistryClient: @unchecked Sendable {
     private var challenge: Challenge?
     private var tokens: [String: String] = [:]
 
-    init(host: String, insecure: Bool, credentials: Credentials?, connections: Int) {
+    init(host: String, insecure: Bool, credentials: Credentials?, realmHost: String?, connections: Int) throws {
         self.host = host
         self.insecure = insecure
         self.base = (insecure ? "http://" : "https://") + host
         self.credentials = credentials
+        guard let origin = Origin(URL(string: base)) else { throw ToolError.usage("cannot make a URL of '\(base)'") }
+        destinations = Destinations(name: host, registry: origin, insecure: insecure, realmHost: realmHost)
         let config = URLSessionConfiguration.ephemeral
         // Seconds without progress: a registry may take a while to commit a large blob.
         config.timeoutIntervalForRequest = 300
@@ -166,7 +65,7 @@ final class RegistryClient: @unchecked Sendable {
         config.httpMaximumConnectionsPerHost = connections
         config.httpShouldSetCookies = false
         config.urlCache = nil
-        delegate = SessionDelegate(credentials: credentials)
+        delegate = SessionDelegate(credentials: credentials, destinations: destinations)
         session = URLSession(configuration: config, delegate: delegate, delegateQueue: nil)
     }
 
@@ -179,29 +78,34 @@ final class RegistryClient: @unchecked Sendable {
         return u
     }
 
-    /// A Location header made absolute against the registry.
+    /// A Location header made absolute against the registry. It may name another host (the
+    /// distribution spec allows it: a storage backend); requests there go without credentials.
+    /// Plain HTTP only with --insecure.
     func resolve(location: String) throws -> URL {
-        if let u = URL(string: location), u.scheme != nil { return u }
-        if location.hasPrefix("/"), let u = URL(string: base + location) { return u }
-        throw ToolError.environment("registry \(host) answered with an upload location '\(location)' that is not a URL")
+        let url: URL
+        if let u = URL(string: location), u.scheme != nil {
+            url = u
+        } else if location.hasPrefix("/"), let u = URL(string: base + location) {
+            url = u
+        } else {
+            throw ToolError.environment("registry \(host) answered with an upload location '\(ToolError.shown(location))' that is not a URL")
+        }
+        try destinations.target(url, what: "an upload location")
+        return url
     }
 
     /// Sends one request, authenticating once if the registry challenges it. `scopes` are the
     /// token scopes the request needs ("repository:NAME:pull,push").
     func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Data? = nil, scopes: [String] = [],
               authenticate: Bool = true) async throws -> HTTPResponse {
-        var auth = lock.locked { authorization(scopes) }
-        var r: HTTPResponse
-        do {
-            r = try await transport(method, url, headers: headers, body: body, authorization: auth)
-        } catch let b as BasicRefused {
-            throw ToolError.environment(b.refusal == .noCredentials
-                ? "registry \(host) asks for a user name and password; give them with --credentials FILE"
-                : "registry \(host) refused the user name and password from --credentials (HTTP basic)")
-        }
+        // The registry's credentials and tokens go to the registry's own origin only.
+        let own = destinations.isRegistry(url)
+        var auth = own ? lock.locked { authorization(scopes) } : nil
+        var r = try await exchange(method, url, headers: headers, body: body, authorization: auth)
         if r.status == 401, authenticate, let header = r.header("www-authenticate"), let ch = Challenge(header) {
+            guard own else { throw ToolError.environment(elsewhere(url)) }
             auth = try await authorize(ch, scopes: scopes)
-            r = try await transport(method, url, headers: headers, body: body, authorization: auth)
+            r = try await exchange(method, url, headers: headers, body: body, authorization: auth)
             if r.status == 401 {
                 throw ToolError.environment("registry \(host) refused the credentials for \(method) \(url.path)\(r.errorText.map { " (\($0))" } ?? "")")
             }
@@ -209,16 +113,39 @@ final class RegistryClient: @unchecked Sendable {
         return r
     }
 
+    /// One exchange with the registry, the delegate's refusals said in words.
+    private func exchange(_ method: String, _ url: URL, headers: [String: String], body: Data?, authorization: String?) async throws -> HTTPResponse {
+        do {
+            return try await transport(method, url, headers: headers, body: body, authorization: authorization)
+        } catch let refusal as Refusal {
+            throw explain(refusal, "registry \(host)", suffix: " (HTTP basic)")
+        }
+    }
+
+    /// What a refusal from the delegate means, for `who` (the registry or its token service).
+    private func explain(_ refusal: Refusal, _ who: String, suffix: String = "") -> ToolError {
+        switch refusal {
+        case .noCredentials: return ToolError.environment("\(who) asks for a user name and password; give them with --credentials FILE")
+        case .rejected: return ToolError.environment("\(who) refused the user name and password from --credentials\(suffix)")
+        case .elsewhere(let url): return ToolError.environment(elsewhere(url))
+        case .redirect(let e): return e
+        }
+    }
+
+    private func elsewhere(_ url: URL?) -> String {
+        "\(ToolError.shown(url.flatMap(Origin.init)?.description ?? url?.absoluteString ?? "a server")), outside registry \(host) and its token realm, "
+            + "asks for credentials; push sends them only to the registry and its realm"
+    }
+
     private func authorization(_ scopes: [String]) -> String? {
         // Once the registry asked for basic, send it up front: no 401 and no second copy of a body.
-        if delegate.sawBasic { return credentials?.basic }
+        if delegate.registryAskedBasic { return credentials?.basic }
         guard let challenge else { return nil }
         if challenge.scheme == "basic" { return credentials?.basic }
         return tokens[scopes.joined(separator: " ")].map { "Bearer " + $0 }
     }
 
-    /// Answers a challenge: HTTP basic with the credentials, or a bearer token from the realm
-    /// (with the credentials if there are any, anonymously otherwise).
+    /// Answers a challenge: HTTP basic with the credentials, or a bearer token from the realm.
     private func authorize(_ ch: Challenge, scopes: [String]) async throws -> String {
         lock.locked { challenge = ch }
         switch ch.scheme {
@@ -228,40 +155,47 @@ final class RegistryClient: @unchecked Sendable {
             }
             return credentials.basic
         case "bearer":
-            guard let realm = ch.parameters["realm"], var parts = URLComponents(string: realm), parts.scheme != nil else {
-                throw ToolError.environment("registry \(host) asks for a bearer token but names no usable realm")
-            }
-            var wanted = scopes
-            if let s = ch.parameters["scope"] { wanted.insert(contentsOf: s.split(separator: " ").map(String.init), at: 0) }
-            var query = parts.queryItems ?? []
-            if let service = ch.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
-            var asked = Set<String>()
-            for s in wanted where asked.insert(s).inserted { query.append(URLQueryItem(name: "scope", value: s)) }
-            parts.queryItems = query
-            guard let tokenURL = parts.url else { throw ToolError.environment("registry \(host) names a token realm that is not a URL: \(realm)") }
-            let r: HTTPResponse
-            do {
-                r = try await transport("GET", tokenURL, headers: [:], body: nil, authorization: credentials?.basic)
-            } catch let t as Transient {
-                throw ToolError.environment("cannot get a token for registry \(host) from \(realm): \(t.reason)")
-            } catch let b as BasicRefused {
-                throw ToolError.environment(b.refusal == .noCredentials
-                    ? "the token service \(realm) of registry \(host) asks for a user name and password; give them with --credentials FILE"
-                    : "the token service \(realm) of registry \(host) refused the user name and password from --credentials")
-            }
-            guard r.status == 200 else {
-                let why = r.status == 401 || r.status == 403 ? (credentials == nil ? "; give credentials with --credentials FILE" : "; check the credentials") : ""
-                throw ToolError.environment("the token service \(realm) of registry \(host) answered HTTP \(r.status)\(why)")
-            }
-            let o = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any]
-            guard let token = (o?["token"] as? String) ?? (o?["access_token"] as? String), !token.isEmpty else {
-                throw ToolError.environment("the token service \(realm) of registry \(host) answered without a token")
-            }
-            lock.locked { tokens[scopes.joined(separator: " ")] = token }
-            return "Bearer " + token
+            return try await bearer(ch, scopes: scopes)
         default:
             throw ToolError.environment("registry \(host) asks for authentication scheme '\(ch.scheme)', which push does not speak (basic and bearer only)")
         }
+    }
+
+    /// A bearer token from the realm the challenge names, once the realm passes `Destinations`
+    /// (with the credentials if there are any, anonymously otherwise).
+    private func bearer(_ ch: Challenge, scopes: [String]) async throws -> String {
+        guard let realm = ch.parameters["realm"], var parts = URLComponents(string: realm), parts.scheme != nil, let realmURL = parts.url else {
+            throw ToolError.environment("registry \(host) asks for a bearer token but names no usable realm")
+        }
+        let realmOrigin = try destinations.realm(realmURL, text: realm)
+        delegate.trust(realmOrigin)
+        let shownRealm = ToolError.shown(realm)
+        var wanted = scopes
+        if let s = ch.parameters["scope"] { wanted.insert(contentsOf: s.split(separator: " ").map(String.init), at: 0) }
+        var query = parts.queryItems ?? []
+        if let service = ch.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
+        var asked = Set<String>()
+        for s in wanted where asked.insert(s).inserted { query.append(URLQueryItem(name: "scope", value: s)) }
+        parts.queryItems = query
+        guard let tokenURL = parts.url else { throw ToolError.environment("registry \(host) names a token realm that is not a URL: \(shownRealm)") }
+        let r: HTTPResponse
+        do {
+            r = try await transport("GET", tokenURL, headers: [:], body: nil, authorization: credentials?.basic)
+        } catch let t as Transient {
+            throw ToolError.environment("cannot get a token for registry \(host) from \(shownRealm): \(t.reason)")
+        } catch let refusal as Refusal {
+            throw explain(refusal, "the token service \(shownRealm) of registry \(host)")
+        }
+        guard r.status == 200 else {
+            let why = r.status == 401 || r.status == 403 ? (credentials == nil ? "; give credentials with --credentials FILE" : "; check the credentials") : ""
+            throw ToolError.environment("the token service \(shownRealm) of registry \(host) answered HTTP \(r.status)\(why)")
+        }
+        let o = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any]
+        guard let token = (o?["token"] as? String) ?? (o?["access_token"] as? String), !token.isEmpty else {
+            throw ToolError.environment("the token service \(shownRealm) of registry \(host) answered without a token")
+        }
+        lock.locked { tokens[scopes.joined(separator: " ")] = token }
+        return "Bearer " + token
     }
 
     /// One HTTP exchange. Transport failures, HTTP 5xx and 429 are `Transient`.
@@ -282,7 +216,7 @@ final class RegistryClient: @unchecked Sendable {
             }
             (data, response) = try await perform(req, body: body, taskID: taskID)
         } catch {
-            if let refusal = delegate.refusal(task: taskID.value) { throw BasicRefused(refusal: refusal) }
+            if let refusal = delegate.refusal(task: taskID.value) { throw refusal }
             // A certificate the system does not trust stays untrusted: say so at once, no retries.
             if RegistryClient.isTLS(error) {
                 throw ToolError.environment("cannot talk HTTPS to registry \(host): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
@@ -290,6 +224,8 @@ final class RegistryClient: @unchecked Sendable {
             }
             throw Transient(reason: RegistryClient.describe(error))
         }
+        // A redirect the delegate would not follow ends the task with the 3xx answer itself.
+        if let refusal = delegate.refusal(task: taskID.value) { throw refusal }
         guard let http = response as? HTTPURLResponse else { throw Transient(reason: "no HTTP response") }
         var h: [String: String] = [:]
         for (k, v) in http.allHeaderFields {
