@@ -127,6 +127,59 @@ struct SystemIOTests {
         }
     }
 
+    @Test("a directory handle never follows a link below it: open, lock, folder, listing and removal")
+    func directoryRefusesLinks() throws {
+        let dir = try scratch()
+        defer { try? FS.removeTree(dir) }
+        try FS.makeDirectory(dir + "/outside")
+        try FS.writeAtomically(dir + "/outside/secret", Array("keep".utf8))
+        try FS.symlink(target: dir + "/outside/secret", at: dir + "/file-link")
+        try FS.symlink(target: dir + "/outside", at: dir + "/folder-link")
+        let root = try Directory(dir)
+        #expect(try root.info("file-link")?.kind == .symlink)
+        #expect(try root.info("missing") == nil)
+        #expect(try root.readLink("folder-link") == dir + "/outside")
+        #expect(try root.readLink("outside") == nil)
+        #expect(throws: ToolError.self) { try root.open("file-link", .readWrite, options: .create) }
+        #expect(throws: ToolError.self) { try FileLock.acquire("file-link", in: root) }
+        #expect(throws: ToolError.self) { try FileLock.acquire(dir + "/file-link") }
+        #expect(throws: ToolError.self) { try root.directory("folder-link") }
+        #expect(throws: ToolError.self) { try FS.readFile(dir + "/file-link", followingLinks: false) }
+        #expect(try FS.readFile(dir + "/file-link") == Array("keep".utf8))
+        // Removing a link removes the link, never what it points at.
+        try root.removeTree("folder-link")
+        try root.removeTree("file-link")
+        #expect(try root.list() == ["outside"])
+        #expect(try FS.readFile(dir + "/outside/secret") == Array("keep".utf8))
+    }
+
+    @Test("folders get exactly the mode asked for, whatever the umask", arguments: [0o077, 0o000] as [UInt32])
+    func exactFolderModes(_ mask: UInt32) throws {
+        let dir = try scratch()
+        defer { try? FS.removeTree(dir) }
+        let old = umask(mode_t(mask))
+        defer { umask(old) }
+        try FS.makeDirectory(dir + "/a", mode: 0o755)
+        try Directory(dir).makeDirectory("b", mode: 0o750)
+        #expect(try FS.info(dir + "/a")?.mode == 0o755)
+        #expect(try FS.info(dir + "/b")?.mode == 0o750)
+        #expect(try Directory(dir + "/a").status().owner == getuid())
+    }
+
+    @Test("a file swapped after it was opened is not linked; the one opened is")
+    func linkOnlyTheOpenedFile() throws {
+        let dir = try scratch()
+        defer { try? FS.removeTree(dir) }
+        try FS.writeAtomically(dir + "/f", Array("checked".utf8))
+        try FS.writeAtomically(dir + "/other", Array("swapped in".utf8))
+        let opened = try FileDescriptor.open(dir + "/f", options: .noFollow)
+        #expect(try FS.link(opened, named: dir + "/f", as: dir + "/shared"))
+        #expect(try FS.info(dir + "/shared")?.isSameFile(as: opened.status()) == true)
+        try FS.rename(dir + "/other", dir + "/f")
+        #expect(try !FS.link(opened, named: dir + "/f", as: dir + "/again"))
+        #expect(try FS.info(dir + "/again") == nil)
+    }
+
     @Test("threads hand work over under a condition")
     func conditionAndThreads() throws {
         final class Box: @unchecked Sendable { var items: [Int] = []; var done = false }

@@ -44,7 +44,7 @@ struct Audit {
         let m = try Manifest(canonical: manifestBytes)
         let sig = try SignatureFile(text: String(decoding: FS.readFile(paths.version(id) + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig")
         var applied = ""
-        if let rec = try? JSONObject(JSON.parse(FS.readFile(paths.tree(id) + "/BUNDLE.json"), what: "BUNDLE.json"), what: "BUNDLE.json") {
+        if let rec = try? JSONObject(JSON.parse(FS.readFile(paths.tree(id) + "/BUNDLE.json", followingLinks: false), what: "BUNDLE.json"), what: "BUNDLE.json") {
             applied = (try? rec.string("appliedAt")) ?? ""
         }
         return VersionInfo(id: id, name: m.name, version: m.version, sequence: m.sequence,
@@ -118,11 +118,12 @@ struct Audit {
             expected.insert(e.path)
             let full = tree + "/" + e.path
             guard let info = try FS.info(full) else { problems.append("missing: \(e.path)"); continue }
-            guard info.kind == .regular else { problems.append("not a regular file: \(e.path)"); continue }
+            guard info.kind == .regular else { problems.append("not a plain file: \(e.path) (\(Audit.described(info.kind)))"); continue }
             guard info.size == e.size else { problems.append("changed: \(e.path) (size \(info.size), expected \(e.size))"); continue }
-            let (digest, _) = try SHA256Stream.file(full)
+            let (digest, _) = try SHA256Stream.file(full, followingLinks: false)
             if digest != e.sha256 { problems.append("changed: \(e.path) (SHA-256 differs)"); continue }
-            if info.mode & 0o111 != e.mode & 0o111 { problems.append("mode changed: \(e.path)") }
+            // The full mode: setuid, setgid, sticky and every permission bit, not only execute.
+            if info.mode != e.mode { problems.append("mode changed: \(e.path) (mode \(String(info.mode, radix: 8)), listed \(String(e.mode, radix: 8)))") }
         }
         try walkExtras(tree, relative: "", expected: expected, problems: &problems)
         return problems
@@ -133,10 +134,20 @@ struct Audit {
             let rel = relative.isEmpty ? name : relative + "/" + name
             guard let info = try FS.info(dir + "/" + name) else { continue }
             if info.kind == .directory {
+                if info.isWritableByOthers { problems.append("folder writable by others: \(rel) (mode \(String(info.mode, radix: 8)))") }
                 try walkExtras(dir + "/" + name, relative: rel, expected: expected, problems: &problems)
             } else if !expected.contains(rel) {
                 problems.append("unexpected: \(rel)")
             }
+        }
+    }
+
+    private static func described(_ kind: FileKind) -> String {
+        switch kind {
+        case .symlink: "a symbolic link"
+        case .directory: "a folder"
+        case .regular: "a plain file"
+        case .other: "a device, fifo or socket"
         }
     }
 

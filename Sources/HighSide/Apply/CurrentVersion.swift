@@ -49,7 +49,7 @@ struct CurrentVersion {
         guard let path, let info = try FS.info(path), info.kind == .regular else {
             throw ToolError.refused("a patch needs base content \(digest.hex), which the current version does not have")
         }
-        let bytes = try FS.readFile(path, limit: Int(BundleIndex.patchBaseLimit))
+        let bytes = try FS.readFile(path, limit: Int(BundleIndex.patchBaseLimit), followingLinks: false)
         guard SHA256Digest.of(bytes) == digest else {
             throw ToolError.refused("the current version is damaged at '\(path)'; run `mirrorctl verify`")
         }

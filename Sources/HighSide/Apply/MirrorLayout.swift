@@ -125,7 +125,7 @@ struct MirrorPaths {
     /// state.json (a fresh state when there is none yet).
     func loadState() throws -> MirrorState {
         guard try FS.info(state) != nil else { return MirrorState() }
-        return try MirrorState(bytes: FS.readFile(state), path: state)
+        return try MirrorState(bytes: FS.readFile(state, followingLinks: false), path: state)
     }
 
     /// The version `current` points at, if any.
@@ -139,13 +139,13 @@ struct MirrorPaths {
 
     /// A version's FILES.json, and the SHA-256 of its bytes (its signed tree digest when intact).
     func storedListing(_ id: String) throws -> (listing: TreeListing, digest: SHA256Digest) {
-        let bytes = try FS.readFile(version(id) + "/FILES.json", limit: 1 << 30)
+        let bytes = try FS.readFile(version(id) + "/FILES.json", limit: 1 << 30, followingLinks: false)
         return (try TreeListing(canonical: bytes, what: "FILES.json of version \(id)"), SHA256Digest.of(bytes))
     }
 
     /// The signed MANIFEST a version keeps.
     func storedManifest(_ id: String) throws -> Manifest {
-        try Manifest(canonical: FS.readFile(version(id) + "/MANIFEST", limit: Manifest.maxBytes))
+        try Manifest(canonical: FS.readFile(version(id) + "/MANIFEST", limit: Manifest.maxBytes, followingLinks: false))
     }
 }
 
@@ -155,8 +155,9 @@ final class MirrorLock {
     private let lock: FileLock
 
     init(_ paths: MirrorPaths) throws {
-        guard let lock = try FileLock.acquire(paths.lock) else {
-            let holder = (try? FS.readFile(paths.lock, limit: 64)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
+        // Relative to the root and never through a link: `record` truncates the file it opens.
+        guard let lock = try FileLock.acquire(".lock", in: Directory(paths.root)) else {
+            let holder = (try? FS.readFile(paths.lock, limit: 64, followingLinks: false)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? ""
             throw ToolError.environment("another mirrorctl is working on '\(paths.root)'\(holder.isEmpty ? "" : " (pid \(holder))"); try again when it has finished")
         }
         self.lock = lock

@@ -32,12 +32,16 @@ public final class OfflineMirror {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }
         if let info = try FS.info(root) {
-            guard info.kind == .directory else { throw ToolError.usage("'\(root)' exists and is not a folder") }
+            guard info.kind == .directory || info.kind == .symlink else { throw ToolError.usage("'\(root)' exists and is not a folder") }
+            // Before anything is written: a folder another account can write is never made a mirror.
+            try MirrorDisk.check(root)
             if try FS.info(paths.config) != nil {
                 throw ToolError.usage("'\(root)' is already a mirror; its trusted keys change only through a signed bundle")
             }
         } else {
-            try FS.makeDirectories(root)
+            try FS.makeDirectories(FS.parent(of: root))
+            try FS.makeDirectory(root)
+            try MirrorDisk.check(root)
         }
         let now = Timestamp.now()
         let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
@@ -60,7 +64,8 @@ public final class OfflineMirror {
         guard let info = try FS.info(paths.config), info.kind == .regular else {
             throw ToolError.usage("'\(root)' is not a mirror (no mirror.json); create it with `mirrorctl init`")
         }
-        config = try MirrorConfig(bytes: FS.readFile(paths.config), path: paths.config)
+        try MirrorDisk.check(root)
+        config = try MirrorConfig(bytes: FS.readFile(paths.config, followingLinks: false), path: paths.config)
     }
 
     var journal: Journal { Journal(path: paths.journal) }

@@ -82,27 +82,32 @@ final class Reassembly {
 
     /// After a successful apply: the copy is no longer needed.
     func remove() throws {
-        try FS.removeTree(dir)
+        try incomingFolder().removeTree(key.set.hex)
         VolumeFileIO.removeIfEmpty(incoming)
+    }
+
+    /// `incoming/`, opened from the mirror root without following a link: what is removed in it
+    /// is the mirror's own, never a folder a planted link points at.
+    private func incomingFolder() throws -> Directory {
+        try Directory(FS.parent(of: incoming)).directory(FS.baseName(incoming))
     }
 
     /// The record of an interrupted run for this set, or a fresh folder. Folders of other
     /// bundles are removed: one bundle is reassembled at a time.
     private func open() throws -> IncomingRecord {
-        try FS.makeDirectory(incoming, mode: 0o700)
-        for name in try FS.list(incoming) where incoming + "/" + name != dir {
-            try FS.removeTree(incoming + "/" + name)
-        }
+        try Directory(FS.parent(of: incoming)).makeDirectory(FS.baseName(incoming), mode: 0o700)
+        let folder = try incomingFolder()
+        for name in try folder.list() where name != key.set.hex { try folder.removeTree(name) }
         let path = dir + "/volumes.json"
         if try FS.info(path) != nil,
-           let record = try? IncomingRecord(bytes: FS.readFile(path, limit: 1 << 20), path: path),
+           let record = try? IncomingRecord(bytes: FS.readFile(path, limit: 1 << 20, followingLinks: false), path: path),
            record.bundle == key.bundle, record.set == key.set, record.count == key.count,
            try FS.info(staged)?.size == key.bundle.size {
             return record
         }
-        try FS.removeTree(dir)
-        try FS.makeDirectory(dir, mode: 0o700)
-        try FS.makeDirectory(dir + "/bundle", mode: 0o700)
+        try folder.removeTree(key.set.hex)
+        try folder.makeDirectory(key.set.hex, mode: 0o700)
+        try folder.directory(key.set.hex).makeDirectory("bundle", mode: 0o700)
         return IncomingRecord(bundle: key.bundle, set: key.set, count: key.count, copied: [])
     }
 }
@@ -110,7 +115,7 @@ final class Reassembly {
 /// The file calls reassembly needs beyond `FS`.
 private enum VolumeFileIO {
     static func open(_ path: String) throws -> FileDescriptor {
-        try FileDescriptor.open(path, .readWrite, options: .create, mode: 0o600)
+        try FileDescriptor.open(path, .readWrite, options: [.create, .noFollow], mode: 0o600)
     }
 
     /// Sets the file's size and reserves its blocks, so a full disk shows now, not halfway.

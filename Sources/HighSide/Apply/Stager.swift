@@ -4,7 +4,8 @@ import Support
 import SystemIO
 
 /// Writes a bundle's verified objects into a staging tree. A file whose bytes and mode the
-/// current version already has is hard-linked from it (after re-hashing it) instead of written,
+/// current version already has is hard-linked from it (after re-hashing it and checking its real
+/// mode through the descriptor, and that the name still holds that file) instead of written,
 /// so retained versions share unchanged files on disk.
 final class Stager: ObjectSink {
     let tree: String
@@ -50,12 +51,9 @@ final class Stager: ObjectSink {
         })
         for e in final.entries where !carried.contains(e.path) {
             let target = try place(e.path)
-            if let existing = reusable(e.sha256, mode: e.mode), Stager.isIntact(existing, e.sha256),
-               (try? FS.link(existing, target)) != nil {
+            if try linkShared(e.sha256, mode: e.mode, to: target) {
                 linked += 1
-            } else if let other = current?.pathByDigest[e.sha256], Stager.isIntact(other, e.sha256) {
-                try copy(other, to: target, mode: e.mode)  // same bytes under another mode
-            } else {
+            } else if try !copyIntact(e.sha256, to: target, mode: e.mode) {  // the same bytes, under another mode or changed mode
                 throw ToolError.refused("the current version is damaged: '\(e.path)' no longer has its signed bytes; run `mirrorctl verify`")
             }
         }
@@ -83,7 +81,7 @@ final class Stager: ObjectSink {
         for mode in Set(files.map(\.mode)).sorted() {
             let group = files.filter { $0.mode == mode }
             let first = try place(group[0].path)
-            if let existing = reusable(sha256, mode: mode), Stager.isIntact(existing, sha256), (try? FS.link(existing, first)) != nil {
+            if try linkShared(sha256, mode: mode, to: first) {
                 linked += 1
             } else if let source = materialized {
                 try copy(source, to: first, mode: mode)
@@ -111,11 +109,43 @@ final class Stager: ObjectSink {
         try? FS.remove(scratchPath)
     }
 
-    /// A file of the current version may be shared only if it is still a plain file with the
-    /// signed bytes: a link planted in the live tree must not be carried into the next version.
-    static func isIntact(_ path: String, _ digest: SHA256Digest) -> Bool {
-        guard let info = try? FS.info(path), info.kind == .regular else { return false }
-        return (try? SHA256Stream.file(path).0) == digest
+    /// The current version's file at `path`, opened without following a link, if it is a plain
+    /// file with the signed bytes (hashed through this descriptor) and, when `mode` is given,
+    /// exactly that mode: a link planted, a file chmod-ed (0666, setuid) or altered in the live
+    /// tree is never carried into the next version.
+    static func openIntact(_ path: String, _ digest: SHA256Digest, mode: UInt32?) -> FileDescriptor? {
+        guard let fd = try? FileDescriptor.open(path, options: .noFollow), let info = try? fd.status(), info.kind == .regular,
+              mode == nil || info.mode == mode else { return nil }
+        var stream = SHA256Stream()
+        guard (try? fd.forEachChunk { stream.update($0) }) != nil, stream.finalize() == digest else { return nil }
+        return fd
+    }
+
+    /// Links `target` to the current version's file holding (digest, mode), if it is intact and
+    /// is still, when linked, the very file that was checked (same device and inode).
+    private func linkShared(_ digest: SHA256Digest, mode: UInt32, to target: String) throws -> Bool {
+        guard let existing = reusable(digest, mode: mode), let fd = Stager.openIntact(existing, digest, mode: mode),
+              (try? FS.link(fd, named: existing, as: target)) == true else { return false }
+        // A chmod between the check and the link would be shared with the new version: not then.
+        guard (try? fd.status().mode) == mode else {
+            try FS.remove(target)
+            return false
+        }
+        return true
+    }
+
+    /// Copies the current version's file holding `digest` into `target` in `mode`, hashing what
+    /// passes through the one descriptor; false (and no `target`) unless it was the signed bytes.
+    private func copyIntact(_ digest: SHA256Digest, to target: String, mode: UInt32) throws -> Bool {
+        guard let other = current?.pathByDigest[digest], let input = try? FileDescriptor.open(other, options: .noFollow),
+              (try? input.status().kind) == .regular else { return false }
+        var stream = SHA256Stream()
+        try copy(input, to: target, mode: mode) { stream.update($0) }
+        guard stream.finalize() == digest else {
+            try FS.remove(target)
+            return false
+        }
+        return true
     }
 
     /// The staging path for a logical path, with its folders created.
@@ -132,9 +162,13 @@ final class Stager: ObjectSink {
     }
 
     private func copy(_ from: String, to: String, mode: UInt32) throws {
-        let input = try FileDescriptor.open(from)
+        try copy(FileDescriptor.open(from, options: .noFollow), to: to, mode: mode)
+    }
+
+    private func copy(_ input: FileDescriptor, to: String, mode: UInt32, observe: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
         let out = try FileDescriptor.create(to, mode: mode)
         try input.forEachChunk { chunk in
+            observe(chunk)
             try out.write(chunk)
             written += Int64(chunk.count)
         }

@@ -41,6 +41,8 @@ public final class FileDescriptor {
         public static let exclusive = OpenOptions(rawValue: O_EXCL)
         public static let append = OpenOptions(rawValue: O_APPEND)
         public static let directory = OpenOptions(rawValue: O_DIRECTORY)
+        /// Refuses (ELOOP) a symbolic link in the final place instead of opening its target.
+        public static let noFollow = OpenOptions(rawValue: O_NOFOLLOW)
     }
 
     /// The corresponding C function is `open` (always with `O_CLOEXEC`).
@@ -124,10 +126,19 @@ public final class FileDescriptor {
         if fdatasync(descriptor) != 0 { throw systemError("sync", path) }
     }
 
-    public func size() throws -> Int64 {
+    public func size() throws -> Int64 { try status().size }
+
+    /// What the open file is: its kind, mode, owner, device and inode (not what its path names
+    /// now). The corresponding C function is `fstat`.
+    public func status() throws -> FileInfo {
         var st = stat()
         if fstat(descriptor, &st) != 0 { throw systemError("stat", path) }
-        return Int64(st.st_size)
+        return FileInfo(st)
+    }
+
+    /// Sets the file's permission bits exactly. The corresponding C function is `fchmod`.
+    public func setMode(_ mode: UInt32) throws {
+        if fchmod(descriptor, mode_t(mode)) != 0 { throw systemError("set mode of", path) }
     }
 
     public func seek(to offset: Int64) throws {

@@ -14,8 +14,19 @@ public final class FileLock {
     private init(_ fd: FileDescriptor) { self.fd = fd }
 
     /// Takes the lock on `path` (created if missing) without waiting; nil when someone else holds it.
+    /// A symbolic link there is refused, never opened (its target would be truncated by `record`).
     public static func acquire(_ path: String, mode: UInt32 = 0o644) throws -> FileLock? {
-        let fd = try FileDescriptor.open(path, .readWrite, options: [.create], mode: mode)
+        let fd = try FileDescriptor.open(path, .readWrite, options: [.create, .noFollow], mode: mode)
+        return try lock(fd)
+    }
+
+    /// The same for `name` in `directory`.
+    public static func acquire(_ name: String, in directory: Directory, mode: UInt32 = 0o644) throws -> FileLock? {
+        try lock(directory.open(name, .readWrite, options: [.create], mode: mode))
+    }
+
+    private static func lock(_ fd: FileDescriptor) throws -> FileLock? {
+        guard try fd.status().kind == .regular else { throw ToolError.environment("'\(fd.path)' is not a plain file; it cannot be a lock") }
         // Any failure means "not ours": the callers' message says who holds it, if it can.
         guard flock(fd.descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
         return FileLock(fd)

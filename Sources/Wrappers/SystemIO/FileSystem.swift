@@ -16,6 +16,29 @@ public struct FileInfo: Sendable {
     public var device: UInt64
     public var inode: UInt64
     public var links: UInt64
+    /// The owning user id.
+    public var owner: UInt32
+
+    init(_ st: stat) {
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        default: kind = .other
+        }
+        size = Int64(st.st_size)
+        mode = UInt32(st.st_mode & 0o7777)
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        links = UInt64(st.st_nlink)
+        owner = UInt32(st.st_uid)
+    }
+
+    /// The same file: device and inode are equal.
+    public func isSameFile(as other: FileInfo) -> Bool { device == other.device && inode == other.inode }
+
+    /// Whether a user other than the owner (a group member or anyone) may write it.
+    public var isWritableByOthers: Bool { mode & 0o022 != 0 }
 }
 
 /// Small, explicit file-system operations that say which path failed and why.
@@ -26,21 +49,18 @@ public enum FS {
             if errno == ENOENT { return nil }
             throw systemError("inspect", path)
         }
-        let kind: FileKind
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: kind = .regular
-        case S_IFDIR: kind = .directory
-        case S_IFLNK: kind = .symlink
-        default: kind = .other
-        }
-        return FileInfo(kind: kind, size: Int64(st.st_size), mode: UInt32(st.st_mode & 0o7777),
-                        device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+        return FileInfo(st)
     }
 
     /// Entries of a directory, sorted by their bytes so every walk is in the same order.
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw systemError("list", path) }
         defer { closedir(dir) }
+        return names(in: dir)
+    }
+
+    /// The entries an open directory stream gives, but "." and "..", sorted by their bytes.
+    static func names(in dir: OpaquePointer) -> [String] {
         var names: [String] = []
         while let ent = readdir(dir) {
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
@@ -52,8 +72,15 @@ public enum FS {
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
+    /// Creates a directory with exactly `mode`, whatever the umask; one that exists already is
+    /// fine and left as it is. The corresponding C functions are `mkdir` and `fchmod`.
     public static func makeDirectory(_ path: String, mode: UInt32 = 0o755) throws {
-        if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST { throw systemError("create directory", path) }
+        if mkdir(path, mode_t(mode)) != 0 {
+            if errno == EEXIST { return }
+            throw systemError("create directory", path)
+        }
+        let made = try FileDescriptor.open(path, options: [.directory, .noFollow])
+        try made.setMode(mode)
     }
 
     /// Creates a directory and its missing parents.
@@ -71,6 +98,21 @@ public enum FS {
 
     public static func link(_ existing: String, _ new: String) throws {
         if Glibc.link(existing, new) != 0 { throw systemError("hard-link '\(existing)' as", new) }
+    }
+
+    /// Makes `new` a second name of the file open as `file`, which `existing` names: only if
+    /// `existing` is still that file right before the link and `new` is that file right after,
+    /// so a file swapped in after it was opened (and checked) is never linked. Returns false,
+    /// with `new` removed, when the name no longer holds it. `linkat` does not follow a link.
+    public static func link(_ file: FileDescriptor, named existing: String, as new: String) throws -> Bool {
+        let opened = try file.status()
+        guard let before = try info(existing), before.isSameFile(as: opened) else { return false }
+        try link(existing, new)
+        guard let after = try info(new), after.isSameFile(as: opened) else {
+            try remove(new)
+            return false
+        }
+        return true
     }
 
     public static func symlink(target: String, at path: String) throws {
@@ -148,8 +190,9 @@ public enum FS {
     }
 
     /// Reads a whole file, refusing one larger than `limit` (files named on a command line can be anything).
-    public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
-        let fd = try FileDescriptor.open(path)
+    /// With `followingLinks: false`, a symbolic link in the final place is refused (ELOOP), not read through.
+    public static func readFile(_ path: String, limit: Int = 64 << 20, followingLinks: Bool = true) throws -> [UInt8] {
+        let fd = try FileDescriptor.open(path, options: followingLinks ? [] : .noFollow)
         let size = try fd.size()
         guard size <= limit else {
             throw ToolError.usage("'\(path)' is \(size) bytes; at most \(limit) are expected here")

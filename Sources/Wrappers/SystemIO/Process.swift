@@ -8,6 +8,9 @@ public enum CurrentProcess {
     /// The corresponding C function is `getpid`.
     public static var id: Int32 { getpid() }
 
+    /// The user id the process acts as. The corresponding C function is `geteuid`.
+    public static var effectiveUser: UInt32 { UInt32(geteuid()) }
+
     /// An environment variable's value, or nil when unset. The corresponding C function is `getenv`.
     public static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
