@@ -30,7 +30,7 @@ struct Rollback {
         guard let target = Rollback.target(state, current: cur) else {
             throw ToolError.refused("no version older than \(cur) is retained; nothing to roll back to")
         }
-        // Only to a version that is still intact.
+        // Only to a version that is still intact, judged by the policy it was applied under.
         let problems = try audit.checkVersion(target)
         guard problems.isEmpty else {
             throw ToolError.refused("version \(target) no longer matches its signed manifest (\(problems[0])); not rolling back to it")
@@ -40,7 +40,8 @@ struct Rollback {
         // Done once `current` moved; if the record cannot be written (a full disk), the next
         // run's `Recovery` journals what is current.
         try? journal.append("rollback", ["from": .string(cur), "to": .string(target), "sequence": .int(to.sequence),
-                                        "manifest": .string(to.manifestDigest), "signer": .string(to.signer)])
+                                        "manifest": .string(to.manifestDigest), "signer": .string(to.signer),
+                                        "signers": .array(to.signers.map { .string($0) })])
         return (try audit.info(cur, current: cur == target), to)
     }
 }
