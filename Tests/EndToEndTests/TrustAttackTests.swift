@@ -144,4 +144,31 @@ struct TrustAttackTests {
         #expect(log.contains("signed by \(o.id("A")),\(o.id("B"))") && !log.contains(o.id("E")), "\(log)")
     }
 
+    @Test("item 5: rollback to a version signed only by a revoked key is refused naming the key; --allow-revoked does it and is journaled")
+    func rollbackToRevoked() throws {
+        let o = try Officers()
+        let m = o.s.at("mirror")
+        try sh("\(Env.mirrorctl) init --mirror \(m) --trust \(o.pub("A")) --trust \(o.pub("B")) --threshold 1")
+        #expect(try mirrorctl("apply", try o.bundle("1.bundle", seq: 1, signers: ["A"]), "--mirror", m).status == 0)
+        // Policy v2 revokes A.
+        let v2 = try o.policy("v2.json", version: 2, threshold: 1, keys: ["B"], signers: ["A", "B"])
+        #expect(try mirrorctl("apply", try o.bundle("2.bundle", seq: 2, signers: ["B"], policy: v2), "--mirror", m).status == 0)
+        let config = try sh("cat \(m)/mirror.json")
+        let before = try MirrorSnapshot(m)
+        let r = try mirrorctl("rollback", "--mirror", m)
+        #expect(r.status == 1, "\(r.text)")
+        #expect(r.err.split(separator: "\n").count == 1, "\(r.err)")
+        #expect(r.err.contains("revoked") && r.err.contains(o.id("A")) && r.err.contains("--allow-revoked"), "\(r.err)")
+        #expect(try MirrorSnapshot(m) == before)
+        #expect(try sh("cat \(m)/mirror.json") == config)
+
+        let ok = try mirrorctl("rollback", "--mirror", m, "--allow-revoked")
+        #expect(ok.status == 0 && ok.out.contains("(sequence 1)"), "\(ok.text)")
+        #expect(ok.out.contains("revoked") && ok.out.contains(o.id("A")), "\(ok.out)")
+        let last = try sh("tail -n 1 \(m)/journal.jsonl")
+        #expect(last.contains("\"event\":\"rollback\"") && last.contains("\"allowedRevoked\":[\"\(o.id("A"))\"]"), "\(last)")
+        let log = try mirrorctl("log", "--mirror", m).out
+        #expect(log.contains("with --allow-revoked"), "\(log)")
+        #expect(try mirrorctl("verify", "--mirror", m).status == 0)
+    }
 }

@@ -38,4 +38,15 @@ extension Audit {
         return VersionTrust(policy: policy, signatures: signatures, signers: signers)
     }
 
+    /// Why the current policy would not accept version `id`, which holds under its own: the
+    /// keys it revoked among the version's signers, and how many of its own keys signed.
+    /// nil when the current policy accepts it.
+    func untrustedNow(_ id: String) throws -> (revoked: [PublicKey], counted: Int)? {
+        let bytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
+        let judged = try judge(id, bytes)
+        let now = Trust.count(bytes, judged.signatures, keys: config.policy.keys)
+        guard now.broken != nil || now.counted.count < config.policy.threshold else { return nil }
+        let revoked = judged.signers.filter { k in !config.policy.keys.contains { $0.key == k.key } }
+        return (revoked, now.counted.count)
+    }
 }
