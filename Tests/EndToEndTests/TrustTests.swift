@@ -178,7 +178,7 @@ struct TrustTests {
         let r = try mirrorctl("apply", o.s.at("grafted.bundle"), "--mirror", m)
         #expect(r.status == 1 && r.err.contains("does not name"), "\(r.err)")
         #expect(try MirrorSnapshot(m) == before)
-        #expect(try sh("cat \(m)/mirror.json").contains("\"version\":1"))
+        #expect(try mirrorctl("status", "--mirror", m).out.contains("policy version 1"))
     }
 
     @Test("expired: refused unless --allow-expired, and the choice is journaled")

@@ -45,7 +45,9 @@ extension Mirrorctl {
                 let signers = e["signers"] == nil ? s("signer") : s("signers")
                 return "\(s("time"))  apply     \(s("name")) \(s("version")) seq \(s("sequence")) as \(s("versionId")) signed by \(signers) \(s("manifest"))\(expired)"
             case "trust": return "\(s("time"))  trust     \(s("from")) -> \(s("to")), approved by \(s("approvedBy")), revoked [\(s("revoked"))] from \(s("bundle"))"
-            case "rollback": return "\(s("time"))  rollback  \(s("from")) -> \(s("to"))\(who)"
+            case "rollback":
+                let allowed = e["allowedRevoked"].map { " with --allow-revoked (revoked [\(text($0))])" } ?? ""
+                return "\(s("time"))  rollback  \(s("from")) -> \(s("to"))\(who)\(allowed)"
             case "refuse" where e["command"] != nil: return "\(s("time"))  refuse    \(s("command")): \(s("reason"))"
             case "refuse": return "\(s("time"))  refuse    \(s("bundle"))\(who): \(s("reason"))"
             case "fail": return "\(s("time"))  fail      \(e["command"] == nil ? s("bundle") : s("command"))\(who): \(s("reason"))"

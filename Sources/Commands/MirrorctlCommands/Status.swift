@@ -24,7 +24,7 @@ extension Mirrorctl {
         private static func json(_ st: OfflineMirror.Status) -> JSON {
             func v(_ i: VersionInfo) -> JSON {
                 .object(["id": .string(i.id), "name": .string(i.name), "version": .string(i.version), "sequence": .int(i.sequence),
-                         "manifest": .string(i.manifestDigest), "signer": .string(i.signer), "appliedAt": .string(i.appliedAt),
+                         "manifest": .string(i.manifestDigest), "signer": .string(i.signer), "signers": .array(i.signers.map { .string($0) }), "appliedAt": .string(i.appliedAt),
                          "files": .int(i.files), "size": .int(i.size), "current": .bool(i.isCurrent)])
             }
             return JSON.object([
@@ -43,7 +43,7 @@ extension Mirrorctl {
             if let c = st.current {
                 s.add("current", "\(c.name) \(c.version) (sequence \(c.sequence)), version \(c.id)")
                 s.add("manifest", c.manifestDigest)
-                s.add("signed by", c.signer)
+                s.add("signed by", c.signerText)
                 s.add("applied", c.appliedAt)
                 s.add("tree", "\(c.files) files, \(Format.grouped(c.size)) bytes")
             } else {

@@ -26,7 +26,7 @@ extension Mirrorctl {
             var s = Summary()
             s.add("verified", "\(info.name) \(info.version) (sequence \(info.sequence)): \(info.files) files match the signed manifest")
             s.add("manifest", info.manifestDigest)
-            s.add("signed by", info.signer)
+            s.add("signed by", info.signerText)
             let head = try mirror.journalHead()
             s.add("journal", "hash chain intact: \(head.count) entries, last sha256:\(head.sha256)")
             s.print()

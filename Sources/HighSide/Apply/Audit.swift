@@ -10,11 +10,18 @@ public struct VersionInfo {
     public var version: String
     public var sequence: Int64
     public var manifestDigest: String
-    public var signer: String
+    /// The first key whose signature counted; "" when the version is not signed well enough.
+    public var signer: String { signers.first ?? "" }
+    /// The keys whose signatures counted, against the policy in force when it was applied (a
+    /// signature by a key outside it is never named): empty when they do not meet its threshold.
+    public var signers: [String]
     public var appliedAt: String
     public var files: Int64
     public var size: Int64
     public var isCurrent: Bool
+
+    /// The signers as people read them.
+    public var signerText: String { signers.isEmpty ? "no key that counts (run mirrorctl verify)" : signers.joined(separator: ", ") }
 }
 
 extension OfflineMirror {
@@ -42,14 +49,14 @@ struct Audit {
     func info(_ id: String, current: Bool) throws -> VersionInfo {
         let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
         let m = try Manifest(canonical: manifestBytes)
-        let sig = try SignatureFile(text: String(decoding: FS.readFile(paths.version(id) + "/MANIFEST.sig"), as: UTF8.self), what: "MANIFEST.sig")
         var applied = ""
         if let rec = try? JSONObject(JSON.parse(FS.readFile(paths.tree(id) + "/BUNDLE.json", followingLinks: false), what: "BUNDLE.json"), what: "BUNDLE.json") {
             applied = (try? rec.string("appliedAt")) ?? ""
         }
+        let signers = (try? judge(id, manifestBytes).signers.map(\.idText)) ?? []
         return VersionInfo(id: id, name: m.name, version: m.version, sequence: m.sequence,
                            manifestDigest: "sha256:" + Manifest.digest(of: manifestBytes).hex,
-                           signer: sig.keyIdText, appliedAt: applied, files: m.treeFiles, size: m.treeSize, isCurrent: current)
+                           signers: signers, appliedAt: applied, files: m.treeFiles, size: m.treeSize, isCurrent: current)
     }
 
     func status(state: MirrorState, current cur: String?) throws -> OfflineMirror.Status {
@@ -76,7 +83,7 @@ struct Audit {
     /// Problems of version `id` against what was signed; empty means intact.
     func checkVersion(_ id: String) throws -> [String] {
         let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
-        if let problem = try checkSignatures(id, manifestBytes) { return [problem] }
+        do { _ = try judge(id, manifestBytes) } catch let e as ToolError where e.status == .refused { return [e.message] }
         let manifest = try Manifest(canonical: manifestBytes)
         let listingBytes = try FS.readFile(paths.version(id) + "/FILES.json", limit: 1 << 30)
         guard SHA256Digest.of(listingBytes) == manifest.tree else {
@@ -84,32 +91,6 @@ struct Audit {
         }
         return try checkFiles(paths.tree(id), TreeListing(canonical: listingBytes, what: "FILES.json"))
     }
-
-    /// Counts the stored signatures (through `Trust.count`) against the policy in force when
-    /// the version was applied (versions from before policies were recorded: the pinned one).
-    private func checkSignatures(_ id: String, _ manifestBytes: [UInt8]) throws -> String? {
-        let dir = paths.version(id)
-        let policy = try FS.info(dir + "/POLICY.json") != nil
-            ? try TrustPolicy(canonical: FS.readFile(dir + "/POLICY.json", limit: TrustPolicy.maxBytes), what: "POLICY.json of version \(id)")
-            : config.policy
-        guard policy.version <= config.policy.version else {
-            return "version \(id) records trust policy version \(policy.version), newer than the mirror's (\(config.policy.version))"
-        }
-        var signatures: [SignedEntry] = []
-        for name in try FS.list(dir) where name == "MANIFEST.sig" || name.hasPrefix("MANIFEST.sig.") {
-            let text = String(decoding: try FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self)
-            signatures.append(SignedEntry(entry: name, text: text, file: try SignatureFile(text: text, what: "\(name) of \(id)")))
-        }
-        let count = Trust.count(manifestBytes, signatures, keys: policy.keys)
-        if let broken = count.broken {
-            return "the signature by key \(broken.key.idText) (\(broken.entry)) does not match the stored MANIFEST of version \(id): it was altered"
-        }
-        guard count.counted.count >= policy.threshold else {
-            return "the stored MANIFEST of version \(id) has \(count.counted.count) valid signature(s) from trusted keys; its policy needs \(policy.threshold)"
-        }
-        return nil
-    }
-
     /// Every file of `listing` in `tree` with its size, bytes and mode, and nothing else there.
     private func checkFiles(_ tree: String, _ listing: TreeListing) throws -> [String] {
         var problems: [String] = []

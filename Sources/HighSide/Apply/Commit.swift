@@ -16,19 +16,20 @@ struct Commit {
         try FS.syncFileSystem(containing: stage)
         try FS.rename(stage, paths.version(id))
         try FS.syncDirectory(paths.versions)
-        if let update { try adopt(update, from: bundle, manifest: manifest) }
+        if let update { try adopt(update, from: bundle, manifest: manifest, sequence: VersionID.sequence(of: id) ?? 0) }
         try swapCurrent(to: id)
     }
 
     /// Pins a new trust policy, after everything in the bundle has been verified and staged and
-    /// just before the swap. Kept with its signatures under policies/ and journaled.
-    func adopt(_ update: TrustUpdate, from bundle: String, manifest: SHA256Digest) throws {
+    /// just before the swap. Kept with its signatures under policies/, pinned in mirror.json's
+    /// history (with the sequence of the bundle that carried it) and journaled.
+    func adopt(_ update: TrustUpdate, from bundle: String, manifest: SHA256Digest, sequence: Int64) throws {
         let dir = paths.policies + "/\(update.policy.version)"
         try FS.makeDirectories(dir)
         try FS.writeAtomically(dir + "/TRUST", update.bytes)
         for sig in update.signatures { try FS.writeAtomically(dir + "/" + sig.entry, Array(sig.text.utf8)) }
         let old = config.policy
-        try FS.writeAtomically(paths.config, MirrorConfig(id: config.id, created: config.created, policy: update.policy).json.canonicalBytes)
+        try FS.writeAtomically(paths.config, config.adopting(update, sequence: sequence).json.canonicalBytes)
         try Journal(path: paths.journal).append("trust", [
             "bundle": .string(FS.baseName(bundle)),
             "manifest": .string("sha256:" + manifest.hex),

@@ -3,56 +3,6 @@ import Sodium
 import Support
 import SystemIO
 
-/// The mirror's configuration: who it trusts. Written by `mirrorctl init`; its trust policy
-/// changes only through a policy carried by a bundle and signed by the current threshold.
-public struct MirrorConfig: Equatable {
-    public static let format = "airgap-mirror/1"
-    public var id: String
-    public var created: Int64
-    public var policy: TrustPolicy
-    public var threshold: Int { policy.threshold }
-    public var keys: [PublicKey] { policy.keys }
-
-    var json: JSON {
-        .object([
-            "format": .string(MirrorConfig.format),
-            "id": .string(id),
-            "created": .string(Timestamp.format(created)),
-            "trust": .object(["threshold": .int(Int64(policy.threshold)), "keys": .array(policy.keys.map { .string($0.base64) }),
-                              "version": .int(policy.version), "created": .string(Timestamp.format(policy.created))]),
-        ])
-    }
-
-    init(id: String, created: Int64, policy: TrustPolicy) {
-        self.id = id
-        self.created = created
-        self.policy = policy
-    }
-
-    init(bytes: [UInt8], path: String) throws {
-        let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
-        try o.allowOnly(["format", "id", "created", "trust"])
-        guard try o.string("format") == MirrorConfig.format else { throw ToolError.environment("\(path) has an unknown format") }
-        id = try o.string("id")
-        created = Timestamp.parse(try o.string("created")) ?? 0
-        let t = try o.object("trust")
-        try t.allowOnly(["threshold", "keys", "version", "created"])
-        let keys = try t.array("keys").map { v in
-            guard case .string(let s) = v else { throw ToolError.environment("\(path): a trusted key is not a string") }
-            return try PublicKey(text: s, what: "a key pinned in \(path)")
-        }
-        // Mirrors made before policies had versions pinned version 1.
-        let version = t.members["version"] == nil ? 1 : try t.int("version", min: 1)
-        let policyCreated = (try? t.string("created")).flatMap(Timestamp.parse) ?? created
-        do {
-            policy = try TrustPolicy(version: version, threshold: Int(try t.int("threshold", min: 1, max: Int64(TrustPolicy.maxKeys))), keys: keys,
-                                     created: policyCreated)
-        } catch let e as ToolError {
-            throw ToolError.environment("\(path): \(e.message)")
-        }
-    }
-}
-
 /// What the mirror remembers between runs. The `current` link is the commit point; this file
 /// follows it, and is repaired from it after a crash.
 struct MirrorState: Equatable {

@@ -75,12 +75,13 @@ public final class OfflineMirror {
 
     // MARK: Rollback, status and verify
 
-    /// Moves `current` to the newest retained version older than it.
-    public func rollback() throws -> (from: VersionInfo, to: VersionInfo) {
+    /// Moves `current` to the newest retained version older than it; to one the current trust
+    /// policy no longer accepts (signed by a revoked key) only with `allowRevoked`.
+    public func rollback(allowRevoked: Bool = false) throws -> RollbackReport {
         let lock = try MirrorLock(paths)
         defer { _ = lock }
         let (state, current) = try recovery.run()
-        return try Rollback(paths: paths, audit: audit).run(state: state, current: current)
+        return try Rollback(paths: paths, audit: audit).run(state: state, current: current, allowRevoked: allowRevoked)
     }
 
     public func info(_ id: String, current: Bool) throws -> VersionInfo { try audit.info(id, current: current) }

@@ -60,7 +60,8 @@ struct Record {
             fields["name"] = .string(reader.manifest.name)
             fields["sequence"] = .int(reader.manifest.sequence)
             fields["manifest"] = .string("sha256:" + reader.manifestDigest.hex)
-            fields["signer"] = .string(reader.signature.keyIdText)
+            fields["signer"] = reader.signer.map { .string($0.idText) } ?? .null
+            fields["signers"] = .array(reader.signers.map { .string($0.idText) })
         }
         try journal.append(e.status == .environment ? "fail" : "refuse", fields)
     }

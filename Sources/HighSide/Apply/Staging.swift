@@ -28,7 +28,7 @@ struct Staging {
     func folder(_ id: String) -> String { paths.staging + "/" + id }
 
     /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
-    /// `current`), then MANIFEST, its signatures, POLICY.json, FILES.json and BUNDLE.json.
+    /// `current`), then MANIFEST, its signatures, FILES.json and BUNDLE.json.
     func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress) throws -> Staged {
         let stage = folder(id)
         try FS.makeDirectory(stage, mode: 0o755)
@@ -48,8 +48,6 @@ struct Staging {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
-        // The policy the signatures were counted against, so `verify` can count them again.
-        if let policy = reader.policy { try FS.writeAtomically(stage + "/POLICY.json", policy.canonicalBytes) }
         try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
@@ -69,7 +67,8 @@ struct Staging {
             "version": .string(m.version),
             "sequence": .int(m.sequence),
             "manifest": .string("sha256:" + reader.manifestDigest.hex),
-            "signer": .string(reader.signature.keyIdText),
+            // Only keys whose signatures counted; never MANIFEST.sig's key when it did not.
+            "signer": reader.signer.map { .string($0.idText) } ?? .null,
             "signers": .array(reader.signers.map { .string($0.idText) }),
         ]
     }

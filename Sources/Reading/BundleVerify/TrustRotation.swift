@@ -41,3 +41,11 @@ struct TrustRotation {
         return TrustUpdate(policy: new, bytes: carried.bytes, signatures: carried.signatures, approvedBy: byOld)
     }
 }
+
+extension TrustUpdate {
+    /// A policy a mirror adopted, read back from where it keeps it, checked as on adoption:
+    /// signed by the threshold of `predecessor` and of its own keys, and newer than `predecessor`.
+    public init(readingBack bytes: [UInt8], signatures: [SignedEntry], after predecessor: TrustPolicy, path: String) throws {
+        self = try TrustRotation.check(CarriedTrust(bytes: bytes, signatures: signatures), against: predecessor, path: path)
+    }
+}

@@ -1,0 +1,78 @@
+import BundleFormat
+import BundleVerify
+import Support
+
+/// The mirror's configuration: who it trusts. Written by `mirrorctl init`; its trust policy
+/// changes only through a policy carried by a bundle and signed by the current threshold, and
+/// every policy it pinned stays in `history`, the chain retained versions are judged by.
+public struct MirrorConfig: Equatable {
+    public static let format = "airgap-mirror/1"
+    public var id: String
+    public var created: Int64
+    public var policy: TrustPolicy
+    public var history: PolicyHistory
+    public var threshold: Int { policy.threshold }
+    public var keys: [PublicKey] { policy.keys }
+
+    var json: JSON {
+        .object([
+            "format": .string(MirrorConfig.format),
+            "id": .string(id),
+            "created": .string(Timestamp.format(created)),
+            "trust": MirrorConfig.policyJSON(policy),
+            "history": history.json,
+        ])
+    }
+
+    /// A new mirror: `policy` is its origin.
+    init(id: String, created: Int64, policy: TrustPolicy) {
+        self.id = id
+        self.created = created
+        self.policy = policy
+        history = PolicyHistory(origin: policy, adopted: [])
+    }
+
+    /// The configuration once `update`, carried by the bundle of `sequence`, is adopted.
+    func adopting(_ update: TrustUpdate, sequence: Int64) -> MirrorConfig {
+        var next = self
+        next.policy = update.policy
+        next.history = history.adding(update, sequence: sequence)
+        return next
+    }
+
+    init(bytes: [UInt8], path: String) throws {
+        let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
+        try o.allowOnly(["format", "id", "created", "trust", "history"])
+        guard try o.string("format") == MirrorConfig.format else { throw ToolError.environment("\(path) has an unknown format") }
+        id = try o.string("id")
+        created = Timestamp.parse(try o.string("created")) ?? 0
+        policy = try MirrorConfig.policy(o.object("trust"), path: path, created: created)
+        // Mirrors made before the history was kept: the chain starts at the policy they pin.
+        history = o.members["history"] == nil
+            ? PolicyHistory(origin: policy, adopted: [])
+            : try PolicyHistory(o.object("history"), pinned: policy, path: path, created: created)
+    }
+
+    static func policyJSON(_ policy: TrustPolicy) -> JSON {
+        .object(["threshold": .int(Int64(policy.threshold)), "keys": .array(policy.keys.map { .string($0.base64) }),
+                 "version": .int(policy.version), "created": .string(Timestamp.format(policy.created))])
+    }
+
+    /// A policy as mirror.json keeps it.
+    static func policy(_ t: JSONObject, path: String, created: Int64) throws -> TrustPolicy {
+        try t.allowOnly(["threshold", "keys", "version", "created"])
+        let keys = try t.array("keys").map { v in
+            guard case .string(let s) = v else { throw ToolError.environment("\(path): a trusted key is not a string") }
+            return try PublicKey(text: s, what: "a key pinned in \(path)")
+        }
+        // Mirrors made before policies had versions pinned version 1.
+        let version = t.members["version"] == nil ? 1 : try t.int("version", min: 1)
+        let policyCreated = (try? t.string("created")).flatMap(Timestamp.parse) ?? created
+        do {
+            return try TrustPolicy(version: version, threshold: Int(try t.int("threshold", min: 1, max: Int64(TrustPolicy.maxKeys))), keys: keys,
+                                   created: policyCreated)
+        } catch let e as ToolError {
+            throw ToolError.environment("\(path): \(e.message)")
+        }
+    }
+}
