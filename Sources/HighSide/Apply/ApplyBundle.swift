@@ -35,6 +35,7 @@ extension OfflineMirror {
         let lock: MirrorLock? = dryRun ? nil : try held ?? MirrorLock(paths)
         defer { _ = lock }
         let (state, currentID) = dryRun ? (try paths.loadState(), try paths.currentID()) : try recovery.run()
+        let config = try pinned()
 
         let reader = try journalingRefusal(of: bundle, dryRun: dryRun, nil) { try BundleReader(path: bundle, policy: config.policy) }
         let current = try currentID.map { try CurrentVersion.load($0, paths: paths) }
@@ -55,7 +56,8 @@ extension OfflineMirror {
             progress.finish()
             report.changes = ChangeSummary.between(current?.listing, listing)
         } else {
-            try stageCommitRecord(reader, bundle: bundle, id: id, state: state, current: current, now: now, progress: progress, into: &report)
+            try stageCommitRecord(reader, bundle: bundle, id: id, state: state, current: current, config: config, now: now, progress: progress,
+                                  into: &report)
         }
         report.seconds = Clock.now() - started
         return report
@@ -64,14 +66,15 @@ extension OfflineMirror {
     /// Staging, commit and record; a failure before the swap gives the staging space back and
     /// is journaled, and `current` was never touched.
     private func stageCommitRecord(_ reader: BundleReader, bundle: String, id: String, state: MirrorState, current: CurrentVersion?,
-                                   now: Int64, progress: Progress, into report: inout ApplyReport) throws {
+                                   config: MirrorConfig, now: Int64, progress: Progress, into report: inout ApplyReport) throws {
         let staging = Staging(paths: paths)
         do {
             let staged = try staging.stage(reader, id: id, current: current, now: now, progress: progress)
             report.changes = ChangeSummary.between(current?.listing, staged.listing)
-            try Commit(paths: paths, config: config).commit(staged.folder, id: id, trust: reader.trustUpdate, bundle: bundle,
-                                                            manifest: reader.manifestDigest)
+            let adopting = try Commit(paths: paths, config: config).commit(staged.folder, id: id, trust: reader.trustUpdate, bundle: bundle,
+                                                                           manifest: reader.manifestDigest)
             (report.pruned, report.warnings) = try record.applied(reader, bundle: bundle, id: id, state: state, previous: current?.id, now: now)
+            report.warnings = adopting + report.warnings
             (report.linkedFiles, report.writtenBytes) = (staged.linkedFiles, staged.writtenBytes)
         } catch {
             progress.finish()

@@ -3,45 +3,48 @@ import BundleVerify
 import Support
 import SystemIO
 
-/// Commit: a staged version made durable, moved into `versions/`, its trust policy adopted,
-/// and `current` swapped to it with one rename. The swap is the commit point: before it the
-/// mirror serves the old tree, after it the new one, and a crash in between changes nothing.
+/// Commit: a staged version made durable, moved into `versions/`, and `current` swapped to it
+/// with one rename, adopting the trust policy it carries in the same step. The swap is the
+/// commit point: before it the mirror serves the old tree under the old policy, after it the new
+/// tree under the new policy (`Adoption`), and a crash or failure in between changes neither.
 struct Commit {
     let paths: MirrorPaths
+    /// The configuration in force, whose policy approved the bundle.
     let config: MirrorConfig
 
-    /// Publishes `stage` as version `id` and makes it current.
-    func commit(_ stage: String, id: String, trust update: TrustUpdate?, bundle: String, manifest: SHA256Digest) throws {
+    /// Publishes `stage` as version `id` and makes it current. Returns warnings: problems after
+    /// the swap, which leave the version current and its policy in force (the next run records them).
+    func commit(_ stage: String, id: String, trust update: TrustUpdate?, bundle: String, manifest: SHA256Digest) throws -> [String] {
         // One flush of the whole file system instead of an fsync per file.
         try FS.syncFileSystem(containing: stage)
         try FS.rename(stage, paths.version(id))
-        try FS.syncDirectory(paths.versions)
-        if let update { try adopt(update, from: bundle, manifest: manifest, sequence: VersionID.sequence(of: id) ?? 0) }
-        try swapCurrent(to: id)
+        do {
+            try FS.syncDirectory(paths.versions)
+            if let update { try Adoption.prepare(update, for: id, config: config, bundle: bundle, manifest: manifest, paths: paths) }
+            try swapCurrent(to: id)
+        } catch {
+            undo(id)
+            throw error
+        }
+        guard let update else { return [] }
+        do {
+            try Adoption.settle(paths, current: id)
+        } catch let e as ToolError {
+            return ["version \(id) is current under trust policy version \(update.policy.version), but recording the adoption failed (\(e.message)); the next apply or rollback records it"]
+        }
+        return []
     }
 
-    /// Pins a new trust policy, after everything in the bundle has been verified and staged and
-    /// just before the swap. Kept with its signatures under policies/, pinned in mirror.json's
-    /// history (with the sequence of the bundle that carried it) and journaled.
-    func adopt(_ update: TrustUpdate, from bundle: String, manifest: SHA256Digest, sequence: Int64) throws {
-        let dir = paths.policies + "/\(update.policy.version)"
-        try FS.makeDirectories(dir)
-        try FS.writeAtomically(dir + "/TRUST", update.bytes)
-        for sig in update.signatures { try FS.writeAtomically(dir + "/" + sig.entry, Array(sig.text.utf8)) }
-        let old = config.policy
-        try FS.writeAtomically(paths.config, config.adopting(update, sequence: sequence).json.canonicalBytes)
-        try Journal(path: paths.journal).append("trust", [
-            "bundle": .string(FS.baseName(bundle)),
-            "manifest": .string("sha256:" + manifest.hex),
-            "from": Commit.summary(old),
-            "to": Commit.summary(update.policy),
-            "approvedBy": .array(update.approvedBy.map { .string($0.idText) }),
-            "revoked": .array(old.keys.filter { !update.policy.keys.contains($0) }.map { .string($0.idText) }),
-        ])
-    }
-
-    private static func summary(_ p: TrustPolicy) -> JSON {
-        .object(["version": .int(p.version), "threshold": .int(Int64(p.threshold)), "keys": .array(p.keys.map { .string($0.idText) })])
+    /// After a failure up to the swap, `current` says whether the swap happened. If it did not,
+    /// the new version, its pending adoption and the unrenamed link go (what a failure here leaves
+    /// is for `Recovery`); if it did (only its flush failed), the adoption stays pending, in
+    /// force, and the next run settles it.
+    private func undo(_ id: String) {
+        let current = (try? paths.currentID()) ?? nil
+        guard current != id else { return }
+        try? FS.remove(paths.root + "/.current.new")
+        try? FS.removeTree(paths.version(id))
+        _ = try? Adoption.settle(paths, current: current)
     }
 
     /// Points `current` at a version with one rename: readers see the old tree or the new one.

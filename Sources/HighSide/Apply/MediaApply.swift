@@ -66,7 +66,9 @@ extension OfflineMirror {
 
     /// The volumes of one complete, intact set, in order; otherwise the refusal naming what is wrong.
     private func completeSet(_ found: VolumeFiles.Found, dryRun: Bool) throws -> (VolumeSet.Key, [VolumeCheck]) {
-        var checks = found.volumes.map { VolumeFiles.checkLabel($0, trust: config.keys) }
+        // The keys in force now, under the lock: not those read when the mirror was opened.
+        let keys = try pinned().keys
+        var checks = found.volumes.map { VolumeFiles.checkLabel($0, trust: keys) }
         for path in found.unlabelled {
             var c = VolumeCheck(source: path, size: (try? FS.info(path)?.size ?? 0) ?? 0)
             c.problem = "no volume label at its end (truncated or overwritten)"

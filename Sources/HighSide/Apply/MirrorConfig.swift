@@ -34,9 +34,15 @@ public struct MirrorConfig: Equatable {
 
     /// The configuration once `update`, carried by the bundle of `sequence`, is adopted.
     func adopting(_ update: TrustUpdate, sequence: Int64) -> MirrorConfig {
+        adopting(update.policy, trust: SHA256Digest.of(update.bytes), sequence: sequence)
+    }
+
+    /// The same, from what a pending adoption records: the policy and the digest of its TRUST.
+    func adopting(_ policy: TrustPolicy, trust: SHA256Digest, sequence: Int64) -> MirrorConfig {
         var next = self
-        next.policy = update.policy
-        next.history = history.adding(update, sequence: sequence)
+        next.policy = policy
+        next.history = PolicyHistory(origin: history.origin,
+                                     adopted: history.adopted + [.init(version: policy.version, sha256: trust, sequence: sequence)])
         return next
     }
 

@@ -15,6 +15,7 @@ import SystemIO
 /// `Rollback`, and `Audit` for status, verify and the receipt.
 public final class OfflineMirror {
     let paths: MirrorPaths
+    /// The configuration in force when the mirror was opened (read-only commands use it).
     public let config: MirrorConfig
     static let retained = 3
 
@@ -65,8 +66,14 @@ public final class OfflineMirror {
             throw ToolError.usage("'\(root)' is not a mirror (no mirror.json); create it with `mirrorctl init`")
         }
         try MirrorDisk.check(root)
-        config = try MirrorConfig(bytes: FS.readFile(paths.config, followingLinks: false), path: paths.config)
+        // The policy in force: a rotation counts from the moment `current` names the version
+        // that carried it, whether or not mirror.json has caught up (`Adoption`).
+        config = try Adoption.pinned(paths, current: (try? paths.currentID()) ?? nil)
     }
+
+    /// The configuration in force now; with the lock held, what a change must use (`config` was
+    /// read before the lock, and another run may have rotated the policy since).
+    func pinned() throws -> MirrorConfig { try Adoption.pinned(paths, current: paths.currentID()) }
 
     var journal: Journal { Journal(path: paths.journal) }
     var audit: Audit { Audit(paths: paths, config: config) }
@@ -81,7 +88,7 @@ public final class OfflineMirror {
         let lock = try MirrorLock(paths)
         defer { _ = lock }
         let (state, current) = try recovery.run()
-        return try Rollback(paths: paths, audit: audit).run(state: state, current: current, allowRevoked: allowRevoked)
+        return try Rollback(paths: paths, audit: Audit(paths: paths, config: pinned())).run(state: state, current: current, allowRevoked: allowRevoked)
     }
 
     public func info(_ id: String, current: Bool) throws -> VersionInfo { try audit.info(id, current: current) }

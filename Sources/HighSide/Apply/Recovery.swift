@@ -2,8 +2,9 @@ import BundleFormat
 import Support
 import SystemIO
 
-/// Recovery: brings state.json in line with `current` after a crash and removes half-made
-/// versions and staging leftovers, journaling what it found. Every change starts with it.
+/// Recovery: brings the pinned trust policy and state.json in line with `current` after a crash
+/// and removes half-made versions and staging leftovers, journaling what it found. Every change
+/// starts with it.
 struct Recovery {
     let paths: MirrorPaths
     let audit: Audit
@@ -13,8 +14,11 @@ struct Recovery {
     /// once: nothing here moves `current`). Call with the lock held.
     func run() throws -> (state: MirrorState, current: String?) {
         let current = try paths.currentID()
+        // A trust rotation under way is adopted or discarded by where `current` points: the
+        // swap was its commit point. Settled first, before anything can move `current` on.
+        var removed = try Adoption.settle(paths, current: current)
         let state = try repairState(current: current)
-        var removed = try removeUnretained(keep: Set(state.versions))
+        removed += try removeUnretained(keep: Set(state.versions))
         removed += ((try? FS.list(paths.staging)) ?? []).map { "staging/\($0)" }
         try? FS.removeTree(paths.staging)
         try FS.makeDirectory(paths.staging, mode: 0o700)
