@@ -259,7 +259,7 @@ struct HostileBundleTests {
         "index-not-canonical": (1, ["INDEX is not in canonical form"]),
         "index-too-deep": (1, ["INDEX is not valid JSON: nesting deeper than 64"]),
         "index-declared-too-small": (1, ["INDEX.zst expands past its declared size of 10 bytes"]),
-        "index-declared-too-large": (1, ["INDEX.zst is shorter than its declared size"]),
+        "index-declared-too-large": (1, ["has a 4,294,967,295-byte index, more than this mirror's limit of 268,435,456 bytes; raise it with --max-index-bytes"]),
 
         // Decompression bombs and broken packs.
         "bomb-pack": (1, ["expands past its declared size of 266 bytes"]),

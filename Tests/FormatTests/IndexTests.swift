@@ -64,6 +64,8 @@ struct IndexTests {
         Case(label: "outside the kinds", files: #"[["elsewhere/a",420,0]]"#, message: "INDEX path \"elsewhere/a\" is not under advisories/, policies/ or images/"),
         Case(label: "listed twice", files: #"[["advisories/x/a",420,0],["advisories/x/a",420,0]]"#, message: "INDEX lists \"advisories/x/a\" twice"),
         Case(label: "unsorted", files: #"[["advisories/x/b",420,0],["advisories/x/a",420,0]]"#, message: "INDEX files are not sorted at \"advisories/x/a\""),
+        Case(label: "more files than the tree", files: #"[["advisories/x/a",420,0],["advisories/x/b",420,0]]"#, message: "INDEX lists more files than the 1 of the signed tree"),
+        Case(label: "more files than a delta's tree", delta: true, files: #"[["advisories/x/a",420,0],["advisories/x/b",420,0],["advisories/x/c",420,0],["advisories/x/d",420,0]]"#, patches: okPatch, message: "INDEX lists more files than the 3 of the signed tree"),
         Case(label: "tree mismatch", files: "[]", message: "INDEX describes 0 files of 0 bytes; the manifest says 1 of 5"),
         Case(label: "mixed pack", delta: true, objects: "[[0,5]]", patches: "[[0,4,7,\"\(ab)\"]]", message: "INDEX pack 0 mixes objects and patches"),
         Case(label: "patch malformed", delta: true, patches: "[[1,0,7,\"\(ab)\"]]", message: "INDEX patch 0 is malformed"),

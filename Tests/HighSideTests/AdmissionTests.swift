@@ -25,6 +25,24 @@ struct AdmissionTests {
             == "bundle 'other' is for another channel; this mirror follows 'feeds'")
     }
 
+    @Test("a tree or index above the limits is refused from the signed figures, naming the flag")
+    func cost() throws {
+        var a = admission()
+        a.limits = ApplyLimits(maxFiles: 10, maxIndexBytes: 100)
+        var m = Fixture.manifest(sequence: 3)
+        m.treeFiles = 10
+        m.index.uncompressed = 100
+        try a.check(m)
+        m.treeFiles = 11
+        #expect(Fixture.refusal { try a.check(m) }
+            == "bundle 'feeds' sequence 3 lists 11 files, more than this mirror's limit of 10; raise it with --max-files if this is expected")
+        m.treeFiles = 10
+        m.index.uncompressed = 101
+        #expect(Fixture.refusal { try a.check(m) }
+            == "bundle 'feeds' sequence 3 has a 101-byte index, more than this mirror's limit of 100 bytes; raise it with --max-index-bytes if this is expected")
+        #expect(ApplyLimits.defaults == ApplyLimits(maxFiles: 1_000_000, maxIndexBytes: 256 << 20))
+    }
+
     @Test("a replayed or older sequence is refused", arguments: [Int64(1), 2])
     func replay(_ sequence: Int64) {
         #expect(Fixture.refusal { try admission().check(Fixture.manifest(sequence: sequence)) }

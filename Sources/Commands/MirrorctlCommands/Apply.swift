@@ -23,10 +23,17 @@ extension Mirrorctl {
         var dryRun = false
         @Flag(help: "Apply a bundle whose expiry time has passed (recorded in the journal).")
         var allowExpired = false
+        @Option(help: "Refuse a bundle whose tree has more files than this, before its index is read.")
+        var maxFiles: Int64 = ApplyLimits.defaults.maxFiles
+        @Option(help: "Refuse a bundle whose index is larger than this many bytes (decompressed), before it is read.")
+        var maxIndexBytes: Int64 = ApplyLimits.defaults.maxIndexBytes
 
         func validate() throws {
             if inputs.isEmpty { throw ValidationError("give the bundle file, or its volumes") }
+            if maxFiles < 1 || maxIndexBytes < 1 { throw ValidationError("--max-files and --max-index-bytes must be at least 1") }
         }
+
+        private var limits: ApplyLimits { ApplyLimits(maxFiles: maxFiles, maxIndexBytes: maxIndexBytes) }
 
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
@@ -34,11 +41,11 @@ extension Mirrorctl {
             var s = Summary()
             switch try ApplyInput(inputs) {
             case .bundle(let bundle):
-                r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired)
+                r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, limits: limits)
                 addHeadline(r, to: &s)
                 s.add("bundle", bundle)
             case .volumes(let inputs):
-                let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired)
+                let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired, limits: limits)
                 r = report
                 addHeadline(r, to: &s)
                 addIntake(v, to: &s)

@@ -15,8 +15,7 @@ extension Mirrorctl {
         var json = false
 
         func run() async throws {
-            let (entries, problem) = try OfflineMirror(options.mirror).journalEntries()
-            for e in entries {
+            let problem = try OfflineMirror(options.mirror).journalEntries { e in
                 print(json ? JSON.object(e).canonicalString : Log.line(e))
             }
             if let problem { throw ToolError.refused(problem) }

@@ -142,7 +142,7 @@ public struct BundleIndex: Equatable, Sendable {
         let patches = isDelta && o.members["patches"] != nil ? try BundleIndex.parsePatches(o, into: &packs) : []
         try packs.check()
         self.init(objects: objects, files: [], patches: patches)
-        let (files, total) = try parseFiles(o, isDelta: isDelta)
+        let (files, total) = try parseFiles(o, isDelta: isDelta, limit: manifest.treeFiles)
         self.files = files
         if isDelta, o.members["removed"] != nil { removed = try BundleIndex.parseRemoved(o, files: files) }
         if !isDelta {
@@ -176,7 +176,9 @@ public struct BundleIndex: Equatable, Sendable {
     }
 
     /// The files, sorted and each under a source kind, with the bytes their objects add up to.
-    private func parseFiles(_ o: JSONObject, isDelta: Bool) throws -> ([File], Int64) {
+    /// Stops at `limit` (the signed tree's file count, which admission bounds): an index lists
+    /// no more files than the tree it makes.
+    private func parseFiles(_ o: JSONObject, isDelta: Bool, limit: Int64) throws -> ([File], Int64) {
         var files: [File] = []
         var total: Int64 = 0
         for (i, v) in try o.array("files").enumerated() {
@@ -190,6 +192,7 @@ public struct BundleIndex: Equatable, Sendable {
             if let prev = files.last?.path, !LogicalPath.bytewiseLess(prev, path) {
                 throw ToolError.refused(prev == path ? "INDEX lists \"\(ToolError.shown(path))\" twice" : "INDEX files are not sorted at \"\(ToolError.shown(path))\"")
             }
+            guard Int64(i) < limit else { throw ToolError.refused("INDEX lists more files than the \(limit) of the signed tree") }
             files.append(File(path: path, mode: UInt32(mode), source: source))
         }
         return (files, total)

@@ -6,7 +6,7 @@ import Support
 /// touches the file system, so every refusal is unit-tested directly.
 ///
 /// The checks run in a fixed order and the first refusal is the one reported: channel, replay,
-/// expiry, then for a delta the mirror it was made for and the base it needs.
+/// expiry, cost, then for a delta the mirror it was made for and the base it needs.
 struct Admission {
     /// What admission needs of the current version: which one it is and its tree digest.
     struct Current: Equatable {
@@ -19,11 +19,24 @@ struct Admission {
     var mirrorID: String
     var allowExpired: Bool
     var now: Int64
+    var limits: ApplyLimits = .defaults
 
     /// Throws the first refusal, or returns when `m` may be applied.
     func check(_ m: Manifest) throws {
         try checkPolicy(m)
+        try checkCost(m)
         try checkBase(m)
+    }
+
+    /// What reading the index will cost, from the signed figures, before it is paid: a signed
+    /// bundle listing 400,000 empty files takes 143 KB but about 1 KB of memory per file.
+    func checkCost(_ m: Manifest) throws {
+        if m.treeFiles > limits.maxFiles {
+            throw ToolError.refused("bundle '\(m.name)' sequence \(m.sequence) lists \(Format.grouped(m.treeFiles)) files, more than this mirror's limit of \(Format.grouped(limits.maxFiles)); raise it with --max-files if this is expected")
+        }
+        if m.index.uncompressed > limits.maxIndexBytes {
+            throw ToolError.refused("bundle '\(m.name)' sequence \(m.sequence) has a \(Format.grouped(m.index.uncompressed))-byte index, more than this mirror's limit of \(Format.grouped(limits.maxIndexBytes)) bytes; raise it with --max-index-bytes if this is expected")
+        }
     }
 
     func checkPolicy(_ m: Manifest) throws {
@@ -55,4 +68,21 @@ struct Admission {
             throw ToolError.refused("this delta needs base \(base.description), but the mirror's current version is sequence \(current.sequence) (tree sha256:\(current.tree.hex)): apply the missing bundles or a full bundle")
         }
     }
+}
+
+/// How much a bundle may make the high side read and hold before anything is applied. The
+/// defaults are far above real feeds (the PyPA advisory tree is about 2,600 files; the CVE list,
+/// one file per CVE, about 300,000) and keep a dry run of a hostile index near 1 GB of memory.
+public struct ApplyLimits: Sendable, Equatable {
+    /// Files in the tree a bundle makes (its signed count).
+    public var maxFiles: Int64
+    /// Bytes of the decompressed index (its signed size): what parsing it costs.
+    public var maxIndexBytes: Int64
+
+    public init(maxFiles: Int64, maxIndexBytes: Int64) {
+        self.maxFiles = maxFiles
+        self.maxIndexBytes = maxIndexBytes
+    }
+
+    public static let defaults = ApplyLimits(maxFiles: 1_000_000, maxIndexBytes: 256 << 20)
 }

@@ -24,23 +24,24 @@ public struct ApplyReport {
 /// recover, open (signatures), admit, then either check into a sink that keeps nothing (a dry
 /// run) or stage, commit and record.
 extension OfflineMirror {
-    public func apply(bundle: String, dryRun: Bool, allowExpired: Bool = false, now: Int64 = Timestamp.now()) throws -> ApplyReport {
-        try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, now: now, held: nil)
+    public func apply(bundle: String, dryRun: Bool, allowExpired: Bool = false, limits: ApplyLimits = .defaults,
+                      now: Int64 = Timestamp.now()) throws -> ApplyReport {
+        try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, limits: limits, now: now, held: nil)
     }
 
     /// - Parameter held: the mirror's lock, when the caller already holds it (an apply from
     ///   volumes reassembles the bundle under the lock and keeps it until the swap).
-    func apply(bundle: String, dryRun: Bool, allowExpired: Bool, now: Int64, held: MirrorLock?) throws -> ApplyReport {
+    func apply(bundle: String, dryRun: Bool, allowExpired: Bool, limits: ApplyLimits, now: Int64, held: MirrorLock?) throws -> ApplyReport {
         let started = Clock.now()
         let lock: MirrorLock? = dryRun ? nil : try held ?? MirrorLock(paths)
         defer { _ = lock }
-        let (state, currentID) = dryRun ? (try paths.loadState(), try paths.currentID()) : try recovery.run()
+        let (state, currentID) = dryRun ? try replayGuard.current(write: false) : try recovery.run()
         let config = try pinned()
 
         let reader = try journalingRefusal(of: bundle, dryRun: dryRun, nil) { try BundleReader(path: bundle, policy: config.policy) }
         let current = try currentID.map { try CurrentVersion.load($0, paths: paths) }
         let admission = Admission(state: state, current: current.map { .init(sequence: $0.sequence, tree: $0.tree) },
-                                  mirrorID: config.id, allowExpired: allowExpired, now: now)
+                                  mirrorID: config.id, allowExpired: allowExpired, now: now, limits: limits)
         try journalingRefusal(of: bundle, dryRun: dryRun, reader) { try admission.check(reader.manifest) }
 
         let id = VersionID.make(sequence: reader.manifest.sequence, manifest: reader.manifestDigest)

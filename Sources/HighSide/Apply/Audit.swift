@@ -74,7 +74,7 @@ struct Audit {
     /// Returns one line per problem; empty means intact.
     func verify(current cur: String?) throws -> (VersionInfo?, [String]) {
         var problems: [String] = []
-        do { _ = try journal.verifiedEntries() } catch let e as ToolError { problems.append(e.message) }
+        do { try journal.verify() } catch let e as ToolError { problems.append(e.message) }
         guard let cur else { return (nil, problems) }
         problems += try checkVersion(cur)
         return (try info(cur, current: true), problems)

@@ -9,96 +9,111 @@ import SystemIO
 ///
 /// Whoever can rewrite both files can forge a consistent history; the head digest that
 /// `mirrorctl verify` prints is meant for a record kept off the machine (the transfer log).
+///
+/// Nothing reads the journal whole: appending and the replay guard read its last lines
+/// backwards, `verify` and `log` stream it a line at a time. Every entry is bounded when it is
+/// written (`JournalBound`), and no line longer than `maxLine` is ever held.
 struct Journal {
     let path: String
     let headPath: String
     static let genesis = String(repeating: "0", count: 64)
+    /// The longest line any reader holds. Entries written now are at most `JournalBound.maxEntry`
+    /// bytes; this leaves room for the long entries older versions wrote (a refusal listing
+    /// 20,000 junk files took 6 MB).
+    static let maxLine = 16 << 20
 
     init(path: String) {
         self.path = path
         headPath = FS.parent(of: path) + "/journal.head"
     }
 
-    /// The complete lines, and the length of an unterminated last line: a write cut short by a
-    /// crash, which was never a record and is dropped by the next append.
-    private func read() throws -> (lines: [[UInt8]], incomplete: Int) {
-        guard try FS.info(path) != nil else { return ([], 0) }
-        var parts = try FS.readFile(path, limit: 1 << 30).split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
-        let tail = parts.removeLast()
-        return (parts, tail.count)
-    }
-
-    private static func digest(_ line: [UInt8]) -> String { SHA256Digest.of(line).hex }
+    static func digest(_ line: [UInt8]) -> String { SHA256Digest.of(line).hex }
 
     /// Appends one event, syncs it to disk, then records it as the head. Call with the mirror's
-    /// lock held (or while creating the mirror).
+    /// lock held (or while creating the mirror). The entry is bounded first; it also carries the
+    /// highest sequence ever applied (`highest`), so the replay guard is read from the last line.
     func append(_ event: String, _ fields: [String: JSON]) throws {
-        let end = try tail()
-        var members = fields
+        let end = try self.end()
+        var fixed: [String: JSON] = [:]
         if end.incomplete > 0 {
             try JournalFileIO.cut(path, bytes: end.incomplete)
-            members["dropped"] = .string("an incomplete last line of \(end.incomplete) bytes, cut short by a crash")
+            fixed["dropped"] = .string("an incomplete last line of \(end.incomplete) bytes, cut short by a crash")
         }
-        members["event"] = .string(event)
-        members["time"] = .string(Timestamp.format(Timestamp.now()))
-        members["prev"] = .string(end.last)
-        members["n"] = .int(Int64(end.count + 1))
-        let line = JSON.object(members).canonicalBytes
+        fixed["event"] = .string(event)
+        fixed["time"] = .string(Timestamp.format(Timestamp.now()))
+        fixed["prev"] = .string(end.last)
+        fixed["n"] = .int(Int64(end.count + 1))
+        let before = try end.highest ?? highestApplied()
+        fixed["highest"] = Journal.highest(before, after: event, fields).map { .int($0) } ?? .null
+        let line = JSON.object(JournalBound.fit(fields, with: fixed)).canonicalBytes
         let fd = try JournalFileIO.openForAppend(path)
         try fd.write(line + [10])
         try fd.sync()
         try FS.writeAtomically(headPath, JSON.object(["n": .int(Int64(end.count + 1)), "sha256": .string(Journal.digest(line))]).canonicalBytes)
     }
 
-    /// The entries up to the first broken link, and what broke it (nil when the chain and the
-    /// head hold). A problem names the line where the chain breaks and what that means.
-    func check() throws -> (entries: [[String: JSON]], problem: String?) {
-        let (lines, _) = try read()
-        var entries: [[String: JSON]] = []
-        var prev = Journal.genesis
-        for (i, raw) in lines.enumerated() {
-            let k = i + 1
-            guard case .object(let m)? = try? JSON.parseCanonical(raw, what: "journal line \(k)"),
-                  case .string(let p)? = m["prev"], case .int(let n)? = m["n"] else {
-                return (entries, "journal line \(k) is not a journal entry (canonical JSON with \"n\" and \"prev\"): it was changed or inserted")
-            }
-            guard n == Int64(k) else {
-                return (entries, "the journal's hash chain is broken at line \(k): it holds entry \(n), so lines before it were removed, inserted or reordered")
-            }
-            guard p == prev else {
-                return (entries, k == 1
-                    ? "the journal's hash chain is broken at line 1: it does not start the journal, so the start was removed or changed"
-                    : "the journal's hash chain is broken at line \(k): journal line \(k - 1) was changed (line \(k) records another digest for it)")
-            }
-            prev = Journal.digest(raw)
-            entries.append(m)
+    /// The highest sequence applied once `event` is recorded: an apply, or a recovery that found
+    /// `current` moved to a version the journal had not recorded, raises it; nothing lowers it.
+    static func highest(_ before: Int64?, after event: String, _ fields: [String: JSON]) -> Int64? {
+        guard event == "apply" || (event == "recover" && fields["versionId"] != nil),
+              case .int(let sequence)? = fields["sequence"] else { return before }
+        return max(before ?? sequence, sequence)
+    }
+
+    /// The highest sequence the journal records as applied (nil: none yet). From the last line
+    /// when it carries `highest` and journal.head vouches for it (the usual case); otherwise (a
+    /// journal written before entries carried it, or a head that does not agree) from every
+    /// entry, streamed. Lines that are not entries are skipped, not trusted to lower it.
+    func highestApplied() throws -> Int64? {
+        if let known = try end().highest { return known }
+        var highest: Int64?
+        _ = try JournalLines.forEach(path) { line in
+            guard let line, case .object(let e)? = try? JSON.parse(line, what: "journal") else { return true }
+            if case .string(let event)? = e["event"] { highest = Journal.highest(highest, after: event, e) }
+            return true
         }
+        return highest
+    }
+
+    /// The entries up to the first broken link, each handed to `visit` in order; returns what
+    /// broke the chain or the head (nil when both hold). Streams the file: one line in memory.
+    func check(_ visit: ([String: JSON]) throws -> Void = { _ in }) throws -> String? {
+        var chain = ChainCheck()
+        var problem: String?
+        let (count, _) = try JournalLines.forEach(path) { raw in
+            problem = try chain.take(raw, visit)
+            return problem == nil
+        }
+        if let problem { return problem }
+        return try checkHead(count: count, last: chain.prev, beforeLast: chain.beforePrev)
+    }
+
+    /// journal.head against the last lines, once the chain of `count` lines held.
+    private func checkHead(count: Int, last: String, beforeLast: String) throws -> String? {
         guard try FS.info(headPath) != nil else {
-            return (entries, lines.isEmpty ? nil : "journal.head is missing, so the journal's last line cannot be checked")
+            return count == 0 ? nil : "journal.head is missing, so the journal's last line cannot be checked"
         }
         guard case .object(let h)? = try? JSON.parseCanonical(FS.readFile(headPath, limit: 4096), what: "journal.head"),
               case .int(let n)? = h["n"], n >= 0, case .string(let d)? = h["sha256"] else {
-            return (entries, "journal.head is not a journal head: it was changed")
+            return "journal.head is not a journal head: it was changed"
         }
-        let count = Int64(lines.count)
+        let count = Int64(count)
         if n == count {
-            guard d == prev else { return (entries, "journal line \(count) was changed: it no longer matches journal.head") }
-        } else if n == count - 1 && d == (n == 0 ? Journal.genesis : Journal.digest(lines[Int(n) - 1])) {
+            guard d == last else { return "journal line \(count) was changed: it no longer matches journal.head" }
+        } else if n == count - 1 && d == beforeLast {
             // The last line was written and synced, the head not yet: a crash between the two.
             // It is chained like every other line, and the next append records the head again.
         } else if n > count {
-            return (entries, "the journal ends at line \(count), but journal.head records line \(n): its last \(n - count) line(s) were removed")
+            return "the journal ends at line \(count), but journal.head records line \(n): its last \(n - count) line(s) were removed"
         } else {
-            return (entries, "journal.head records line \(n) with another digest: the journal was changed")
+            return "journal.head records line \(n) with another digest: the journal was changed"
         }
-        return (entries, nil)
+        return nil
     }
 
-    /// Parsed entries after checking every link of the chain and the head; the first problem is thrown.
-    func verifiedEntries() throws -> [[String: JSON]] {
-        let (entries, problem) = try check()
-        if let problem { throw ToolError.refused(problem) }
-        return entries
+    /// Checks every link of the chain and the head; the first problem is thrown.
+    func verify() throws {
+        if let problem = try check() { throw ToolError.refused(problem) }
     }
 
     /// The number and SHA-256 of the last line, for a record kept elsewhere.
@@ -126,82 +141,39 @@ struct Journal {
         return found
     }
 
-    // MARK: The end of the file
-
-    /// Where the next line goes: the number of complete lines, the SHA-256 of the last one, and
-    /// the length of an unterminated last line. Read from the last two lines and journal.head
-    /// when they agree (the usual case, whatever the journal's length); otherwise by counting.
-    func tail() throws -> (count: Int, last: String, incomplete: Int) {
-        var recent: [[UInt8]] = []
-        let incomplete = try scanBackward { recent.append($0); return recent.count < 2 }
-        guard let last = recent.first else { return (0, Journal.genesis, incomplete) }
-        let count = try countFromHead(last: last, before: recent.dropFirst().first) ?? read().lines.count
-        return (count, Journal.digest(last), incomplete)
-    }
-
-    /// The line count journal.head vouches for: it names the last line, or the one before it
-    /// (the last line was written and synced, the head not yet), and that line's own number agrees.
-    private func countFromHead(last: [UInt8], before: [UInt8]?) throws -> Int? {
-        guard try FS.info(headPath) != nil,
-              case .object(let h)? = try? JSON.parse(FS.readFile(headPath, limit: 4096), what: "journal.head"),
-              case .int(let n)? = h["n"], case .string(let d)? = h["sha256"],
-              case .object(let line)? = try? JSON.parse(last, what: "journal"), case .int(let k)? = line["n"] else { return nil }
-        if d == Journal.digest(last) && n == k { return Int(k) }
-        if let before, d == Journal.digest(before), n + 1 == k { return Int(k) }
-        return nil
-    }
-
-    /// Visits the complete lines from the last to the first, reading the file backwards a block
-    /// at a time, while `visit` returns true. Returns the length of an unterminated last line.
+    /// Visits the complete lines from the last to the first (see `JournalLines.backward`).
     @discardableResult
     func scanBackward(block: Int64 = 64 << 10, _ visit: ([UInt8]) throws -> Bool) throws -> Int {
-        guard try FS.info(path) != nil else { return 0 }
-        let fd = try FileDescriptor.open(path)
-        defer { try? fd.close() }
-        var start = try fd.size()
-        var pending: [UInt8] = []  // bytes from `start` up to the end of the line being looked for
-        var incomplete: Int?
-        while true {
-            if let i = pending.lastIndex(of: 10) {
-                let line = Array(pending[(i + 1)...])
-                pending.removeSubrange(i...)
-                if incomplete == nil {
-                    incomplete = line.count
-                } else if try !visit(line) {
-                    return incomplete!
-                }
-            } else if start > 0 {
-                let from = max(0, start - block)
-                pending = try JournalFileIO.read(fd, from: from, count: Int(start - from)) + pending
-                start = from
-            } else {
-                // At the start of the file: what is left is the first line (none without a newline).
-                guard let incomplete else { return pending.count }
-                _ = try visit(pending)
-                return incomplete
-            }
-        }
+        try JournalLines.backward(path, block: block, visit)
     }
 }
 
-/// The file calls the journal needs beyond `FS`.
-private enum JournalFileIO {
-    static func openForAppend(_ path: String) throws -> FileDescriptor {
-        try FileDescriptor.open(path, .writeOnly, options: [.create, .append], mode: 0o644)
-    }
+/// One link after another of the hash chain, as `Journal.check` streams the lines.
+private struct ChainCheck {
+    var k = 0
+    var prev = Journal.genesis
+    var beforePrev = Journal.genesis
 
-    /// Drops the last `bytes` bytes of the file.
-    static func cut(_ path: String, bytes: Int) throws {
-        let fd = try FileDescriptor.open(path, .writeOnly)
-        defer { try? fd.close() }
-        try fd.truncate(to: try fd.size() - Int64(bytes))
-    }
-
-    static func read(_ fd: FileDescriptor, from offset: Int64, count: Int) throws -> [UInt8] {
-        try fd.seek(to: offset)
-        var bytes = [UInt8](repeating: 0, count: count)
-        let n = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-        guard n == count else { throw ToolError.environment("'\(fd.path)' changed while it was read") }
-        return bytes
+    /// Takes the next line (nil: longer than `Journal.maxLine`); returns the problem, if any.
+    mutating func take(_ raw: [UInt8]?, _ visit: ([String: JSON]) throws -> Void) throws -> String? {
+        k += 1
+        guard let raw else {
+            return "journal line \(k) is longer than \(Journal.maxLine >> 20) MiB, longer than any journal entry: it was changed or inserted"
+        }
+        guard case .object(let m)? = try? JSON.parseCanonical(raw, what: "journal line \(k)"),
+              case .string(let p)? = m["prev"], case .int(let n)? = m["n"] else {
+            return "journal line \(k) is not a journal entry (canonical JSON with \"n\" and \"prev\"): it was changed or inserted"
+        }
+        guard n == Int64(k) else {
+            return "the journal's hash chain is broken at line \(k): it holds entry \(n), so lines before it were removed, inserted or reordered"
+        }
+        guard p == prev else {
+            return k == 1
+                ? "the journal's hash chain is broken at line 1: it does not start the journal, so the start was removed or changed"
+                : "the journal's hash chain is broken at line \(k): journal line \(k - 1) was changed (line \(k) records another digest for it)"
+        }
+        (beforePrev, prev) = (prev, Journal.digest(raw))
+        try visit(m)
+        return nil
     }
 }

@@ -39,7 +39,7 @@ public struct VolumeIntake {
 extension OfflineMirror {
     var incoming: String { paths.root + "/incoming" }
 
-    public func apply(volumes inputs: [String], dryRun: Bool, allowExpired: Bool = false,
+    public func apply(volumes inputs: [String], dryRun: Bool, allowExpired: Bool = false, limits: ApplyLimits = .defaults,
                       now: Int64 = Timestamp.now()) throws -> (ApplyReport, VolumeIntake) {
         // Held across reading and applying: incoming/ is this run's alone, and the bundle it
         // reassembles is applied under the same lock (never another run's half-copied file).
@@ -52,6 +52,8 @@ extension OfflineMirror {
         let (key, volumes) = try completeSet(found, dryRun: dryRun)
         var intake = VolumeIntake(key: key, volumes: volumes)
         // 2. Copy, hashing each payload on the way; resume after what an earlier run recorded.
+        // A label signed by any one trusted key gets this far: the bundle must fit the disk.
+        try checkRoom(for: key, dryRun: dryRun)
         let reassembly = try Reassembly(incoming: incoming, key: key)
         do {
             try reassembly.copy(volumes, into: &intake)
@@ -59,9 +61,31 @@ extension OfflineMirror {
             throw refuseVolumes(e.error, bundle: key.bundle.file, dryRun: dryRun)
         }
         // 3. The usual apply: signature, policy, every byte, stage, swap.
-        let report = try apply(bundle: reassembly.staged, dryRun: dryRun, allowExpired: allowExpired, now: now, held: lock)
+        let report: ApplyReport
+        do {
+            report = try apply(bundle: reassembly.staged, dryRun: dryRun, allowExpired: allowExpired, limits: limits, now: now, held: lock)
+        } catch let e as ToolError where e.status == .refused {
+            // A refused bundle keeps no space: it is read from its volumes again if it is retried.
+            try? reassembly.remove()
+            throw e
+        }
         if !dryRun { try reassembly.remove() }
         return (report, intake)
+    }
+
+    /// Spare space left beyond the bundle: the journal, state and the start of staging need some.
+    static let spareBytes: Int64 = 64 << 20
+
+    /// Refuses, before anything is copied, a set whose bundle does not fit the free space of the
+    /// mirror's file system (what an interrupted run already copied for it counts as room).
+    private func checkRoom(for key: VolumeSet.Key, dryRun: Bool) throws {
+        guard let free = FS.freeBytes(at: paths.root) else { return }
+        let copied = (try? FS.info(Reassembly.stagedPath(incoming: incoming, key: key)))?.size ?? 0
+        let (needed, overflow) = (key.bundle.size - copied).addingReportingOverflow(OfflineMirror.spareBytes)
+        guard overflow || needed > free else { return }
+        let e = ToolError.environment("the volumes of \(key.bundle.description) make a \(Format.grouped(key.bundle.size))-byte bundle, but the mirror's file system has \(Format.grouped(free)) bytes free (\(Format.grouped(OfflineMirror.spareBytes)) are kept spare); nothing was copied")
+        if !dryRun { try? record.refusal(key.bundle.file, e) }
+        throw e
     }
 
     /// The volumes of one complete, intact set, in order; otherwise the refusal naming what is wrong.

@@ -79,6 +79,7 @@ public final class OfflineMirror {
     var audit: Audit { Audit(paths: paths, config: config) }
     var recovery: Recovery { Recovery(paths: paths, audit: audit) }
     var record: Record { Record(paths: paths) }
+    var replayGuard: ReplayGuard { ReplayGuard(paths: paths) }
 
     // MARK: Rollback, status and verify
 
@@ -93,7 +94,10 @@ public final class OfflineMirror {
 
     public func info(_ id: String, current: Bool) throws -> VersionInfo { try audit.info(id, current: current) }
 
-    public func status() throws -> Status { try audit.status(state: paths.loadState(), current: paths.currentID()) }
+    public func status() throws -> Status {
+        let (state, current) = try replayGuard.current(write: false)
+        return try audit.status(state: state, current: current)
+    }
 
     /// Re-checks the journal and the active version; one line per problem, empty means intact.
     public func verify() throws -> (VersionInfo?, [String]) { try audit.verify(current: paths.currentID()) }
@@ -101,8 +105,9 @@ public final class OfflineMirror {
     /// What the low side needs to build a delta against the current version.
     public func receipt() throws -> Receipt { try audit.receipt(current: paths.currentID()) }
 
-    /// The journal's entries as far as its hash chain holds, and what broke it, if anything.
-    public func journalEntries() throws -> (entries: [[String: JSON]], problem: String?) { try journal.check() }
+    /// Hands the journal's entries to `visit`, in order, as far as its hash chain holds; returns
+    /// what broke it, if anything. Streamed: one line in memory at a time.
+    public func journalEntries(_ visit: ([String: JSON]) throws -> Void) throws -> String? { try journal.check(visit) }
 
     /// The journal's line count and the SHA-256 of its last line, to note in a transfer log.
     public func journalHead() throws -> (count: Int, sha256: String) { try journal.head() }

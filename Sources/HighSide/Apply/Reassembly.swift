@@ -8,9 +8,10 @@ import SystemIO
 /// The folder is beside `staging/` rather than in it because every apply clears `staging/` on
 /// start, and this copy must outlive an interrupted run: `volumes.json` there records the
 /// volumes already checked and copied (each flushed before it is recorded), and a run with the
-/// same volumes goes on from there. The folder is removed after a successful apply, and when
-/// volumes of another bundle arrive. It is kept after a refusal of the bundle itself (expired,
-/// or a delta whose base is missing, can become applicable).
+/// same volumes goes on from there. The folder is removed after a successful apply, after a
+/// refusal of the bundle (a bundle whose labels one key signed but whose MANIFEST does not meet
+/// the threshold must not keep its space), and when volumes of another bundle arrive. Before
+/// anything is copied, the bundle must fit the free space (`OfflineMirror.checkRoom`).
 final class Reassembly {
     /// A volume whose payload does not match its label: the refusal to report.
     struct Damaged: Error { var error: ToolError }
@@ -26,9 +27,14 @@ final class Reassembly {
         self.incoming = incoming
         self.key = key
         dir = incoming + "/" + key.set.hex
-        staged = dir + "/bundle/" + key.bundle.file
+        staged = Reassembly.stagedPath(incoming: incoming, key: key)
         record = IncomingRecord(bundle: key.bundle, set: key.set, count: key.count, copied: [])
         record = try open()
+    }
+
+    /// Where the bundle of `key` is reassembled.
+    static func stagedPath(incoming: String, key: VolumeSet.Key) -> String {
+        incoming + "/" + key.set.hex + "/bundle/" + key.bundle.file
     }
 
     /// Copies every volume not yet recorded, hashing the whole file as it comes together, in

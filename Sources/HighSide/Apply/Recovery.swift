@@ -40,7 +40,7 @@ struct Recovery {
 
     /// `current` moved but state.json was not yet written: the swap happened, record it.
     private func repairState(current: String?) throws -> MirrorState {
-        var state = try paths.loadState()
+        var state = try ReplayGuard(paths: paths).state(current: current, write: true)
         guard let current, !state.versions.contains(current) else { return state }
         let manifest = try paths.storedManifest(current)
         state.versions.append(current)

@@ -144,7 +144,7 @@ public struct VolumeSet {
             return "DAMAGED    \(c.label!.number)/\(c.label!.count)  \(c.source): \(why)"
         case .ambiguous(let groups):
             let list = groups.sorted { $0.value > $1.value }.map { "\($0.key.bundle.description) set \($0.key.set.hex.prefix(16))… (\($0.value) volume(s))" }
-            return "AMBIGUOUS  volumes of \(groups.count) sets in equal numbers: \(list.joined(separator: "; "))"
+            return "AMBIGUOUS  volumes of \(groups.count) sets in equal numbers: \(VolumeSet.firstFew(list, "; "))"
         }
     }
 
@@ -165,12 +165,22 @@ public struct VolumeSet {
             }
         }
         var parts: [String] = []
-        if !missing.isEmpty { parts.append("missing volume\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) of \(key?.count ?? 0)") }
-        if !damaged.isEmpty { parts.append("damaged: " + damaged.joined(separator: "; ")) }
-        if !duplicate.isEmpty { parts.append("duplicate: " + duplicate.joined(separator: "; ")) }
-        if !foreign.isEmpty { parts.append("foreign: " + foreign.joined(separator: "; ")) }
+        if !missing.isEmpty { parts.append("missing volume\(missing.count == 1 ? "" : "s") \(VolumeSet.firstFew(missing, ", ")) of \(key?.count ?? 0)") }
+        if !damaged.isEmpty { parts.append("damaged: " + VolumeSet.firstFew(damaged, "; ")) }
+        if !duplicate.isEmpty { parts.append("duplicate: " + VolumeSet.firstFew(duplicate, "; ")) }
+        if !foreign.isEmpty { parts.append("foreign: " + VolumeSet.firstFew(foreign, "; ")) }
         parts += other
         return parts.joined(separator: "; ")
+    }
+
+    /// How many findings of a kind the summary names; the rest are counted. The summary is one
+    /// line on the terminal and one journal entry: a folder of 20,000 junk files named like
+    /// volumes must not make it 6 MB (`media verify` lists every finding, one line each).
+    public static let named = 5
+
+    static func firstFew(_ items: [String], _ separator: String) -> String {
+        let shown = items.prefix(named).joined(separator: separator)
+        return items.count <= named ? shown : shown + separator + "and \(Format.grouped(Int64(items.count - named))) more"
     }
 
     /// Exit status for the findings: a refusal unless every problem is the environment's.
