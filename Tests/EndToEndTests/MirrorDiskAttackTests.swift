@@ -41,7 +41,7 @@ final class DiskFixture {
     /// The bundle of version 1 as volumes, in `vols/`.
     func volumes() throws -> String {
         let vols = s.at("vols")
-        let r = try bundlectl("media", "write", first, "--to", vols, "--volume-size", "1M", "--key", key)
+        let r = try bundlectl("media", "write", first, "--to", vols, "--create", "--volume-size", "1M", "--key", key)
         #expect(r.status == 0, "\(r.text)")
         return vols
     }
