@@ -163,14 +163,3 @@ struct BoundsAttackTests {
         #expect(!FileManager.default.fileExists(atPath: m + "/incoming"))
     }
 }
-
-/// 1234567 as "1,234,567", as the tools print sizes.
-private func grouped(_ n: Int64) -> String {
-    let s = String(n)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out += "," }
-        out.append(c)
-    }
-    return out
-}

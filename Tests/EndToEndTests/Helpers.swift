@@ -174,6 +174,8 @@ func entryOffset(_ bundle: String, _ name: String) throws -> Int {
 }
 
 /// 1234567 -> "1,234,567", as the tools print byte counts.
+func grouped(_ n: Int64) -> String { grouped(Int(n)) }
+
 func grouped(_ n: Int) -> String {
     let s = String(n)
     var out = ""
