@@ -55,4 +55,20 @@ struct UserDayTests {
         let old = try bundlectl("build", spec, "--key", key, "--output", s.at("x.bundle"), env: ["SOURCE_DATE_EPOCH": "1500000000"])
         #expect(old.status == 0, "\(old.text)")
     }
+
+    @Test("a swapped key pair and a missing source path say what to fix")
+    func messagesSayWhatToFix() throws {
+        let s = try Scratch()
+        let (key, pub) = try s.key("k")
+        let spec = try s.spec(sequence: 1, sources: [("feed", "advisories", "nowhere")])
+        let r = try bundlectl("build", spec, "--key", key, "--output", s.at("x.bundle"))
+        #expect(r.status == 2, "\(r.text)")
+        #expect(r.err == "bundlectl: \(spec):5: source 'feed': 'nowhere' does not exist (paths in a spec are relative to its folder, \(s.path))\n", "\(r.err)")
+
+        let swapped = try bundlectl("build", spec, "--key", pub, "--output", s.at("x.bundle"))
+        #expect(swapped.status == 2 && swapped.err.contains("secret key '\(pub)' is a public key; signing needs the secret key"), "\(swapped.err)")
+        let trusted = try mirrorctl("init", "--mirror", s.at("m"), "--trust", key)
+        #expect(trusted.status == 2 && trusted.err.contains("is a secret key; give the public key (.pub)"), "\(trusted.err)")
+        #expect(!FileManager.default.fileExists(atPath: s.at("m/mirror.json")))
+    }
 }
