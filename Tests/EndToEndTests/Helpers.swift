@@ -113,6 +113,14 @@ final class Scratch {
         return at(file)
     }
 
+    /// Bundles 1...count of one tiny advisory feed ("feed"), each holding its own record.
+    func smallBundles(_ count: Int, key: String) throws -> [String] {
+        try (1...count).map { n in
+            try sh("mkdir -p \(path)/t\(n) && echo 'record \(n)' > \(path)/t\(n)/r.json")
+            return try build(try spec("\(n).yaml", sequence: n, sources: [("feed", "advisories", at("t\(n)"))]), key: key, output: "\(n).bundle")
+        }
+    }
+
     /// Builds a bundle and expects success.
     @discardableResult
     func build(_ spec: String, key: String, output: String, env: [String: String] = ["SOURCE_DATE_EPOCH": "1722470400"],

@@ -11,11 +11,7 @@ struct JournalFixture {
     init() throws {
         s = try Scratch()
         let (key, pub) = try s.key("op")
-        var made: [String] = []
-        for n in 1...3 {
-            try sh("mkdir -p \(s.path)/t\(n) && echo 'record \(n)' > \(s.path)/t\(n)/r.json")
-            made.append(try s.build(try s.spec("\(n).yaml", sequence: n, sources: [("feed", "advisories", s.at("t\(n)"))]), key: key, output: "\(n).bundle"))
-        }
+        let made = try s.smallBundles(3, key: key)
         bundles = made
         mirror = s.at("mirror")
         try sh("""
