@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// Issue 13, items 2, 7, 8, 10, 11 and 12: what the operator and the enclave admin hit when a
+/// bundle is built against another officer's base, refused, pushed or carries a policy again.
+@Suite("The users' day: deltas across officers, refusals that name every reason, the spec's own mistakes")
+struct AdmissionUserDayTests {
+    /// PyPA of two months as two specs, officers A..E (TrustTests' `Officers`).
+    private func twoMonths(_ o: Officers) throws -> [String] {
+        try ["2024-08-01", "2024-09-01"].enumerated().map { i, month in
+            try o.s.spec("m\(i + 1).yaml", sequence: i + 1, sources: [("pypa", "advisories", try o.s.pypa(month))])
+        }
+    }
+
+    private func build(_ o: Officers, _ spec: String, by officer: String, _ output: String, _ extra: [String] = []) throws -> Outcome {
+        try run(Env.bundlectl, ["build", spec, "--key", o.secret(officer), "--output", o.s.at(output)] + extra,
+                env: ["SOURCE_DATE_EPOCH": "1722470400"])
+    }
+
+    /// "changes  8 whole, 3 patched, ..." -> 3.
+    private func patched(_ out: String) -> Int {
+        let line = out.split(separator: "\n").first { $0.hasPrefix("changes") }.map(String.init) ?? ""
+        return count(line, "patched")
+    }
+
+    @Test("a delta against a base another officer signed: --base-trust gives patches; without it the refusal names the signer and --base-trust")
+    func deltaAcrossOfficers() throws {
+        let o = try Officers()
+        let specs = try twoMonths(o)
+        #expect(try build(o, specs[0], by: "A", "full1.bundle").status == 0)
+
+        let refused = try build(o, specs[1], by: "B", "d2.bundle", ["--base", o.s.at("full1.bundle")])
+        #expect(refused.status == 1, "\(refused.text)")
+        #expect(refused.err.contains("base bundle '\(o.s.at("full1.bundle"))' is signed by key \(o.id("A")), which the build does not trust (it trusts \(o.id("B")), the building key)"), "\(refused.err)")
+        #expect(refused.err.contains("give the signer's public key with --base-trust KEY.pub"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: o.s.at("d2.bundle")))
+        let wrongKey = try build(o, specs[1], by: "B", "d2.bundle", ["--base", o.s.at("full1.bundle"), "--base-trust", o.pub("C")])
+        #expect(wrongKey.status == 1 && wrongKey.err.contains("(it trusts \(o.id("B")), \(o.id("C")): the building key and --base-trust)"), "\(wrongKey.err)")
+
+        let delta = try build(o, specs[1], by: "B", "d2.bundle", ["--base", o.s.at("full1.bundle"), "--base-trust", o.pub("A")])
+        #expect(delta.status == 0, "\(delta.text)")
+        #expect(patched(delta.out) == 3, "\(delta.out)")
+
+        // The receipt path, the only way before: the same change, but nothing patched.
+        let m = o.s.at("mirror")
+        #expect(try mirrorctl("init", "--mirror", m, "--trust", o.pub("A"), "--trust", o.pub("B")).status == 0)
+        #expect(try mirrorctl("apply", o.s.at("full1.bundle"), "--mirror", m).status == 0)
+        #expect(try mirrorctl("receipt", "--mirror", m, "--output", o.s.at("r.json")).status == 0)
+        let viaReceipt = try build(o, specs[1], by: "B", "r2.bundle", ["--base-receipt", o.s.at("r.json")])
+        #expect(viaReceipt.status == 0 && patched(viaReceipt.out) == 0, "\(viaReceipt.out)")
+        let size = { (f: String) in (try FileManager.default.attributesOfItem(atPath: o.s.at(f))[.size] as? Int) ?? 0 }
+        #expect(try size("d2.bundle") < size("r2.bundle"), "patches make the delta smaller")
+
+        let applied = try mirrorctl("apply", o.s.at("d2.bundle"), "--mirror", m)
+        #expect(applied.status == 0, "\(applied.text)")
+        #expect(try sameTree(m + "/current/advisories/pypa", o.s.at("pypa-2024-09-01/vulns")))
+
+        let alone = try run(Env.bundlectl, ["build", specs[1], "--key", o.secret("B"), "--output", o.s.at("x.bundle"), "--base-trust", o.pub("A")])
+        #expect(alone.status == 2 && alone.err.contains("--base-trust names keys for the --base bundle; give --base too"), "\(alone.err)")
+    }
+}
