@@ -58,4 +58,21 @@ struct AdmissionUserDayTests {
         let alone = try run(Env.bundlectl, ["build", specs[1], "--key", o.secret("B"), "--output", o.s.at("x.bundle"), "--base-trust", o.pub("A")])
         #expect(alone.status == 2 && alone.err.contains("--base-trust names keys for the --base bundle; give --base too"), "\(alone.err)")
     }
+
+    @Test("push without --insecure to a plain-HTTP registry: one try, and the line says it speaks HTTP and that --insecure exists")
+    func pushToPlainHTTP() throws {
+        let p = try PushFixture()
+        let (m, _) = try p.mirror([p.f.archive("example-base-1.oci.tar")])
+        let reg = try TestRegistry(p.s)
+        let r = try run(Env.mirrorctl, ["push", "--mirror", m, "--registry", reg.host])
+        #expect(r.status == 3, "\(r.text)")
+        #expect(r.err.hasPrefix("mirrorctl: registry \(reg.host) speaks plain HTTP, not HTTPS: it answered the TLS handshake without TLS ("), "\(r.err)")
+        #expect(r.err.hasSuffix("); if it is a plain-HTTP registry, pass --insecure (no TLS at all: only on a network you trust)\n"), "\(r.err)")
+        #expect(!r.err.contains("attempts"), "a deterministic error is not retried: \(r.err)")
+        #expect(try reg.requests("PUT") == 0)
+
+        let insecure = try push(m, reg)
+        #expect(insecure.status == 0, "\(insecure.text)")
+        #expect(try reg.manifestDigest("example/base:1") != nil)
+    }
 }
