@@ -75,4 +75,21 @@ struct AdmissionUserDayTests {
         #expect(insecure.status == 0, "\(insecure.text)")
         #expect(try reg.manifestDigest("example/base:1") != nil)
     }
+
+    @Test("YAML mistakes: one position, one sentence (a tab says to use spaces); nothing is built", arguments: [
+        ("name: feeds\nversion: \"1\"\nsources:\n\t- name: x\n", ":4:1: a tab is not allowed for indentation in YAML; use spaces"),
+        ("name: feeds\nsources:\n  - name: x\n    kind: advisories\n\tpath: y\n", ":5:1: a tab is not allowed for indentation in YAML; use spaces"),
+        ("name: feeds\nversion: \"1\nsources: [\n", ":4:1: not valid YAML: found unexpected end of stream while scanning a quoted scalar that starts on line 2"),
+        ("name: feeds\n  x: y\n", ":2:4: not valid YAML: mapping values are not allowed in this context"),
+        ("name: feeds\nversion: \"1\u{01}\"\n", ":2:12: not valid YAML: control characters are not allowed"),
+    ])
+    func yamlMistakes(_ yaml: String, _ message: String) throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("k")
+        try yaml.write(toFile: s.at("spec.yaml"), atomically: true, encoding: .utf8)
+        let r = try bundlectl("build", s.at("spec.yaml"), "--key", key, "--output", s.at("x.bundle"))
+        #expect(r.status == 2, "\(r.text)")
+        #expect(r.err == "bundlectl: \(s.at("spec.yaml"))\(message)\n", "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: s.at("x.bundle")))
+    }
 }
