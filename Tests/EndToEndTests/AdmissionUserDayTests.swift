@@ -92,4 +92,31 @@ struct AdmissionUserDayTests {
         #expect(r.err == "bundlectl: \(s.at("spec.yaml"))\(message)\n", "\(r.err)")
         #expect(!FileManager.default.fileExists(atPath: s.at("x.bundle")))
     }
+
+    @Test("a source path: or image archive that is itself a link is refused naming the spec line and the real path; the real path builds")
+    func sourcePathThatIsALink() throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("k")
+        try sh("cd \(s.path) && mkdir -p feeds/2026-06 && echo '{}' > feeds/2026-06/r.json && ln -s 2026-06 feeds/latest && ln -s nowhere feeds/gone")
+        try sh("ln -s \(ImageFixture.images)/example-base-1.oci.tar \(s.at("base.tar"))")
+        let real = try sh("realpath \(s.at("feeds/2026-06"))").trimmingCharacters(in: .whitespacesAndNewlines)
+        let cases: [(String, String)] = [
+            ("feeds/latest", ":5: source 'feed': 'feeds/latest' is a symbolic link; bundles never follow links: name the real path, '\(real)', in the spec"),
+            ("feeds/gone", ":5: source 'feed': 'feeds/gone' is a symbolic link; bundles never follow links: it points nowhere (a dangling link)"),
+        ]
+        for (path, message) in cases {
+            let spec = try s.spec(sequence: 1, sources: [("feed", "advisories", path)])
+            let r = try bundlectl("build", spec, "--key", key, "--output", s.at("x.bundle"))
+            #expect(r.status == 2 && r.err == "bundlectl: \(spec)\(message)\n", "\(r.text)")
+            #expect(!FileManager.default.fileExists(atPath: s.at("x.bundle")))
+        }
+        let images = s.at("images.yaml")
+        try "name: feeds\nversion: \"1\"\nsequence: 1\nsources:\n  - name: platform\n    kind: images\n    archives: [base.tar]\n"
+            .write(toFile: images, atomically: true, encoding: .utf8)
+        let img = try bundlectl("build", images, "--key", key, "--output", s.at("x.bundle"))
+        #expect(img.status == 2 && img.err.hasPrefix("bundlectl: \(images):5: source 'platform': image archive '\(s.at("base.tar"))' is a symbolic link; bundles never follow links: name the real path, '"), "\(img.text)")
+
+        let spec = try s.spec(sequence: 1, sources: [("feed", "advisories", "feeds/2026-06")])
+        #expect(try bundlectl("build", spec, "--key", key, "--output", s.at("x.bundle")).status == 0)
+    }
 }
