@@ -119,4 +119,36 @@ struct AdmissionUserDayTests {
         let spec = try s.spec(sequence: 1, sources: [("feed", "advisories", "feeds/2026-06")])
         #expect(try bundlectl("build", spec, "--key", key, "--output", s.at("x.bundle")).status == 0)
     }
+
+    @Test("inspect names the two image byte counts for what they count: as listed (shared blobs again per image) and in the layout (each once, with its two files)")
+    func inspectImageBytes() throws {
+        let f = try ImageFixture()
+        let one = try f.spec("one.yaml", sequence: 1, [("platform", [f.archive("example-base-1.oci.tar")])])
+        let two = try f.spec("two.yaml", sequence: 1, [("platform", [f.archive("example-base-1.oci.tar"), f.archive("example-app-1.0.oci.tar")])])
+        #expect(try f.build(one, "one.bundle").status == 0 && f.build(two, "two.bundle").status == 0)
+        // The layout's own files, index.json and oci-layout, as the mirror would hold them.
+        let layoutFiles = { (bundle: String) -> Int in
+            let m = try f.mirror("m-" + bundle)
+            #expect(try mirrorctl("apply", f.s.at(bundle), "--mirror", m).status == 0)
+            return Int(try sh("cat \(m)/current/images/index.json \(m)/current/images/oci-layout | wc -c").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        for (bundle, images) in [("one.bundle", 1), ("two.bundle", 2)] {
+            let out = try bundlectl("inspect", f.s.at(bundle), "--json")
+            let json = try JSONSerialization.jsonObject(with: Data(out.out.utf8)) as? [String: Any] ?? [:]
+            let listed = json["imageBytesAsListed"] as? Int ?? -1, inLayout = json["imageBytesInLayout"] as? Int ?? -1
+            #expect(json["imageBytes"] == nil && json["imageBytesDistinct"] == nil, "\(out.out)")
+            let sizes = (json["images"] as? [[String: Any]] ?? []).map { $0["size"] as? Int ?? 0 }
+            #expect(sizes.count == images && listed == sizes.reduce(0, +), "as listed is each image's blobs added up: \(out.out)")
+            if images == 1 {
+                // One image: the layout is its blobs plus the layout's two files.
+                #expect(try inLayout == listed + layoutFiles(bundle), "\(out.out)")
+            } else {
+                #expect(listed > inLayout, "shared blobs are listed twice, stored once: \(out.out)")
+            }
+            let text = try bundlectl("inspect", f.s.at(bundle)).out
+            let noun = images == 1 ? "image lists" : "images list"
+            #expect(text.contains("dedup      \(images) \(noun) \(grouped(listed)) bytes of blobs (a blob counted for each image that lists it); "
+                + "the layout holds \(grouped(inLayout)) bytes (each blob once, with index.json and oci-layout): sharing saves \(grouped(max(0, listed - inLayout))) bytes"), "\(text)")
+        }
+    }
 }
