@@ -151,4 +151,40 @@ struct AdmissionUserDayTests {
                 + "the layout holds \(grouped(inLayout)) bytes (each blob once, with index.json and oci-layout): sharing saves \(grouped(max(0, listed - inLayout))) bytes"), "\(text)")
         }
     }
+
+    @Test("a bundle carrying the policy a mirror adopted already applies as no change; a mirror that has not rotated adopts it; another policy of that version is refused")
+    func samePolicyAgain() throws {
+        let o = try Officers()
+        let (m1, m2) = (o.s.at("m1"), o.s.at("m2"))
+        let b1 = try o.bundle("1.bundle", seq: 1, signers: ["A"])
+        for m in [m1, m2] {
+            #expect(try mirrorctl("init", "--mirror", m, "--trust", o.pub("A")).status == 0)
+            #expect(try mirrorctl("apply", b1, "--mirror", m).status == 0)
+        }
+        let v2 = try o.policy("v2.json", version: 2, threshold: 1, keys: ["B", "C"], signers: ["A", "B"])
+        #expect(try mirrorctl("apply", try o.bundle("2.bundle", seq: 2, signers: ["B"], policy: v2), "--mirror", m1).status == 0)
+        let config = try sh("cat \(m1)/mirror.json")
+        let trustEvents = { try sh("grep -c '\"event\":\"trust\"' \(m1)/journal.jsonl || true").trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(try trustEvents() == "1")
+
+        // Next month's bundle carries v2 again, for the mirrors that have not rotated yet.
+        let b3 = try o.bundle("3.bundle", seq: 3, signers: ["B"], policy: v2)
+        let line = "  the bundle carries policy version 2: 1 of 2 (\(o.id("B")), \(o.id("C"))), already in force here: nothing to adopt"
+        let dry = try mirrorctl("apply", b3, "--mirror", m1, "--dry-run")
+        #expect(dry.status == 0 && dry.out.contains(line), "\(dry.text)")
+        let again = try mirrorctl("apply", b3, "--mirror", m1)
+        #expect(again.status == 0 && again.out.contains(line) && !again.out.contains("adopted"), "\(again.text)")
+        #expect(try sh("cat \(m1)/mirror.json") == config, "the pinned policy and its history are unchanged")
+        #expect(try trustEvents() == "1", "no second rotation is journaled")
+        #expect(try mirrorctl("verify", "--mirror", m1).status == 0)
+        let late = try mirrorctl("apply", b3, "--mirror", m2)
+        #expect(late.status == 0 && late.out.contains("adopted policy version 2"), "\(late.text)")
+
+        // Another policy with the same version number is still refused, and nothing changes.
+        let other = try o.policy("v2-other.json", version: 2, threshold: 1, keys: ["B", "D"], signers: ["B", "D"])
+        let before = try MirrorSnapshot(m1)
+        let r = try mirrorctl("apply", try o.bundle("4.bundle", seq: 4, signers: ["B"], policy: other), "--mirror", m1)
+        #expect(r.status == 1 && r.err.contains("is policy version 2; the pinned policy is version 2: an older or replayed policy is refused"), "\(r.err)")
+        #expect(try MirrorSnapshot(m1) == before && sh("cat \(m1)/mirror.json") == config)
+    }
 }

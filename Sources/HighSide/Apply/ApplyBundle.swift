@@ -16,6 +16,8 @@ public struct ApplyReport {
     public var pruned: [String]
     /// A new trust policy the bundle brought (adopted unless this was a dry run).
     public var trustUpdate: TrustPolicy?
+    /// The policy the bundle carries, when it is the one in force already: nothing adopted.
+    public var trustAlreadyInForce: TrustPolicy?
     /// Problems after the new version went live (it is current; recording it is left to the next run).
     public var warnings: [String]
 }
@@ -48,7 +50,8 @@ extension OfflineMirror {
         let progress = Progress(dryRun ? "verifying" : "applying", total: reader.manifest.packs.reduce(0) { $0 + $1.size })
         var report = ApplyReport(manifest: reader.manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                  changes: ChangeSummary(), linkedFiles: 0, writtenBytes: 0, seconds: 0, dryRun: dryRun, pruned: [],
-                                 trustUpdate: reader.trustUpdate?.policy, warnings: [])
+                                 trustUpdate: reader.trustUpdate?.policy, trustAlreadyInForce: reader.carriesPinnedPolicy ? reader.policy : nil,
+                                 warnings: [])
         if dryRun {
             let index = try reader.readIndex()
             // The same check as staging, into a sink that keeps nothing.
