@@ -187,4 +187,54 @@ struct AdmissionUserDayTests {
         #expect(r.status == 1 && r.err.contains("is policy version 2; the pinned policy is version 2: an older or replayed policy is refused"), "\(r.err)")
         #expect(try MirrorSnapshot(m1) == before && sh("cat \(m1)/mirror.json") == config)
     }
+
+    /// Bundle `name` of the small feed, built as of 2023 (so an expiry in 2025 is allowed), signed by `signers`.
+    private func dated(_ o: Officers, _ name: String, seq: Int, expires: String?, signers: [String], container: String = "auto") throws -> String {
+        try sh("echo \(seq) > \(o.feed)/seq.json")
+        let spec = try o.s.spec("\(name).yaml", sequence: seq, extra: expires.map { "expires: \($0)\n" } ?? "", sources: [("f", "advisories", o.feed)])
+        let r = try run(Env.bundlectl, ["build", spec, "--key", o.secret(signers[0]), "--output", o.s.at(name), "--container", container],
+                        env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(r.status == 0, "\(r.text)")
+        for k in signers.dropFirst() { #expect(try bundlectl("sign", o.s.at(name), "--key", o.secret(k)).status == 0) }
+        return o.s.at(name)
+    }
+
+    @Test("a refusal names every failed check, the decisive ones first: an old, expired, under-signed bundle is told all three; dry run alike")
+    func everyReason() throws {
+        let o = try Officers()
+        let m = o.s.at("mirror")
+        #expect(try mirrorctl("init", "--mirror", m, "--trust", o.pub("A"), "--trust", o.pub("B"), "--threshold", "2").status == 0)
+        #expect(try mirrorctl("apply", try dated(o, "5.bundle", seq: 5, expires: nil, signers: ["A", "B"]), "--mirror", m).status == 0)
+        let old = try dated(o, "3.bundle", seq: 3, expires: "2025-01-01T00:00:00Z", signers: ["A"])
+        let signatures = "the MANIFEST of '\(old)' is signed by 1 trusted key (\(o.id("A"))), but the trust policy needs 2 of 2 (\(o.id("A")), \(o.id("B"))): 1 more signature needed"
+        let replay = "its sequence 3 is not above 5, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back)"
+        let before = try MirrorSnapshot(m)
+
+        let r = try mirrorctl("apply", old, "--mirror", m)
+        let all = "bundle 'feeds' sequence 3 is refused for 3 reasons: 1) \(replay); 2) it expired at 2025-01-01T00:00:00Z (--allow-expired applies it anyway); 3) \(signatures)"
+        #expect(r.status == 1 && r.err == "mirrorctl: \(all)\n", "\(r.err)")
+        #expect(try MirrorSnapshot(m) == before)
+        let journaled = try JSONSerialization.jsonObject(with: Data(try sh("tail -1 \(m)/journal.jsonl").utf8)) as? [String: Any]
+        #expect(journaled?["event"] as? String == "refuse" && journaled?["reason"] as? String == all, "\(String(describing: journaled))")
+        let dry = try mirrorctl("apply", old, "--mirror", m, "--dry-run", "--allow-expired")
+        #expect(dry.status == 1 && dry.err == "mirrorctl: bundle 'feeds' sequence 3 is refused for 2 reasons: 1) \(replay); 2) \(signatures)\n", "\(dry.err)")
+
+        // Fully signed but old and expired: both named, no signature is asked for.
+        let signedOld = try dated(o, "4.bundle", seq: 4, expires: "2025-01-01T00:00:00Z", signers: ["A", "B"])
+        let r4 = try mirrorctl("apply", signedOld, "--mirror", m)
+        #expect(r4.status == 1 && r4.err.hasPrefix("mirrorctl: bundle 'feeds' sequence 4 is refused for 2 reasons: 1) its sequence 4 is not above 5") && !r4.err.contains("signature"), "\(r4.err)")
+        // Only a signature missing: its own sentence, as before.
+        let newer = try dated(o, "6.bundle", seq: 6, expires: nil, signers: ["A"])
+        let r6 = try mirrorctl("apply", newer, "--mirror", m)
+        #expect(r6.status == 1 && r6.err == "mirrorctl: \(signatures.replacingOccurrences(of: old, with: newer))\n", "\(r6.err)")
+
+        // An altered MANIFEST (still valid JSON): its words are not repeated, only that it was altered.
+        let altered = try dated(o, "3t.bundle", seq: 3, expires: "2025-01-01T00:00:00Z", signers: ["A"], container: "tar")
+        let data = try Data(contentsOf: URL(fileURLWithPath: altered))
+        let at = data.range(of: Data("\"version\":\"v".utf8), in: try entryOffset(altered, "MANIFEST")..<data.count)!.upperBound - 1
+        try flipByte(altered, at: at)
+        let rt = try mirrorctl("apply", altered, "--mirror", m)
+        #expect(rt.status == 1 && rt.err.contains("does not match the MANIFEST") && !rt.err.contains("reasons"), "\(rt.err)")
+        #expect(try MirrorSnapshot(m) == before)
+    }
 }
