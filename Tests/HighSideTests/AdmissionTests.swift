@@ -87,16 +87,33 @@ struct AdmissionTests {
         try admission(current: .init(sequence: 2, tree: tree)).check(Fixture.manifest(sequence: 3, base: base))
     }
 
-    @Test("checks run in order: channel, replay, expiry, mirror, base")
-    func order() {
+    @Test("every failed check is named, in order: channel, replay, expiry, cost, mirror, base")
+    func everyReason() {
         let base = Fixture.base(sequence: 2, tree: Fixture.digest("t"), mirror: "m2")
-        let everything = Fixture.manifest(name: "other", sequence: 1, expires: now - 1, base: base)
-        #expect(Fixture.refusal { try admission().check(everything) }?.contains("another channel") == true)
-        let replayed = Fixture.manifest(sequence: 1, expires: now - 1, base: base)
-        #expect(Fixture.refusal { try admission().check(replayed) }?.contains("replayed or older") == true)
-        let expired = Fixture.manifest(sequence: 3, expires: now - 1, base: base)
-        #expect(Fixture.refusal { try admission().check(expired) }?.contains("expired at") == true)
-        let foreign = Fixture.manifest(sequence: 3, base: base)
-        #expect(Fixture.refusal { try admission().check(foreign) }?.contains("receipt of mirror m2") == true)
+        var a = admission(current: .init(sequence: 2, tree: Fixture.digest("other")))
+        a.limits = ApplyLimits(maxFiles: 0, maxIndexBytes: 100)
+        var everything = Fixture.manifest(name: "other", sequence: 1, expires: now - 1, base: base)
+        everything.treeFiles = 1
+        #expect(Fixture.refusal { try a.check(everything) } == "bundle 'other' sequence 1 is refused for 6 reasons: "
+            + "1) it is for channel 'other', and this mirror follows 'feeds'; "
+            + "2) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back); "
+            + "3) it expired at \(Timestamp.format(now - 1)) (--allow-expired applies it anyway); "
+            + "4) it lists \(everything.treeFiles) files, more than this mirror's limit of 0 (raise it with --max-files if this is expected); "
+            + "5) it is a delta built from the receipt of mirror m2, and this is mirror m1; "
+            + "6) it is a delta that needs base \(base.description), but the mirror's current version is sequence 2 (tree sha256:\(Fixture.digest("other").hex)): apply the missing bundles or a full bundle")
+        let replayedAndExpired = Fixture.manifest(sequence: 1, expires: now - 1)
+        #expect(Fixture.refusal { try admission().check(replayedAndExpired) }?.hasPrefix("bundle 'feeds' sequence 1 is refused for 2 reasons: 1) its sequence 1 is not above 2") == true)
+    }
+
+    @Test("a bundle whose signatures do not count: its decisive facts come first, the signatures last; alone, the signatures' own sentence")
+    func unverified() {
+        let signatures = ToolError.refused("the MANIFEST of 'b' is signed by 1 trusted key (A), but the trust policy needs 2 of 2 (A, B): 1 more signature needed")
+        let old = Fixture.manifest(sequence: 1, expires: now + 1)
+        #expect(admission().refusal(unverified: old, signatures: signatures).message == "bundle 'feeds' sequence 1 is refused for 2 reasons: "
+            + "1) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back); "
+            + "2) \(signatures.message)")
+        // Cost and base are not decisive facts: only the signatures are named.
+        let newer = Fixture.manifest(sequence: 3, base: Fixture.base(sequence: 2, tree: Fixture.digest("t"), mirror: "m2"))
+        #expect(admission().refusal(unverified: newer, signatures: signatures).message == signatures.message)
     }
 }

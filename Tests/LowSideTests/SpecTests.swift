@@ -110,7 +110,7 @@ struct SpecTests {
             _ = try Self.parse("name: [a\n" + String(repeating: "x", count: 2000))
         } throws: { error in
             guard let e = error as? ToolError else { return false }
-            return e.message.hasPrefix("s.yaml: not valid YAML: ") && !e.message.contains("\n") && e.message.count < 500
+            return e.message.hasPrefix("s.yaml:3:1: not valid YAML: ") && !e.message.contains("\n") && e.message.count < 500
         }
     }
 }

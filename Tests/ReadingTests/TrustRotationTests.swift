@@ -23,12 +23,20 @@ struct TrustRotationTests {
         #expect(r.update?.signatures.count == 3)
     }
 
-    @Test("an older or replayed policy is refused", arguments: [(Int64(1), Int64(1)), (1, 3), (2, 3)])
+    @Test("an older policy, or another of the pinned version, is refused", arguments: [(Int64(1), Int64(1)), (1, 3), (2, 3)])
     func replayed(_ version: Int64, _ pinnedVersion: Int64) throws {
         let pinned = try policy(pinnedVersion, 1, [Keys.a])
-        let trust = try carried(policy(version, 1, [Keys.a]), signedBy: [Keys.a])
+        let trust = try carried(policy(version, 1, [Keys.a, Keys.b]), signedBy: [Keys.a])
         let error = #expect(throws: ToolError.self) { try TrustRotation(pinned: pinned, carried: trust, path: Self.path) }
         #expect(error?.message == "TRUST in 'b.tar' is policy version \(version); the pinned policy is version \(pinnedVersion): an older or replayed policy is refused")
+    }
+
+    @Test("the pinned policy carried again (the same bytes) is no change: counted against the pinned one, nothing to adopt")
+    func carriedAgain() throws {
+        let pinned = try policy(2, 1, [Keys.b])
+        // Even unsigned: nothing of the carried copy is used.
+        let r = try TrustRotation(pinned: pinned, carried: CarriedTrust(bytes: pinned.canonicalBytes), path: Self.path)
+        #expect(r.effective == pinned && r.update == nil && r.carriesPinned)
     }
 
     @Test("the pinned policy's threshold must consent")

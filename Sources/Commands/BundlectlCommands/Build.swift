@@ -22,6 +22,8 @@ extension Bundlectl {
         var sequence: Int64?
         @Option(help: "Build a delta against the version this previous full bundle installs.")
         var base: String?
+        @Option(name: .customLong("base-trust"), help: "A public key that may have signed the --base bundle (repeatable): another officer's, or one from before a rotation. The building key always counts.")
+        var baseTrust: [String] = []
         @Option(help: "Build a delta against what a mirror holds, from `mirrorctl receipt`.")
         var baseReceipt: String?
         @Option(help: "The bundle file: 'tar', 'tar.zst', or 'auto' (tar.zst below 8 MiB, where tar framing would weigh).")
@@ -36,6 +38,7 @@ extension Bundlectl {
             if let sequence, sequence > Manifest.maxSequence { throw ValidationError("--sequence must be at most \(Manifest.maxSequence)") }
             if ContainerChoice(rawValue: container) == nil { throw ValidationError("--container must be auto, tar or tar.zst") }
             if base != nil && baseReceipt != nil { throw ValidationError("give --base or --base-receipt, not both") }
+            if !baseTrust.isEmpty && base == nil { throw ValidationError("--base-trust names keys for the --base bundle; give --base too") }
             if level != "auto" {
                 guard let l = Int32(level), (1...19).contains(l) else { throw ValidationError("--level must be 'auto' or a number from 1 to 19") }
             }
@@ -51,6 +54,7 @@ extension Bundlectl {
             options.container = ContainerChoice(rawValue: container) ?? .auto
             options.replaceOutput = force
             options.trustPolicy = trustPolicy
+            options.baseTrust = try loadPublicKeys(baseTrust)
             let report = try await Packer(options).build()
             let m = report.manifest
             var s = Summary()

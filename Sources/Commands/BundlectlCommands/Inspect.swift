@@ -27,14 +27,17 @@ extension Bundlectl {
         /// What the bundle packs take, with its index.
         private func storedBytes(_ m: Manifest) -> Int64 { m.packs.reduce(m.index.size) { $0 + $1.size } }
 
-        /// Each image counted whole, against the layout's distinct blobs (sources of kind images).
-        private func imageBytes(_ m: Manifest) -> (all: Int64, distinct: Int64) {
+        /// Image bytes two ways. As listed: each image's blobs (manifest and config included),
+        /// a blob counted again for every image that lists it. In the layout: the images sources'
+        /// files in the tree, each blob once plus the layout's index.json and oci-layout. So one
+        /// image shows more in the layout than listed; images sharing layers show less.
+        private func imageBytes(_ m: Manifest) -> (asListed: Int64, inLayout: Int64) {
             (m.images.reduce(Int64(0)) { $0 + $1.size }, m.sources.filter { $0.kind == .images }.reduce(Int64(0)) { $0 + $1.size })
         }
 
         private func jsonReport(_ reader: BundleReader, _ index: BundleIndex) -> JSON {
             let m = reader.manifest
-            let (imageBytes, imageDistinct) = imageBytes(m)
+            let (asListed, inLayout) = imageBytes(m)
             return JSON.object([
                     "name": .string(m.name), "version": .string(m.version), "sequence": .int(m.sequence),
                     "created": .string(Timestamp.format(m.created)),
@@ -57,7 +60,7 @@ extension Bundlectl {
                         .object(["ref": i.ref.map { .string($0) } ?? .null, "digest": .string("sha256:" + i.digest.hex),
                                  "mediaType": .string(i.mediaType), "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size)])
                     }),
-                    "imageBytes": .int(imageBytes), "imageBytesDistinct": .int(imageDistinct),
+                    "imageBytesAsListed": .int(asListed), "imageBytesInLayout": .int(inLayout),
                     "sources": .array(m.sources.map { s in
                         .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
                                  "files": .int(s.files), "size": .int(s.size)])
@@ -67,7 +70,7 @@ extension Bundlectl {
 
         private func textReport(_ reader: BundleReader, _ index: BundleIndex) -> Summary {
             let m = reader.manifest
-            let (imageBytes, imageDistinct) = imageBytes(m)
+            let (asListed, inLayout) = imageBytes(m)
             var s = Summary()
             s.add("bundle", "\(m.name) \(m.version)")
             s.add("sequence", "\(m.sequence)")
@@ -91,8 +94,9 @@ extension Bundlectl {
                 s.add("image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.isEmpty ? "-" : i.platforms.joined(separator: ","))  \(Format.grouped(i.size)) bytes")
             }
             if !m.images.isEmpty && m.base == nil {
-                let saved = imageBytes - imageDistinct
-                s.add("dedup", "\(m.images.count) images use \(Format.grouped(imageBytes)) bytes of blobs; shared blobs stored once save \(Format.grouped(max(0, saved))) bytes")
+                s.add("dedup", "\(m.images.count) image\(m.images.count == 1 ? " lists" : "s list") \(Format.grouped(asListed)) bytes of blobs (a blob counted for each image that lists it); "
+                    + "the layout holds \(Format.grouped(inLayout)) bytes (each blob once, with index.json and oci-layout): "
+                    + "sharing saves \(Format.grouped(max(0, asListed - inLayout))) bytes")
             }
             return s
         }

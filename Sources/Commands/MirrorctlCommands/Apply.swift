@@ -71,6 +71,7 @@ extension Mirrorctl {
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
             if let t = r.trustUpdate { s.add("trust", "\(dryRun ? "would adopt" : "adopted") policy \(t.summary)") }
+            if let t = r.trustAlreadyInForce { s.add("trust", "the bundle carries policy \(t.summary), already in force here: nothing to adopt") }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
             for i in m.images {
                 s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")

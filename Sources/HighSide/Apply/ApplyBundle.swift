@@ -16,6 +16,8 @@ public struct ApplyReport {
     public var pruned: [String]
     /// A new trust policy the bundle brought (adopted unless this was a dry run).
     public var trustUpdate: TrustPolicy?
+    /// The policy the bundle carries, when it is the one in force already: nothing adopted.
+    public var trustAlreadyInForce: TrustPolicy?
     /// Problems after the new version went live (it is current; recording it is left to the next run).
     public var warnings: [String]
 }
@@ -38,17 +40,18 @@ extension OfflineMirror {
         let (state, currentID) = dryRun ? try replayGuard.current(write: false) : try recovery.run()
         let config = try pinned()
 
-        let reader = try journalingRefusal(of: bundle, dryRun: dryRun, nil) { try BundleReader(path: bundle, policy: config.policy) }
         let current = try currentID.map { try CurrentVersion.load($0, paths: paths) }
         let admission = Admission(state: state, current: current.map { .init(sequence: $0.sequence, tree: $0.tree) },
                                   mirrorID: config.id, allowExpired: allowExpired, now: now, limits: limits)
+        let reader = try journalingRefusal(of: bundle, dryRun: dryRun, nil) { try open(bundle, policy: config.policy, admission) }
         try journalingRefusal(of: bundle, dryRun: dryRun, reader) { try admission.check(reader.manifest) }
 
         let id = VersionID.make(sequence: reader.manifest.sequence, manifest: reader.manifestDigest)
         let progress = Progress(dryRun ? "verifying" : "applying", total: reader.manifest.packs.reduce(0) { $0 + $1.size })
         var report = ApplyReport(manifest: reader.manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                  changes: ChangeSummary(), linkedFiles: 0, writtenBytes: 0, seconds: 0, dryRun: dryRun, pruned: [],
-                                 trustUpdate: reader.trustUpdate?.policy, warnings: [])
+                                 trustUpdate: reader.trustUpdate?.policy, trustAlreadyInForce: reader.carriesPinnedPolicy ? reader.policy : nil,
+                                 warnings: [])
         if dryRun {
             let index = try reader.readIndex()
             // The same check as staging, into a sink that keeps nothing.
@@ -83,6 +86,29 @@ extension OfflineMirror {
             if let e = error as? ToolError { try? record.refusal(bundle, e, reader) }
             throw error
         }
+    }
+
+    /// Opens `bundle` against the policy in force. When its signatures do not count, the refusal
+    /// also names what its MANIFEST says that this mirror refuses anyway (channel, sequence,
+    /// expiry): an old bundle is told it is old, not only that it lacks a signature.
+    private func open(_ bundle: String, policy: TrustPolicy, _ admission: Admission) throws -> BundleReader {
+        do {
+            return try BundleReader(path: bundle, policy: policy)
+        } catch let e as ToolError where e.status == .refused {
+            guard let unverified = OfflineMirror.unverifiedManifest(bundle, keys: policy.keys) else { throw e }
+            throw admission.refusal(unverified: unverified, signatures: e)
+        }
+    }
+
+    /// The MANIFEST of a bundle whose signatures did not count, for the refusal to report (see
+    /// `Admission.refusal(unverified:signatures:)`); nil when the bundle cannot be read that far,
+    /// or when a signature by a key it names does not verify: its bytes were then altered, and
+    /// nothing they say is worth repeating.
+    private static func unverifiedManifest(_ bundle: String, keys: [PublicKey]) -> Manifest? {
+        guard let r = try? BundleReader(path: bundle, policy: nil) else { return nil }
+        let named = keys + (r.trustUpdate?.policy.keys ?? [])
+        guard Trust.count(r.manifestBytes, r.signatures, keys: named).broken == nil else { return nil }
+        return r.manifest
     }
 
     /// Runs `step`; a refusal it throws is journaled (not for a dry run) before it is rethrown.

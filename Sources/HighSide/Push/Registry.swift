@@ -217,6 +217,8 @@ final class RegistryClient: @unchecked Sendable {
             (data, response) = try await perform(req, body: body, taskID: taskID)
         } catch {
             if let refusal = delegate.refusal(task: taskID.value) { throw refusal }
+            // A plain-HTTP server answering a TLS handshake answers the same every time: no retries.
+            if RegistryClient.isPlainHTTPAnswer(error) { throw plainHTTP(url, error) }
             // A certificate the system does not trust stays untrusted: say so at once, no retries.
             if RegistryClient.isTLS(error) {
                 throw ToolError.environment("cannot talk HTTPS to registry \(host): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
@@ -275,6 +277,25 @@ final class RegistryClient: @unchecked Sendable {
         case .notConnectedToInternet: return "no network"
         default: return e.localizedDescription
         }
+    }
+
+    /// A TLS handshake answered by something that is not TLS: OpenSSL reads the first bytes of
+    /// an HTTP answer ("HTTP/1.1 400") as a record of an unknown version ("wrong version number";
+    /// GnuTLS: "unexpected TLS packet"). Deterministic, so never retried.
+    static func isPlainHTTPAnswer(_ error: Error) -> Bool {
+        guard let e = error as? URLError else { return false }
+        let text = e.localizedDescription
+        return text.contains("wrong version number") || text.contains("unexpected TLS packet")
+    }
+
+    private func plainHTTP(_ url: URL, _ error: Error) -> ToolError {
+        let said = (error as? URLError)?.localizedDescription ?? "\(error)"
+        guard url.absoluteString.hasPrefix(base + "/") else {
+            let origin = (url.host ?? "?") + (url.port.map { ":\($0)" } ?? "")
+            return ToolError.environment("\(origin) answered the TLS handshake in plain HTTP (\(said)): it does not speak HTTPS")
+        }
+        return ToolError.environment("registry \(host) speaks plain HTTP, not HTTPS: it answered the TLS handshake without TLS (\(said)); "
+            + "if it is a plain-HTTP registry, pass --insecure (no TLS at all: only on a network you trust)")
     }
 
     /// TLS failures: libcurl's reach us as "unknown" URLErrors whose text starts with "SSL".

@@ -20,15 +20,17 @@ struct DeltaBase {
         return DeltaBase(ref: r.base, listing: r.listing, content: [:])
     }
 
-    /// Reads a previous full bundle, checked against the operator's own key, keeping the bytes
-    /// of each file whose path `wanted` says changed (and that is small enough to patch).
-    static func bundle(_ path: String, trust: PublicKey, scratch: String,
+    /// Reads a previous full bundle, checked against `trust` (the building key and any
+    /// `--base-trust` keys: one signature by any of them will do), keeping the bytes of each file
+    /// whose path `wanted` says changed (and that is small enough to patch).
+    static func bundle(_ path: String, trust: [PublicKey], scratch: String,
                        wanted: @escaping (String, SHA256Digest) -> Bool) throws -> DeltaBase {
+        let keys = distinct(trust)
         let reader: BundleReader
         do {
-            reader = try BundleReader(path: path, trust: [trust])
+            reader = try BundleReader(path: path, trust: keys)
         } catch let e as ToolError where e.status == .refused {
-            throw ToolError.refused("base bundle: \(e.message)")
+            throw untrustedSigner(path, keys) ?? ToolError.refused("base bundle: \(e.message)")
         }
         guard reader.manifest.base == nil else {
             throw ToolError.usage("base '\(path)' is itself a delta; give a full bundle, or the mirror's receipt with --base-receipt")
@@ -40,6 +42,26 @@ struct DeltaBase {
         let m = reader.manifest
         return DeltaBase(ref: BaseRef(name: m.name, sequence: m.sequence, manifest: reader.manifestDigest, tree: m.tree, mirror: nil),
                          listing: listing, content: keeper.kept)
+    }
+
+    /// One key per Ed25519 key: the building key given again with --base-trust counts once.
+    private static func distinct(_ keys: [PublicKey]) -> [PublicKey] {
+        keys.reduce(into: []) { out, k in if !out.contains(where: { $0.key == k.key }) { out.append(k) } }
+    }
+
+    /// When no signature of the base is by a key in `keys` (and none is broken): the refusal that
+    /// says who signed it and how to trust that key. The most common case by far: another officer
+    /// built last month, or the keys rotated since. nil for any other refusal.
+    private static func untrustedSigner(_ path: String, _ keys: [PublicKey]) -> ToolError? {
+        // Opened again without trust only to name the signers; nothing of it is used.
+        guard let r = try? BundleReader(path: path, trust: nil) else { return nil }
+        let c = Trust.count(r.manifestBytes, r.signatures, keys: keys)
+        guard c.counted.isEmpty, c.broken == nil else { return nil }
+        let signers = r.signatures.map(\.file.keyIdText).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let trusted = keys.map(\.idText).joined(separator: ", ") + (keys.count == 1 ? ", the building key" : ": the building key and --base-trust")
+        return ToolError.refused("base bundle '\(path)' is signed by key\(signers.count == 1 ? "" : "s") \(signers.joined(separator: ", ")), "
+            + "which the build does not trust (it trusts \(trusted)); give the signer's public key with --base-trust KEY.pub "
+            + "(another officer's key, or one from before a rotation), or build against the mirror's receipt with --base-receipt (no patches then)")
     }
 }
 

@@ -31,6 +31,9 @@ public enum BaseChoice: Sendable, Equatable {
 public struct BuildOptions {
     public var spec: BundleSpec
     public var base: BaseChoice?
+    /// Keys besides the building key that may have signed a `.bundle` base (`--base-trust`):
+    /// another officer's, or the key before a rotation.
+    public var baseTrust: [PublicKey] = []
     public var container: ContainerChoice = .auto
     /// A new trust policy to carry (TRUST), with its signatures.
     public var trustPolicy: String?
@@ -140,7 +143,7 @@ public struct Packer {
     private func planDelta(_ inputs: HashedInputs, sequence: Int64, scratch: String) throws -> DeltaPlan {
         guard let choice = options.base else { return .full(files: inputs.files.count) }
         let base = try DeltaPlanner.loadBase(choice, for: inputs, name: options.spec.name, sequence: sequence,
-                                             key: options.key.publicKey, scratch: scratch)
+                                             trust: [options.key.publicKey] + options.baseTrust, scratch: scratch)
         return try DeltaPlanner.plan(inputs, against: base, patch: Patcher.frame)
     }
 }

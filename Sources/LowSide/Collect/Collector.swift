@@ -40,6 +40,13 @@ public struct Collector {
         return ToolError.usage("\(spec.file):\(source.line): source '\(source.name)': \(what) does not exist\(base)")
     }
 
+    /// A path the spec names that is itself a link: refused like a link inside a source, since
+    /// whatever it points at today is not what the spec says. The hint names the real path.
+    private func link(_ source: BundleSpec.Source, _ what: String, _ path: String) -> ToolError {
+        let target = (try? FS.resolve(path)).map { "name the real path, '\($0)', in the spec" } ?? "it points nowhere (a dangling link)"
+        return ToolError.usage("\(spec.file):\(source.line): source '\(source.name)': \(what) is a symbolic link; bundles never follow links: \(target)")
+    }
+
     public func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
         var files: [CollectedFile] = []
         var images = ImageCollector(scratch: scratch)
@@ -48,27 +55,26 @@ public struct Collector {
             switch source.origin {
             case .archives(let archives):
                 // Named by the absolute path looked for: that shows which folder it was resolved in.
-                for path in archives where try FS.info(path) == nil { throw missing(source, "image archive '\(path)'", relative: false) }
+                for path in archives {
+                    guard let info = try FS.info(path) else { throw missing(source, "image archive '\(path)'", relative: false) }
+                    if info.kind == .symlink { throw link(source, "image archive '\(path)'", path) }
+                }
                 try images.add(archives, source: i, name: source.name)
             case .path(let path):
                 guard let info = try FS.info(path) else {
                     throw missing(source, "'\(source.originText)'", relative: !source.originText.hasPrefix("/"))
                 }
-                // The operator may name a link as the source itself; nothing inside it is followed.
-                let root = info.kind == .symlink ? try FS.resolve(path) : path
-                guard let rootInfo = try FS.info(root) else {
-                    throw ToolError.usage("source '\(source.name)': '\(source.originText)' is a dangling link")
-                }
-                switch rootInfo.kind {
+                if info.kind == .symlink { throw link(source, "'\(source.originText)'", path) }
+                switch info.kind {
                 case .directory:
                     if source.sha256 != nil {
                         throw ToolError.usage("source '\(source.name)': a sha256 pin needs a single file or URL, not a folder")
                     }
-                    try walk(root, relative: "", into: &files, top: top, source: i, name: source.name)
+                    try walk(path, relative: "", into: &files, top: top, source: i, name: source.name)
                 case .regular:
-                    try checkPin(source, path: root)
-                    files.append(CollectedFile(logicalPath: "\(top)/\(FS.baseName(root))", sourcePath: root,
-                                               size: rootInfo.size, mode: Collector.mode(rootInfo.mode), source: i))
+                    try checkPin(source, path: path)
+                    files.append(CollectedFile(logicalPath: "\(top)/\(FS.baseName(path))", sourcePath: path,
+                                               size: info.size, mode: Collector.mode(info.mode), source: i))
                 default:
                     throw ToolError.usage("source '\(source.name)': '\(source.originText)' is not a regular file or folder")
                 }

@@ -62,8 +62,7 @@ private struct SpecParser {
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            // libyaml quotes the offending line whole: cut it, or one long line makes a huge message.
-            throw ToolError.usage("\(file): not valid YAML: \(ToolError.shown(String(describing: error).replacingNewlines, limit: 400))")
+            throw YAMLProblem(error, text: text).failure(file: file)
         }
         guard let root, let top = root.mapping else { throw fail(root, "the spec must be a mapping with name, version, sequence and sources") }
         let fields = try mappingFields(top, allowed: BundleSpec.topFields, context: "the spec")
@@ -187,6 +186,53 @@ private struct SpecParser {
             guard out.updateValue(v, forKey: key) == nil else { throw fail(k, "\(context) has \"\(key)\" twice") }
         }
         return out
+    }
+}
+
+/// A libyaml error as one position and one sentence, "spec.yaml:4:1: a tab is not allowed for
+/// indentation in YAML; use spaces", where Yams' own text gives its kind, two positions and the
+/// offending line with a caret under it.
+struct YAMLProblem {
+    /// 1-based, as libyaml counts (columns in Unicode scalars); nil when it names none.
+    var line: Int?
+    var column: Int?
+    var sentence: String
+
+    init(_ error: Error, text: String) {
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _)?, .parser(let context, let problem, let mark, _)?,
+             .composer(let context, let problem, let mark, _)?:
+            (line, column) = (mark.line, mark.column)
+            if problem.contains("tab character") || YAMLProblem.scalar(in: text, at: mark) == "\t" {
+                sentence = "a tab is not allowed for indentation in YAML; use spaces"
+            } else if problem.hasPrefix("Maximum nesting level") {
+                sentence = "not valid YAML: nested too deeply"
+            } else {
+                // libyaml's context reads "while scanning a quoted scalar": where that began, by line only.
+                let began = context.map { $0.mark.line == mark.line ? " \($0.text)" : " \($0.text) that starts on line \($0.mark.line)" } ?? ""
+                sentence = "not valid YAML: " + problem + began
+            }
+        case .reader(let problem, let offset?, _, _)?:
+            let before = text.prefix(offset)
+            line = before.count { $0.isNewline } + 1
+            column = before.reversed().prefix { !$0.isNewline }.reduce(0) { $0 + $1.unicodeScalars.count } + 1
+            sentence = "not valid YAML: " + problem
+        default:
+            sentence = "not valid YAML: " + String(describing: error).replacingNewlines
+        }
+    }
+
+    /// The character libyaml points at, if the mark is inside the text.
+    private static func scalar(in text: String, at mark: Mark) -> Unicode.Scalar? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard mark.line >= 1, mark.line <= lines.count, mark.column >= 1 else { return nil }
+        return lines[mark.line - 1].unicodeScalars.dropFirst(mark.column - 1).first
+    }
+
+    func failure(file: String) -> ToolError {
+        let position = line.map { ":\($0)" + (column.map { ":\($0)" } ?? "") } ?? ""
+        // Cut: a message made of libyaml's words and at most one line's position stays short.
+        return ToolError.usage("\(file)\(position): \(ToolError.shown(sentence, limit: 300))")
     }
 }
 

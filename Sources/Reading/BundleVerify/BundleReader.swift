@@ -27,6 +27,9 @@ public final class BundleReader {
     public var signer: PublicKey? { signers.first }
     /// A new trust policy the bundle carries, already checked against the pinned one.
     public let trustUpdate: TrustUpdate?
+    /// The bundle carries the very policy it was counted against (a rotation this mirror has
+    /// made already): nothing to adopt, and `trustUpdate` is nil.
+    public let carriesPinnedPolicy: Bool
     /// The policy the MANIFEST's signatures were counted against.
     public let policy: TrustPolicy?
     private let tar: TarReader
@@ -60,7 +63,7 @@ public final class BundleReader {
         let head = try SignedHead(reading: tar, path: path)
         (manifestBytes, signatures, lookahead) = (head.manifestBytes, head.signatures, head.next)
         let rotation = try TrustRotation(pinned: pinned, carried: head.trust, path: path)
-        (trustUpdate, policy) = (rotation.update, rotation.effective)
+        (trustUpdate, policy, carriesPinnedPolicy) = (rotation.update, rotation.effective, rotation.carriesPinned)
         signers = try rotation.effective.map {
             try Trust.require(head.manifestBytes, head.signatures, policy: $0, what: "MANIFEST", in: path,
                               role: $0.version == 0 ? "the keys given" : "the trust policy")

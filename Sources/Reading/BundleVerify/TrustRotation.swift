@@ -9,12 +9,24 @@ struct TrustRotation {
     /// The policy a MANIFEST's signatures are counted against: the carried one once it held,
     /// else the pinned one; nil when nothing is pinned (inspect).
     let effective: TrustPolicy?
-    /// The carried policy, for a mirror to adopt; nil when the bundle carries none.
+    /// The carried policy, for a mirror to adopt; nil when the bundle carries none, or carries
+    /// the pinned policy again.
     let update: TrustUpdate?
+    /// The bundle carries exactly the pinned policy (the same TRUST bytes, so the same digest):
+    /// nothing to adopt. One bundle then serves mirrors that rotated at different times.
+    var carriesPinned = false
 
     init(pinned: TrustPolicy?, carried: CarriedTrust?, path: String) throws {
         guard let carried else {
             (effective, update) = (pinned, nil)
+            return
+        }
+        // Not a replay of an older policy but the one in force: its bytes were checked when it
+        // was adopted, so nothing of the carried copy (or its signatures) is used, and the
+        // MANIFEST's signatures are counted against the pinned policy as for any bundle.
+        // A different TRUST of the same version is not this, and is refused below.
+        if let pinned, carried.bytes == pinned.canonicalBytes {
+            (effective, update, carriesPinned) = (pinned, nil, true)
             return
         }
         guard let pinned else {

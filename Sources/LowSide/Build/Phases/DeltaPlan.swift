@@ -40,14 +40,14 @@ enum DeltaPlanner {
 
     /// Reads the base named by `choice` and checks that the new bundle can follow it.
     static func loadBase(_ choice: BaseChoice, for inputs: HashedInputs, name: String, sequence: Int64,
-                         key: PublicKey, scratch: String) throws -> DeltaBase {
+                         trust: [PublicKey], scratch: String) throws -> DeltaBase {
         let base: DeltaBase
         switch choice {
         case .receipt(let path): base = try DeltaBase.receipt(path)
         case .bundle(let path):
             var newByPath: [String: SHA256Digest] = [:]
             for (i, f) in inputs.files.enumerated() { newByPath[f.logicalPath] = inputs.digests[i] }
-            base = try DeltaBase.bundle(path, trust: key, scratch: scratch) { p, d in newByPath[p].map { $0 != d } ?? false }
+            base = try DeltaBase.bundle(path, trust: trust, scratch: scratch) { p, d in newByPath[p].map { $0 != d } ?? false }
         }
         guard base.ref.name == name else {
             throw ToolError.usage("the base is bundle '\(base.ref.name)'; this spec builds '\(name)'")
