@@ -67,8 +67,8 @@ struct VolumeSetTests {
         }
         let set = VolumeSet(checks)
         #expect(set.onlyUntrusted && !set.isComplete && set.untrustedSigners == ["0123456789ABCDEF"])
-        #expect(lines(set) == ["UNTRUSTED  volumes 1, 2, 3 of 3  labels signed by key 0123456789ABCDEF, which is not trusted: \(checks.map(\.source).joined(separator: ", "))"])
-        #expect(set.problemSummary() == "untrusted: the labels of volumes 1, 2, 3 of 3 are signed by key 0123456789ABCDEF, which is not trusted")
+        #expect(lines(set) == ["UNTRUSTED  volumes 1-3 of 3  labels signed by key 0123456789ABCDEF, which is not trusted: \(checks.map(\.source).joined(separator: ", "))"])
+        #expect(set.problemSummary() == "untrusted: the labels of volumes 1-3 of 3 are signed by key 0123456789ABCDEF, which is not trusted")
         let some = VolumeSet([volumes[0], checks[1]])
         #expect(!some.onlyUntrusted && lines(some).count == 2, "volume 3 is missing: \(lines(some))")
     }
@@ -147,5 +147,13 @@ struct VolumeSetTests {
         #expect(VolumeSet.numberByName(unlabelled, leader.0) == 2)
         #expect(VolumeSet.numberByName(VolumeCheck(source: "/x/feeds-7.04of03.vol", size: 0), leader.0) == nil)
         #expect(VolumeSet.numberByName(VolumeCheck(source: "/x/xfeeds-7.01of03.vol", size: 0), leader.0) == nil)
+    }
+
+    @Test("volume numbers in messages: runs of three or more as ranges, bounded", arguments: [
+        ([1, 2, 3, 5, 6], "1-3, 5, 6"), ([4], "4"), ([1, 2], "1, 2"), ([7, 1, 2, 3, 4, 9], "1-4, 7, 9"),
+        ([1, 3, 5, 7, 9, 11, 13], "1, 3, 5, 7, 9, and 2 more"),
+    ])
+    func numberList(_ numbers: [Int], _ shown: String) {
+        #expect(VolumeSet.numberList(Set(numbers)) == shown)
     }
 }

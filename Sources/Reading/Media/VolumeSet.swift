@@ -216,8 +216,23 @@ public struct VolumeSet {
 
     /// "volumes 1, 2, 4 of 4" for the volumes of `checks`.
     private func numbers(_ checks: [VolumeCheck]) -> String {
-        let ns = Set(checks.compactMap { $0.label?.number }).sorted().map(String.init)
-        return "volume\(ns.count == 1 ? "" : "s") \(VolumeSet.firstFew(ns, ", ")) of \(key?.count ?? 0)"
+        let ns = Set(checks.compactMap { $0.label?.number })
+        return "volume\(ns.count == 1 ? "" : "s") \(VolumeSet.numberList(ns)) of \(key?.count ?? 0)"
+    }
+
+    /// Volume numbers for a message, runs of three or more as ranges: "1-4, 6, 8" (bounded
+    /// like every list here: the first few runs, the rest counted).
+    public static func numberList(_ numbers: Set<Int>) -> String {
+        let sorted = numbers.sorted()
+        var runs: [String] = []
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            runs += j - i >= 2 ? ["\(sorted[i])-\(sorted[j])"] : sorted[i...j].map(String.init)
+            i = j + 1
+        }
+        return firstFew(runs, ", ")
     }
 
     private func signers(_ checks: [VolumeCheck]) -> String {
