@@ -190,6 +190,22 @@ struct MediaUserDayTests {
         #expect(try sameTree(m + "/current/advisories/blob", d.feed))
     }
 
+    @Test("kept copies count only while their labels verify with the keys in force (a media key removed since)")
+    func keptCopiesNeedTrustedLabels() throws {
+        let d = try MediaDay()
+        let m = try d.mirror()
+        try flipByte(d.volume(4), at: 5000)
+        #expect(try mirrorctl(["apply", d.vols, "--mirror", m]).status == 1)
+        #expect(try mirrorctl("media-key", "remove", d.media.pub, "--mirror", m).status == 0)
+        // The same split written again with labels by the bundle signer: the same set.
+        let byOps = try MediaDay.write(d.s, d.bundle, to: "by-ops", key: d.ops.key)
+        let lone = try mirrorctl(["apply", d.volume(4, in: byOps), "--mirror", m])
+        #expect(lone.status == 1 && lone.err.contains("missing volumes 1-3, 5, 6 of 6"), "the kept copies no longer count: \(lone.text)")
+        let all = try mirrorctl(["apply", byOps, "--mirror", m])
+        #expect(all.status == 0, "\(all.text)")
+        #expect(value(all.out, "read")?.hasPrefix("6 volume(s), ") == true, "\(all.out)")
+    }
+
     @Test("kept copies of another bundle never mix in: they are named, and removed when another set applies")
     func staleKeptSet() throws {
         let d = try MediaDay()

@@ -86,7 +86,7 @@ extension Bundlectl {
             s.add("set", key.set.hex)
             s.add("labels", "signed by key \(signers.joined(separator: ", "))")
             if !set.copies.isEmpty {
-                s.add("copies", "\(set.copies.count) identical second cop\(set.copies.count == 1 ? "y" : "ies") (volume\(set.copies.count == 1 ? "" : "s") \(VolumeSet.firstFew(set.copies.map { String($0.copy.label!.number) }, ", "))): one of each is used")
+                s.add("copies", "\(set.copies.count) identical second cop\(set.copies.count == 1 ? "y" : "ies") (volume\(set.copies.count == 1 ? "" : "s") \(VolumeSet.numberList(Set(set.copies.map { $0.copy.label!.number })))): one of each is used")
             }
             if !found.ignored.isEmpty {
                 s.add("ignored", "\(found.ignored.count) file(s) that are not volumes: \(VolumeSet.firstFew(found.ignored.map(\.path), ", "))")

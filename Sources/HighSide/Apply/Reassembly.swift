@@ -33,9 +33,13 @@ final class Reassembly {
         self.key = key
         dir = incoming + "/" + key.set.hex
         staged = Reassembly.stagedPath(incoming: incoming, key: key)
-        keptSources = kept?.key == key ? Set(kept!.checks.map(\.source)) : []
+        let usable = kept?.key == key ? kept!.checks : []
+        keptSources = Set(usable.map(\.source))
         record = IncomingRecord(bundle: key.bundle, set: key.set, count: key.count, copied: [])
         record = try open()
+        // Only copies whose labels still hold count as kept (a media key removed since, a label
+        // file gone): the others are read from the media like any volume not yet copied.
+        record.copied.formIntersection(usable.compactMap { $0.label?.number })
     }
 
     /// Where the bundle of `key` is reassembled.
@@ -57,7 +61,8 @@ final class Reassembly {
         guard try file.size() == key.bundle.size else {
             throw ToolError.environment("'\(staged)' is not \(key.bundle.size) bytes; remove '\(dir)' and run again")
         }
-        let toRead = (1...key.count).compactMap { n in set.candidates(n).first { !isKept($0) } }
+        // What the media give: the volumes with no kept copy (a kept one that fails is read beyond this).
+        let toRead = (1...key.count).compactMap { n in set.candidates(n).first.flatMap { isKept($0) ? nil : $0 } }
         let progress = Progress("reading volumes", total: toRead.reduce(0) { $0 + $1.label!.length })
         let bundleHash = DigestConsumer()
         var failed: [VolumeCheck] = []

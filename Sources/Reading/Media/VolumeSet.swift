@@ -241,7 +241,7 @@ public struct VolumeSet {
 
     /// A one-line summary of what is wrong, for the error a command ends with.
     public func problemSummary() -> String {
-        var damaged: [String] = [], missing: [String] = [], duplicate: [String] = [], foreign: [String] = []
+        var damaged: [String] = [], missing = Set<Int>(), duplicate: [String] = [], foreign: [String] = []
         var other: [String] = []
         for f in findings {
             switch f {
@@ -249,7 +249,7 @@ public struct VolumeSet {
                 let position = c.label?.position ?? n.map { "volume \($0) of \(key?.count ?? 0), by its name" } ?? "not identified"
                 damaged.append("\(c.source) (\(position): \(c.problem ?? "no volume label at its end"))")
             case .inconsistent(let c, let why): damaged.append("\(c.source) (\(c.label!.position): \(why))")
-            case .missing(let n, _): missing.append(String(n))
+            case .missing(let n, _): missing.insert(n)
             case .duplicate(let c, let first): duplicate.append("\(c.source) is another volume \(c.label!.number) than \(first.source) (the labels differ)")
             case .foreign(let c, let k):
                 foreign.append(k.bundle == key?.bundle ? "\(c.source) is of another split of the same bundle (another --volume-size; splits must not be mixed)"
@@ -259,7 +259,7 @@ public struct VolumeSet {
             }
         }
         var parts: [String] = []
-        if !missing.isEmpty { parts.append("missing volume\(missing.count == 1 ? "" : "s") \(VolumeSet.firstFew(missing, ", ")) of \(key?.count ?? 0)") }
+        if !missing.isEmpty { parts.append("missing volume\(missing.count == 1 ? "" : "s") \(VolumeSet.numberList(missing)) of \(key?.count ?? 0)") }
         if !damaged.isEmpty { parts.append("damaged: " + VolumeSet.firstFew(damaged, "; ")) }
         if !duplicate.isEmpty { parts.append("duplicate: " + VolumeSet.firstFew(duplicate, "; ")) }
         if !foreign.isEmpty { parts.append("foreign: " + VolumeSet.firstFew(foreign, "; ")) }
