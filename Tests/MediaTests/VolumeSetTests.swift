@@ -38,14 +38,39 @@ struct VolumeSetTests {
         #expect(set.status == .refused)
     }
 
-    @Test("of two copies the first given is used, the other named a duplicate")
+    @Test("an identical second copy is noted and one used; a second volume with another label is a duplicate")
     func duplicate() {
         var copy = volumes[1]
         copy.source = "/media/other/" + plan.volumes[1].volumeName
         let set = VolumeSet(volumes + [copy])
+        #expect(set.isComplete && set.findings.isEmpty)
         #expect(set.volumes[2]?.source == volumes[1].source)
-        #expect(lines(set) == ["DUPLICATE  2/3  \(copy.source): the same volume as \(volumes[1].source)"])
-        #expect(!set.isComplete)
+        #expect(set.copies.map(\.copy.source) == [copy.source])
+        #expect(set.describe(set.copies[0]) == "COPY       2/3  \(copy.source): an identical copy of \(volumes[1].source) (same label and payload); one is used")
+        #expect(set.candidates(2).map(\.source) == [volumes[1].source, copy.source])
+
+        var other = copy
+        other.signed!.label.payload = digest("another payload")
+        let mixed = VolumeSet(volumes + [other])
+        #expect(lines(mixed) == ["DUPLICATE  2/3  \(other.source): another volume 2 than \(volumes[1].source), with another label: which one is right cannot be told"])
+        #expect(!mixed.isComplete && mixed.copies.isEmpty)
+    }
+
+    @Test("labels signed by a key not given are untrusted, once for the set, and neither damaged nor missing")
+    func untrusted() {
+        let checks = volumes.map { v -> VolumeCheck in
+            var c = v
+            c.signer = nil
+            c.untrustedBy = "0123456789ABCDEF"
+            c.problem = "the label is signed by key 0123456789ABCDEF, which is not trusted"
+            return c
+        }
+        let set = VolumeSet(checks)
+        #expect(set.onlyUntrusted && !set.isComplete && set.untrustedSigners == ["0123456789ABCDEF"])
+        #expect(lines(set) == ["UNTRUSTED  volumes 1-3 of 3  labels signed by key 0123456789ABCDEF, which is not trusted: \(checks.map(\.source).joined(separator: ", "))"])
+        #expect(set.problemSummary() == "untrusted: the labels of volumes 1-3 of 3 are signed by key 0123456789ABCDEF, which is not trusted")
+        let some = VolumeSet([volumes[0], checks[1]])
+        #expect(!some.onlyUntrusted && lines(some).count == 2, "volume 3 is missing: \(lines(some))")
     }
 
     @Test("a volume of another bundle or another split is foreign; the larger set is the one meant")
@@ -57,9 +82,12 @@ struct VolumeSetTests {
         guard case .foreign(let c, let k)? = set.findings.first else { Issue.record("\(lines(set))"); return }
         #expect(c.source == other[0].source && k.bundle.name == "other")
         #expect(set.problemSummary() == "foreign: \(other[0].source) belongs to other sequence 3 (feeds-7.bundle)")
-        // The same bundle split again with other payloads is another set.
+        // The same bundle split again with other payloads is another set: said to be another split.
         let resplit = try checkedVolumes(plan, key: key, payloads: (1...3).map { digest("other payload \($0)") })
-        #expect(VolumeSet(volumes + [resplit[1]]).findings.count == 1)
+        let split = VolumeSet(volumes + [resplit[1]])
+        #expect(split.findings.count == 1)
+        #expect(lines(split)[0].contains("a volume of the same bundle split another way (written with another --volume-size"), "\(lines(split))")
+        #expect(split.problemSummary().contains("is of another split of the same bundle (another --volume-size; splits must not be mixed)"))
     }
 
     @Test("sets in equal numbers are ambiguous: no set is chosen")
@@ -119,5 +147,13 @@ struct VolumeSetTests {
         #expect(VolumeSet.numberByName(unlabelled, leader.0) == 2)
         #expect(VolumeSet.numberByName(VolumeCheck(source: "/x/feeds-7.04of03.vol", size: 0), leader.0) == nil)
         #expect(VolumeSet.numberByName(VolumeCheck(source: "/x/xfeeds-7.01of03.vol", size: 0), leader.0) == nil)
+    }
+
+    @Test("volume numbers in messages: runs of three or more as ranges, bounded", arguments: [
+        ([1, 2, 3, 5, 6], "1-3, 5, 6"), ([4], "4"), ([1, 2], "1, 2"), ([7, 1, 2, 3, 4, 9], "1-4, 7, 9"),
+        ([1, 3, 5, 7, 9, 11, 13], "1, 3, 5, 7, 9, and 2 more"),
+    ])
+    func numberList(_ numbers: [Int], _ shown: String) {
+        #expect(VolumeSet.numberList(Set(numbers)) == shown)
     }
 }

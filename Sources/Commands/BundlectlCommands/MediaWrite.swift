@@ -30,6 +30,8 @@ extension Bundlectl {
         var iso = false
         /// Signs the volume labels.
         @OptionGroup var signing: SigningKeyOptions
+        @Flag(help: "Print one JSON object instead of the transfer log.")
+        var json = false
 
         func run() async throws {
             let size = try VolumeSize.parse(volumeSize)
@@ -38,6 +40,15 @@ extension Bundlectl {
                                       signer: LabelSigner(secretKey: key.secretKey, keyId: key.keyId))
             writer.createDestination = create
             let r = try writer.write()
+            if json {
+                print(report(r, size: size, signer: key.idText).canonicalString)
+            } else {
+                summary(r, size: size, signer: key.idText).print()
+            }
+        }
+
+        /// The transfer log: what was written where, with the figures to check it by.
+        private func summary(_ r: MediaWriteReport, size: VolumeSize, signer: String) -> Summary {
             let b = r.bundle
             var s = Summary()
             s.add("bundle", "\(b.name) \(r.manifest.version) (sequence \(b.sequence))  \(bundle)")
@@ -55,12 +66,33 @@ extension Bundlectl {
                 }
             }
             s.add("payload", "SHA-256 of its 1 MiB pieces' SHA-256s: head -c -4096 VOLUME | split -b 1M --filter=sha256sum | cut -c1-64 | sha256sum")
-            s.add("labels", "signed by key \(key.idText)")
+            s.add("labels", "signed by key \(signer)")
             let percent = Double(r.overhead) / Double(b.size) * 100
             s.add("overhead", "\(Format.grouped(r.overhead)) bytes (\(percentText(percent)) of the bundle)\(iso ? ": labels and ISO 9660 structure" : ": labels")")
             s.add("time", "\(Format.duration(r.seconds)), \(String(format1: Double(b.size) / 1e6 / max(r.seconds, 0.001))) MB/s")
             s.add("check", "bundlectl media verify \(to) --trust PUBLIC_KEY")
-            s.print()
+            return s
+        }
+
+        /// The same as one JSON object (`--json`).
+        private func report(_ r: MediaWriteReport, size: VolumeSize, signer: String) -> JSON {
+            let volumes: [JSON] = r.volumes.map { v in
+                var o: [String: JSON] = ["number": .int(Int64(v.label.number)), "path": .string(v.path), "size": .int(v.size),
+                                         "offset": .int(v.label.offset), "length": .int(v.label.length), "payload": .string(v.label.payload.hex)]
+                if let image = v.imageSHA256, let inner = v.volumeFile {
+                    o["imageSha256"] = .string(image.hex)
+                    o["volumeFile"] = .object(["name": .string(inner.name), "size": .int(inner.size)])
+                }
+                return .object(o)
+            }
+            guard case .object(var bundle) = r.bundle.json else { return .null }
+            bundle["path"] = .string(self.bundle)
+            bundle["version"] = .string(r.manifest.version)
+            return .object([
+                "bundle": .object(bundle), "set": .string(r.set.hex), "count": .int(Int64(r.volumes.count)),
+                "iso": .bool(iso), "volumeSize": .int(size.bytes), "fileLimit": .int(r.fileLimit), "volumes": .array(volumes),
+                "labelsSignedBy": .string(signer), "overhead": .int(r.overhead), "millis": .int(Int64(r.seconds * 1000)),
+            ])
         }
     }
 }

@@ -64,6 +64,8 @@ extension Mirrorctl {
             s.add("volumes", "all \(v.count) intact, set \(v.set.hex), labels signed by \(v.signers.joined(separator: ", "))")
             s.add("  from", v.folders.joined(separator: ", "))
             s.add("  read", "\(v.copied.count) volume(s), \(Format.grouped(v.bytesRead)) bytes" + (v.resumed.isEmpty ? "" : "; volume(s) \(v.resumed.map(String.init).joined(separator: ", ")) already checked and copied by an earlier run, not read again"))
+            for n in v.notes { s.add("  note", n) }
+            for i in v.ignored { s.add("  ignored", "\(i.path): \(i.reason)") }
         }
 
         private func addReport(_ r: ApplyReport, to s: inout Summary) {

@@ -12,6 +12,8 @@ extension Mirrorctl {
         var trust: [String] = []
         @Option(help: "How many of the trusted keys must sign.")
         var threshold: Int = 1
+        @Option(name: .customLong("media-key"), help: "A public key whose volume labels are accepted (the media officer's, `bundlectl media write --key`; repeatable). Labels only let volumes be copied in; bundles are judged by their own signatures.")
+        var mediaKey: [String] = []
 
         func validate() throws {
             if trust.isEmpty { throw ValidationError("give at least one --trust public key") }
@@ -19,10 +21,12 @@ extension Mirrorctl {
 
         func run() async throws {
             let keys = try loadPublicKeys(trust)
-            let mirror = try OfflineMirror.initialize(at: options.mirror, keys: keys, threshold: threshold)
+            let mediaKeys = try loadPublicKeys(mediaKey)
+            let mirror = try OfflineMirror.initialize(at: options.mirror, keys: keys, threshold: threshold, mediaKeys: mediaKeys)
             var s = Summary()
             s.add("mirror", "\(options.mirror) (id \(mirror.config.id))")
             s.add("trusts", keys.map(\.idText).joined(separator: ", ") + " (threshold \(threshold))")
+            if !mediaKeys.isEmpty { s.add("media keys", mediaKeys.map(\.idText).joined(separator: ", ") + " (volume labels only)") }
             s.print()
         }
     }

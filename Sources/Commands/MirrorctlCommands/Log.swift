@@ -38,7 +38,8 @@ extension Mirrorctl {
             func s(_ k: String) -> String { text(e[k]) }
             let who = e["signer"] == nil ? "" : " (\(s("manifest")) signed by \(e["signers"] == nil ? s("signer") : s("signers")))"
             switch s("event") {
-            case "init": return "\(s("time"))  init      mirror \(s("mirror")) trusts [\(s("trust"))], threshold \(s("threshold"))"
+            case "init": return "\(s("time"))  init      mirror \(s("mirror")) trusts [\(s("trust"))], threshold \(s("threshold"))\(e["mediaKeys"] == nil ? "" : ", media keys [\(s("mediaKeys"))]")"
+            case "media-key": return "\(s("time"))  media-key \(s("action")) \(s("key")): media keys now [\(s("mediaKeys"))]"
             case "apply":
                 let expired = e["expiredAt"].map { $0 == .null ? "" : " (expired at \(s("expiredAt")), applied with --allow-expired)" } ?? ""
                 let signers = e["signers"] == nil ? s("signer") : s("signers")

@@ -13,11 +13,17 @@ extension Mirrorctl {
         var json = false
 
         func run() async throws {
-            let st = try OfflineMirror(options.mirror).status()
+            let mirror = try OfflineMirror(options.mirror)
+            let st = try mirror.status()
+            let mediaKeys = mirror.config.mediaKeys.map(\.idText)
             if json {
-                print(Status.json(st).canonicalString)
+                guard case .object(var o) = Status.json(st) else { return }
+                o["mediaKeys"] = .array(mediaKeys.map { .string($0) })
+                print(JSON.object(o).canonicalString)
             } else {
-                text(st).print()
+                var s = text(st)
+                s.add("media keys", mediaKeys.isEmpty ? "none (volume labels must be signed by a trusted key above)" : mediaKeys.joined(separator: ", ") + " (volume labels only)")
+                s.print()
             }
         }
 

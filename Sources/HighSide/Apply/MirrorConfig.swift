@@ -11,17 +11,27 @@ public struct MirrorConfig: Equatable {
     public var created: Int64
     public var policy: TrustPolicy
     public var history: PolicyHistory
+    /// Keys whose volume labels are accepted besides the policy's (`mirrorctl media-key`). A label
+    /// only lets volumes be copied into incoming/: a media key never counts toward a bundle's
+    /// threshold, and a trust policy's rotation leaves them as they are.
+    public var mediaKeys: [PublicKey] = []
     public var threshold: Int { policy.threshold }
     public var keys: [PublicKey] { policy.keys }
 
+    /// Every key a volume label may be signed by: the policy's, then the media keys.
+    public var labelKeys: [PublicKey] { keys + mediaKeys.filter { !keys.contains($0) } }
+
     var json: JSON {
-        .object([
+        var o: [String: JSON] = [
             "format": .string(MirrorConfig.format),
             "id": .string(id),
             "created": .string(Timestamp.format(created)),
             "trust": MirrorConfig.policyJSON(policy),
             "history": history.json,
-        ])
+        ]
+        // Written only when there are some: a mirror without media keys keeps the file it had.
+        if !mediaKeys.isEmpty { o["mediaKeys"] = .array(mediaKeys.map { .string($0.base64) }) }
+        return .object(o)
     }
 
     /// A new mirror: `policy` is its origin.
@@ -48,7 +58,7 @@ public struct MirrorConfig: Equatable {
 
     init(bytes: [UInt8], path: String) throws {
         let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
-        try o.allowOnly(["format", "id", "created", "trust", "history"])
+        try o.allowOnly(["format", "id", "created", "trust", "history", "mediaKeys"])
         guard try o.string("format") == MirrorConfig.format else { throw ToolError.environment("\(path) has an unknown format") }
         id = try o.string("id")
         created = Timestamp.parse(try o.string("created")) ?? 0
@@ -57,6 +67,11 @@ public struct MirrorConfig: Equatable {
         history = o.members["history"] == nil
             ? PolicyHistory(origin: policy, adopted: [])
             : try PolicyHistory(o.object("history"), pinned: policy, path: path, created: created)
+        // Mirrors made before media keys existed have none.
+        mediaKeys = o.members["mediaKeys"] == nil ? [] : try o.array("mediaKeys").map { v in
+            guard case .string(let s) = v else { throw ToolError.environment("\(path): a media key is not a string") }
+            return try PublicKey(text: s, what: "a media key in \(path)")
+        }
     }
 
     static func policyJSON(_ policy: TrustPolicy) -> JSON {

@@ -21,8 +21,9 @@ public final class OfflineMirror {
 
     public var root: String { paths.root }
 
-    /// Creates a mirror folder that trusts `keys`. Refuses a folder that is already a mirror.
-    public static func initialize(at root: String, keys: [PublicKey], threshold: Int) throws -> OfflineMirror {
+    /// Creates a mirror folder that trusts `keys` (and the volume labels of `mediaKeys`). Refuses
+    /// a folder that is already a mirror.
+    public static func initialize(at root: String, keys: [PublicKey], threshold: Int, mediaKeys: [PublicKey] = []) throws -> OfflineMirror {
         let paths = MirrorPaths(root: root)
         guard !keys.isEmpty else { throw ToolError.usage("give at least one --trust key") }
         guard Set(keys.map(\.keyId)).count == keys.count else { throw ToolError.usage("the same key is given twice") }
@@ -32,6 +33,7 @@ public final class OfflineMirror {
         guard threshold >= 1 && threshold <= keys.count else {
             throw ToolError.usage("--threshold must be between 1 and the number of keys (\(keys.count))")
         }
+        try MediaKeys.check(mediaKeys, policy: keys)
         if let info = try FS.info(root) {
             guard info.kind == .directory || info.kind == .symlink else { throw ToolError.usage("'\(root)' exists and is not a folder") }
             // Before anything is written: a folder another account can write is never made a mirror.
@@ -45,18 +47,21 @@ public final class OfflineMirror {
             try MirrorDisk.check(root)
         }
         let now = Timestamp.now()
-        let config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
+        var config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
                                   policy: try TrustPolicy(version: 1, threshold: threshold, keys: keys, created: now))
+        config.mediaKeys = mediaKeys
         try FS.makeDirectory(paths.versions)
         try FS.makeDirectory(paths.staging, mode: 0o700)
         try FS.writeAtomically(paths.state, MirrorState().json.canonicalBytes)
         try FS.writeAtomically(paths.config, config.json.canonicalBytes)
-        try Journal(path: paths.journal).append("init", [
+        var entry: [String: JSON] = [
             "mirror": .string(config.id),
             "trust": .array(keys.map { .string($0.idText) }),
             "threshold": .int(Int64(threshold)),
             "policyVersion": .int(1),
-        ])
+        ]
+        if !mediaKeys.isEmpty { entry["mediaKeys"] = .array(mediaKeys.map { .string($0.idText) }) }
+        try Journal(path: paths.journal).append("init", entry)
         return try OfflineMirror(root)
     }
 

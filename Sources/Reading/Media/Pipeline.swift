@@ -120,6 +120,9 @@ public final class DigestConsumer: ChunkConsumer, @unchecked Sendable {
     public private(set) var stream = SHA256Stream()
     public init() {}
     public func consume(_ chunk: UnsafeRawBufferPointer, tag: Int) { stream.update(chunk) }
+    /// Back to an earlier state (read `stream` then), to take back bytes that turned out bad.
+    /// Only between pipelines, when no thread consumes.
+    public func rewind(to earlier: SHA256Stream) { stream = earlier }
 }
 
 /// Payload digests (see `VolumeLabel.payloadDigest`), hashed on several threads: lane j hashes

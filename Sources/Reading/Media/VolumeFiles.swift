@@ -12,6 +12,9 @@ public struct VolumeCheck: Sendable {
     public var signed: SignedLabel?
     /// The trusted key whose signature held.
     public var signer: PublicKey?
+    /// The key id of a well-formed label's signature by a key that is not trusted: nothing is
+    /// known about the volume beyond that (not damaged, not checked).
+    public var untrustedBy: String?
     /// The payload's digest as read (see `VolumeLabel.payloadDigest`); set once it was read.
     public var payloadDigest: SHA256Digest?
     /// What failed, naming the check; nil when everything checked so far holds.
@@ -45,6 +48,20 @@ public enum VolumeFiles {
         public var otherFiles: [String] = []
         /// ISO 9660 images found in folders (the low side can look inside them).
         public var images: [String] = []
+        /// What a folder holds besides volumes and images, with the reason it is not read: the
+        /// report lists them, so a set is never "all intact" with a file silently left out.
+        public var ignored: [Ignored] = []
+    }
+
+    /// A folder entry that is not read, and why.
+    public struct Ignored: Equatable, Sendable {
+        public var path: String
+        public var reason: String
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
     }
 
     public static func find(_ inputs: [String]) throws -> Found {
@@ -61,6 +78,8 @@ public enum VolumeFiles {
                 found.images.append(path)
             } else if explicit {
                 found.otherFiles.append(path)
+            } else {
+                found.ignored.append(Ignored(path: path, reason: "not a volume (no volume label at its end)"))
             }
         }
         for input in inputs {
@@ -69,8 +88,12 @@ public enum VolumeFiles {
             case .directory:
                 for name in try FS.list(input) {
                     let p = input.hasSuffix("/") ? input + name : input + "/" + name
-                    // Links in a folder are not followed: a volume is a plain file on its medium.
-                    if let i = try FS.info(p), i.kind == .regular { try add(p, explicit: false) }
+                    guard let i = try FS.info(p) else { continue }
+                    if i.kind == .regular {
+                        try add(p, explicit: false)
+                    } else if let reason = ignoredReason(i.kind), seen.insert(p).inserted {
+                        found.ignored.append(Ignored(path: p, reason: reason))
+                    }
                 }
             case .regular:
                 try add(input, explicit: true)
@@ -79,6 +102,16 @@ public enum VolumeFiles {
             }
         }
         return found
+    }
+
+    /// Why a folder entry that is not a plain file is not read.
+    private static func ignoredReason(_ kind: FileKind) -> String? {
+        switch kind {
+        // Links in a folder are not followed: a volume is a plain file on its medium.
+        case .symlink: return "a symbolic link (not followed)"
+        case .directory: return "a folder (folders are read one level deep: give it on the command line to read it)"
+        default: return "not a plain file"
+        }
     }
 
     private static func statFollowing(_ path: String) throws -> FileInfo? {
@@ -131,10 +164,17 @@ public enum VolumeFiles {
         return check
     }
 
-    /// Signature and length, once the label is decoded.
+    /// Signature and length, once the label is decoded. A label by a key not in `trust` is
+    /// marked `untrustedBy`: the command names that key and the keys given, once for the set.
     public static func checkSigned(_ check: inout VolumeCheck, trust: [PublicKey]) throws {
         guard let signed = check.signed else { return }
-        check.signer = try signed.verify(trust: trust, what: "'\(check.source)'")
+        switch signed.signature(trust: trust) {
+        case .trusted(let key): check.signer = key
+        case .broken: throw ToolError.refused("the label's signature does not verify (label altered or damaged)")
+        case .untrusted(let id):
+            check.untrustedBy = id
+            throw ToolError.refused("the label is signed by key \(id), which is not trusted")
+        }
         let expected = signed.label.length + Int64(VolumeLabel.size)
         guard check.size == expected else {
             throw ToolError.refused("is \(Format.grouped(check.size)) bytes but its label says \(Format.grouped(expected)): \(check.size < expected ? "truncated" : "has extra bytes")")
@@ -153,15 +193,17 @@ public enum VolumeFiles {
     /// each chunk with its offset in the payload to `sink` (to copy it) and to `extra` consumers
     /// (a whole-bundle hash). Sets `check.payloadDigest`, and a problem naming the failed check.
     /// Returns true when the payload matches its signed label.
+    /// With `file`, the payload is read from there at `offset` instead (a copy of it kept in
+    /// a reassembled bundle).
     @discardableResult
-    public static func hashPayload(_ check: inout VolumeCheck, progress: Progress? = nil, extra: [ChunkConsumer] = [],
-                                   sink: (UnsafeRawBufferPointer, Int64) throws -> Void = { _, _ in }) -> Bool {
+    public static func hashPayload(_ check: inout VolumeCheck, in file: String? = nil, at offset: Int64 = 0, progress: Progress? = nil,
+                                   extra: [ChunkConsumer] = [], sink: (UnsafeRawBufferPointer, Int64) throws -> Void = { _, _ in }) -> Bool {
         guard let signed = check.signed, check.problem == nil else { return false }
         let label = signed.label
         do {
-            let fd = try FileDescriptor.open(check.source)
+            let fd = try FileDescriptor.open(file ?? check.source)
             let pieces = PieceDigests()
-            try stream(fd, from: 0, length: label.length, through: pieces.lanes + extra, progress: progress, sink: sink)
+            try stream(fd, from: offset, length: label.length, through: pieces.lanes + extra, progress: progress, sink: sink)
             check.payloadDigest = pieces.payloadDigest(tag: 0)
             guard check.payloadDigest == label.payload else {
                 check.problem = "payload digest differs from its signed label: the data is damaged"

@@ -207,13 +207,31 @@ public struct SignedLabel: Equatable, Sendable {
     public var label: VolumeLabel
     public var signature: SignatureFile
 
+    /// What the label's signature says against `trust`.
+    public enum Signature: Equatable, Sendable {
+        /// Made by this trusted key, and it holds.
+        case trusted(PublicKey)
+        /// Made by a key that is not among `trust` (its key id, as shown to people).
+        case untrusted(String)
+        /// Made by a trusted key, but it does not hold: the label was altered.
+        case broken(PublicKey)
+    }
+
+    /// Checks the signature against `trust`, through the one rule that counts signatures.
+    public func signature(trust: [PublicKey]) -> Signature {
+        let c = Trust.count(label.message, [SignedEntry(entry: "label", text: "", file: signature)], keys: trust)
+        if let broken = c.broken { return .broken(broken.key) }
+        guard let key = c.counted.first else { return .untrusted(signature.keyIdText) }
+        return .trusted(key)
+    }
+
     /// The trusted key that signed this label; throws naming the reason otherwise.
     public func verify(trust: [PublicKey], what: String) throws -> PublicKey {
-        let c = Trust.count(label.message, [SignedEntry(entry: "label", text: "", file: signature)], keys: trust)
-        if c.broken != nil { throw ToolError.refused("\(what): the label's signature does not verify (label altered or damaged)") }
-        guard let key = c.counted.first else {
-            throw ToolError.refused("\(what): the label is signed by key \(signature.keyIdText), which is not trusted (trusted: \(trust.map(\.idText).joined(separator: ", ")))")
+        switch signature(trust: trust) {
+        case .trusted(let key): return key
+        case .broken: throw ToolError.refused("\(what): the label's signature does not verify (label altered or damaged)")
+        case .untrusted(let id):
+            throw ToolError.refused("\(what): the label is signed by key \(id), which is not trusted (trusted: \(trust.map(\.idText).joined(separator: ", ")))")
         }
-        return key
     }
 }
