@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Changes
 import Support
 import SystemIO
 
@@ -18,6 +19,9 @@ public struct ApplyReport {
     public var trustUpdate: TrustPolicy?
     /// Problems after the new version went live (it is current; recording it is left to the next run).
     public var warnings: [String]
+    /// The keys whose signatures counted, and what the mirror held before (ApplyReportContext.swift).
+    public var signers: [String] = []
+    public var before = Before()
 }
 
 /// An apply, as a sequence of named steps over the current version loaded once under the lock:
@@ -49,6 +53,7 @@ extension OfflineMirror {
         var report = ApplyReport(manifest: reader.manifest, manifestDigest: reader.manifestDigest, signer: reader.signerText, version: id,
                                  changes: ChangeSummary(), linkedFiles: 0, writtenBytes: 0, seconds: 0, dryRun: dryRun, pruned: [],
                                  trustUpdate: reader.trustUpdate?.policy, warnings: [])
+        report.note(reader, current: current?.id, policy: config.policy, paths: paths)
         if dryRun {
             let index = try reader.readIndex()
             // The same check as staging, into a sink that keeps nothing.

@@ -1,6 +1,13 @@
-@testable import Apply
 import BundleFormat
+import Changes
+import Support
 import Testing
+
+private enum Fixture {
+    static func entry(_ path: String, _ content: String, mode: UInt32 = 0o644) -> TreeListing.Entry {
+        TreeListing.Entry(path: path, mode: mode, size: Int64(content.utf8.count), sha256: SHA256Digest.of(Array(content.utf8)))
+    }
+}
 
 @Suite("Change summary: what an apply adds, changes and removes, per source")
 struct ChangeSummaryTests {
