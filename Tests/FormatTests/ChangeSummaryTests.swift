@@ -48,4 +48,44 @@ struct ChangeSummaryTests {
         let emptied = ChangeSummary.between(tree, TreeListing(entries: []))
         #expect(emptied.sources["a/b"]?.removed == ["a/b/Z", "a/b/a"])
     }
+
+    @Test("a delta's index on its base: listed paths the base has are changed, others added; reuse of the same bytes and mode is no change")
+    func applying() {
+        let base = TreeListing(entries: [Fixture.entry("advisories/f/a", "a"), Fixture.entry("advisories/f/b", "b"), Fixture.entry("advisories/f/c", "c")])
+        let index = BundleIndex(objects: [BundleIndex.Object(pack: 0, size: 2)], files: [
+            BundleIndex.File(path: "advisories/f/a", mode: 0o644, object: 0),
+            BundleIndex.File(path: "advisories/f/b", mode: 0o644, source: .base(SHA256Digest.of(Array("b".utf8)))),
+            BundleIndex.File(path: "advisories/g/new", mode: 0o644, source: .base(SHA256Digest.of(Array("c".utf8)))),
+        ], removed: ["advisories/f/c"])
+        let s = ChangeSummary.applying(index, to: base)
+        #expect(s.sources["advisories/f"]?.changed == ["advisories/f/a"])
+        #expect(s.sources["advisories/f"]?.removed == ["advisories/f/c"])
+        #expect(s.sources["advisories/g"]?.added == ["advisories/g/new"])
+        #expect((s.totalAdded, s.totalChanged, s.totalRemoved) == (1, 1, 1))
+    }
+
+    @Test("images by name: added, removed, and a name that now stands for another image moved; unnamed images by digest")
+    func images() {
+        func image(_ ref: String?, _ d: String) -> ImageSummary {
+            ImageSummary(ref: ref, digest: SHA256Digest.of(Array(d.utf8)), mediaType: "m", platforms: [], size: 1)
+        }
+        let old = [image("app:1.0", "1"), image("base:1", "b"), image(nil, "x"), image("gone:1", "g")]
+        let new = [image("app:1.0", "2"), image("base:1", "b"), image(nil, "y"), image("tools:2", "t")]
+        let c = ImageChanges.between(old, new)
+        #expect(c.added.map(\.ref) == [nil, "tools:2"])
+        #expect(c.removed.map(\.ref) == [nil, "gone:1"])
+        #expect(c.moved.map(\.ref) == ["app:1.0"] && c.moved.first?.to == SHA256Digest.of(Array("2".utf8)))
+        #expect(ImageChanges.between(old, old).isEmpty)
+    }
+
+    @Test("a policy change: keys told apart by their 32-byte key, not the id; revoked, added, threshold")
+    func policy() throws {
+        func key(_ n: UInt8, id: UInt8? = nil) -> PublicKey { PublicKey(keyId: [UInt8](repeating: id ?? n, count: 8), key: [UInt8](repeating: n, count: 32)) }
+        let old = try TrustPolicy(version: 1, threshold: 1, keys: [key(1), key(2)], created: 0)
+        let new = try TrustPolicy(version: 2, threshold: 2, keys: [key(2, id: 7), key(3)], created: 0)
+        let c = PolicyChange(from: old, to: new)
+        #expect(c.added == [key(3)] && c.revoked == [key(1)])
+        #expect(c.text == "keys added \(key(3).idText); revoked \(key(1).idText); threshold 1 -> 2")
+        #expect(PolicyChange(from: old, to: old).text == "same keys and threshold")
+    }
 }
