@@ -44,6 +44,10 @@ let package = Package(
         // Opening, authenticating and streaming a bundle: shared by both sides.
         .target(name: "BundleVerify", dependencies: ["SystemIO", "BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/Reading/BundleVerify", swiftSettings: strict),
 
+        // What one tree, image list or trust policy changes against another: apply's report and
+        // `bundlectl diff`. Pure, so both tools share it without either side's code.
+        .target(name: "Changes", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/Changes", swiftSettings: strict),
+
         // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
         .target(name: "OCI", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/OCI", swiftSettings: strict),
 
@@ -61,21 +65,21 @@ let package = Package(
         .target(name: "Media", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
         .target(name: "MediaWrite", dependencies: ["SystemIO", "Media", "Signing", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Sources/LowSide/MediaWrite", swiftSettings: strict),
         // High side: verify -> stage -> swap. No packing, no network.
-        .target(name: "Apply", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
+        .target(name: "Apply", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Changes", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
         // High side, optional: copy the active version's images to a registry. The only network
         // code `mirrorctl` links (FoundationNetworking); Apply never depends on it.
         .target(name: "Push", dependencies: ["SystemIO", "OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
 
-        .target(name: "CommandSupport", dependencies: ["SystemIO", "BundleFormat", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Build", "BundleVerify", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
-        .target(name: "MirrorctlCommands", dependencies: ["SystemIO", "CommandSupport", "Apply", "Push", "BundleVerify", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
+        .target(name: "CommandSupport", dependencies: ["SystemIO", "BundleFormat", "Changes", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Build", "BundleVerify", "Changes", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
+        .target(name: "MirrorctlCommands", dependencies: ["SystemIO", "CommandSupport", "Apply", "Push", "BundleVerify", "Changes", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], path: "Sources/Executables/bundlectl", swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], path: "Sources/Executables/mirrorctl", swiftSettings: strict),
 
         // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
         .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
-        .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Sodium", "Support"]),
+        .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Changes", "Sodium", "Support"]),
         .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "Signing", "BundleFormat", "Sodium", "Zstd", "Support"]),
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),

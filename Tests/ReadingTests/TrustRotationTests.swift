@@ -80,4 +80,20 @@ struct TrustRotationTests {
         #expect(r.update?.policy == new)
         #expect(r.update?.approvedBy.isEmpty == true)
     }
+
+    @Test("every failed check is named, in the mirror's order; the low side reads a policy its current officers did not sign")
+    func everyCheckNamed() throws {
+        let pinned = try policy(2, 1, [Keys.a])
+        let trust = try carried(policy(2, 2, [Keys.b, Keys.c]), signedBy: [Keys.a, Keys.b])
+        let error = #expect(throws: ToolError.self) { try TrustRotation(pinned: pinned, carried: trust, path: Self.path) }
+        #expect(error?.message == "TRUST in 'b.tar' is policy version 2; the pinned policy is version 2: an older or replayed policy is refused; the TRUST of 'b.tar' is signed by 1 trusted key (\(Keys.b.id)), but the new trust policy itself needs 2 of 2 (\(Keys.b.id), \(Keys.c.id)): 1 more signature needed; also signed by key \(Keys.a.id), not in the policy")
+
+        let unsigned = try carried(policy(3, 1, [Keys.c]), signedBy: [Keys.c])
+        let low = try RotationCheck(policy: unsigned.bytes, signatures: unsigned.signatures, current: pinned, path: Self.path)
+        #expect(low.consent != nil && low.newer == nil && low.ownThreshold == nil && !low.holds)
+        #expect(low.policy?.version == 3 && low.byItself?.counted == [Keys.c.publicKey])
+        // A mirror stops at the missing consent: the policy is never parsed.
+        let high = try RotationCheck(unsigned, against: pinned, path: Self.path, readUnconsented: false)
+        #expect(high.policy == nil && high.problems == [low.consent!])
+    }
 }

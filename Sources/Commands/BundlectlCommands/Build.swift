@@ -32,6 +32,8 @@ extension Bundlectl {
         var trustPolicy: String?
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
 
         func validate() throws {
             if let sequence, sequence < 0 { throw ValidationError("--sequence must be 0 or more") }
@@ -56,6 +58,10 @@ extension Bundlectl {
             options.trustPolicy = trustPolicy
             options.baseTrust = try loadPublicKeys(baseTrust)
             let report = try await Packer(options).build()
+            if json { printJSON(try jsonReport(report, key: key)) } else { textReport(report, key: key).print() }
+        }
+
+        private func textReport(_ report: BuildReport, key: SigningKey) -> Summary {
             let m = report.manifest
             var s = Summary()
             s.add("bundle", "\(m.name) \(m.version) (sequence \(m.sequence))")
@@ -75,7 +81,30 @@ extension Bundlectl {
             let ratio = report.inputBytes > 0 ? Double(report.storedBytes) / Double(report.inputBytes) * 100 : 0
             s.add("stored", "\(Format.grouped(report.inputBytes)) bytes in \(m.treeFiles) files -> \(report.objects) objects, \(Format.grouped(report.storedBytes)) bytes compressed (\(String(format1: ratio))%)")
             s.add("time", Format.duration(report.seconds))
-            s.print()
+            return s
+        }
+
+        private func jsonReport(_ r: BuildReport, key: SigningKey) throws -> JSON {
+            let m = r.manifest
+            var o = Fields.bundle(m, manifest: r.manifestDigest)
+            o["bundle"] = .string(output)
+            o["size"] = .int(r.bundleSize)
+            o["sha256"] = .string(r.bundleDigest.hex)
+            o["signers"] = Fields.keys([key.idText])
+            o["created"] = Fields.time(m.created)
+            o["expires"] = Fields.time(m.expires)
+            o["trustPolicy"] = Fields.policy(try trustPolicy.map { try TrustFiles.read($0).policy })
+            o["tree"] = Fields.tree(m)
+            o["delta"] = m.base.map { b in
+                Fields.adding(["whole": .int(Int64(r.objects)), "patched": .int(Int64(r.patches)), "reused": .int(Int64(r.reused)),
+                               "removed": .int(Int64(r.removed)), "unchanged": .int(Int64(r.unchanged))], to: Fields.base(b))
+            } ?? .null
+            o["sources"] = Fields.sources(m)
+            o["objects"] = .int(Int64(r.objects))
+            o["inputBytes"] = .int(r.inputBytes)
+            o["stored"] = .int(r.storedBytes)
+            o["milliseconds"] = Fields.milliseconds(r.seconds)
+            return .object(o)
         }
     }
 }

@@ -18,7 +18,7 @@ extension Bundlectl {
             let reader = try BundleReader(path: bundle, trust: nil)
             let index = try reader.readIndex()
             if json {
-                print(jsonReport(reader, index).canonicalString)
+                printJSON(jsonReport(reader, index))
             } else {
                 textReport(reader, index).print()
             }
@@ -44,7 +44,7 @@ extension Bundlectl {
                     "expires": m.expires.map { .string(Timestamp.format($0)) } ?? .null,
                     "signer": .string(reader.signature.keyIdText),
                     "signatures": .array(reader.signatures.map { .string($0.file.keyIdText) }),
-                    "trustPolicy": reader.trustUpdate.map { .string($0.policy.summary) } ?? .null,
+                    "trustPolicy": Fields.policy(reader.trustUpdate?.policy),
                     "manifest": .string("sha256:" + reader.manifestDigest.hex),
                     "tree": .object(["sha256": .string(m.tree.hex), "files": .int(m.treeFiles), "size": .int(m.treeSize)]),
                     "objects": .int(Int64(index.objects.count)),

@@ -1,5 +1,7 @@
 import Apply
 import ArgumentParser
+import BundleFormat
+import Changes
 import CommandSupport
 import Media
 import Support
@@ -27,6 +29,8 @@ extension Mirrorctl {
         var maxFiles: Int64 = ApplyLimits.defaults.maxFiles
         @Option(help: "Refuse a bundle whose index is larger than this many bytes (decompressed), before it is read.")
         var maxIndexBytes: Int64 = ApplyLimits.defaults.maxIndexBytes
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
 
         func validate() throws {
             if inputs.isEmpty { throw ValidationError("give the bundle file, or its volumes") }
@@ -37,26 +41,29 @@ extension Mirrorctl {
 
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
-            let r: ApplyReport
-            var s = Summary()
+            let r: ApplyReport, intake: VolumeIntake?, bundle: String?
             switch try ApplyInput(inputs) {
-            case .bundle(let bundle):
-                r = try mirror.apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, limits: limits)
-                addHeadline(r, to: &s)
-                s.add("bundle", bundle)
+            case .bundle(let file):
+                (r, intake, bundle) = (try mirror.apply(bundle: file, dryRun: dryRun, allowExpired: allowExpired, limits: limits), nil, file)
             case .volumes(let inputs):
                 let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired, limits: limits)
-                r = report
-                addHeadline(r, to: &s)
-                addIntake(v, to: &s)
+                (r, intake, bundle) = (report, v, nil)
             }
-            addReport(r, to: &s)
-            s.print()
+            if json {
+                printJSON(report(r, bundle: bundle, intake: intake))
+            } else {
+                text(r, bundle: bundle, intake: intake).print()
+            }
             for w in r.warnings { warn("mirrorctl", w) }
         }
 
-        private func addHeadline(_ r: ApplyReport, to s: inout Summary) {
+        private func text(_ r: ApplyReport, bundle: String?, intake: VolumeIntake?) -> Summary {
+            var s = Summary()
             s.add(dryRun ? "would apply" : "applied", "\(r.manifest.name) \(r.manifest.version) (sequence \(r.manifest.sequence)) as version \(r.version)")
+            if let bundle { s.add("bundle", bundle) }
+            if let intake { addIntake(intake, to: &s) }
+            addReport(r, to: &s)
+            return s
         }
 
         private func addIntake(_ v: VolumeIntake, to s: inout Summary) {
@@ -72,13 +79,17 @@ extension Mirrorctl {
             let m = r.manifest
             s.add("manifest", "sha256:\(r.manifestDigest.hex)")
             s.add("signed by", r.signer)
-            if let t = r.trustUpdate { s.add("trust", "\(dryRun ? "would adopt" : "adopted") policy \(t.summary)") }
+            if let t = r.trustUpdate {
+                s.add("trust", "\(dryRun ? "would adopt" : "adopted") policy \(t.summary)")
+                if let change = r.policyChange { s.add("  change", change.text) }
+            }
             if let t = r.trustAlreadyInForce { s.add("trust", "the bundle carries policy \(t.summary), already in force here: nothing to adopt") }
             s.add("tree", "\(m.treeFiles) files, \(Format.grouped(m.treeSize)) bytes, sha256:\(m.tree.hex)")
             for i in m.images {
                 s.add("  image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.joined(separator: ","))")
             }
-            addChanges(r.changes, to: &s)
+            s.add(r.changes)
+            s.add(r.imageChanges)
             if !dryRun {
                 s.add("disk", "\(Format.grouped(r.writtenBytes)) bytes written, \(r.linkedFiles) unchanged files shared by hard link")
                 if !r.pruned.isEmpty { s.add("pruned", r.pruned.joined(separator: ", ")) }
@@ -87,19 +98,33 @@ extension Mirrorctl {
             s.add("time", Format.duration(r.seconds))
         }
 
-        private func addChanges(_ changes: ChangeSummary, to s: inout Summary) {
-            let bySource = changes.sources.sorted { $0.key < $1.key }
-            for (name, c) in bySource {
-                s.add("  \(name)", "\(c.added.count) added, \(c.changed.count) changed, \(c.removed.count) removed")
-            }
-            // Name each file only when the list stays short enough to paste into a transfer log.
-            if changes.totalAdded + changes.totalChanged + changes.totalRemoved <= 50 {
-                for c in bySource.map(\.value) {
-                    for p in c.added { s.add("  +", p) }
-                    for p in c.changed { s.add("  ~", p) }
-                    for p in c.removed { s.add("  -", p) }
-                }
-            }
+        private func report(_ r: ApplyReport, bundle: String?, intake: VolumeIntake?) -> JSON {
+            var o = Fields.bundle(r.manifest, manifest: r.manifestDigest)
+            o["dryRun"] = .bool(dryRun)
+            o["bundle"] = bundle.map { .string($0) } ?? intake.map { .string($0.bundle.file) } ?? .null
+            o["versionId"] = .string(r.version)
+            o["signers"] = Fields.keys(r.signers)
+            o["tree"] = Fields.tree(r.manifest)
+            o["images"] = .array(r.manifest.images.map(Fields.image))
+            o["changes"] = r.changes.json
+            o["imageChanges"] = r.imageChanges.json
+            o["trustPolicy"] = Fields.policy(r.trustUpdate)
+            o["trustChange"] = r.policyChange?.json ?? .null
+            o["volumes"] = intake.map(Apply.volumes) ?? .null
+            o["written"] = dryRun ? .null : .int(r.writtenBytes)
+            o["linked"] = dryRun ? .null : .int(Int64(r.linkedFiles))
+            o["pruned"] = .array(r.pruned.map { .string($0) })
+            o["current"] = dryRun ? .null : .string("\(options.mirror)/current")
+            o["warnings"] = .array(r.warnings.map { .string($0) })
+            o["milliseconds"] = Fields.milliseconds(r.seconds)
+            return .object(o)
+        }
+
+        private static func volumes(_ v: VolumeIntake) -> JSON {
+            .object(["count": .int(Int64(v.count)), "set": .string(v.set.hex), "sha256": v.sha256.map { .string($0.hex) } ?? .null,
+                     "size": .int(v.bundle.size), "signers": Fields.keys(v.signers), "folders": .array(v.folders.map { .string($0) }),
+                     "read": .array(v.copied.map { .int(Int64($0)) }), "resumed": .array(v.resumed.map { .int(Int64($0)) }),
+                     "bytesRead": .int(v.bytesRead)])
         }
     }
 }

@@ -16,7 +16,7 @@ extension Mirrorctl {
 
         func run() async throws {
             let problem = try OfflineMirror(options.mirror).journalEntries { e in
-                print(json ? JSON.object(e).canonicalString : Log.line(e))
+                if json { printJSON(.object(e)) } else { print(Log.line(e)) }
             }
             if let problem { throw ToolError.refused(problem) }
         }

@@ -1,5 +1,6 @@
 import Apply
 import ArgumentParser
+import BundleFormat
 import CommandSupport
 import Push
 import Support
@@ -32,6 +33,8 @@ extension Mirrorctl {
         var chunkSize: Int = 8 << 20
         @Option(help: "How many blobs to upload at the same time.")
         var parallel: Int = 4
+        @Flag(help: "Print one JSON object when done, instead of a line per image as it goes.")
+        var json = false
 
         func validate() throws {
             if !RegistryAddress.isValid(registry) {
@@ -59,11 +62,14 @@ extension Mirrorctl {
             let pusher = try Pusher(layout: active.layout, options: pushOptions(), stateFolder: active.stateFolder, progress: progress)
 
             let started = Clock.now()
-            var out = Rows()
+            var out = Rows(quiet: json)
             out.add("mirror", "\(active.mirror), version \(active.version)")
             out.add("registry", "\(registry) (\(insecure ? "plain HTTP, --insecure" : "HTTPS"))")
             out.flush()
-            for p in problems { out.add("refused", "\(p.ref): \(p.reason)") }
+            for p in problems {
+                out.add("refused", "\(p.ref): \(p.reason)")
+                out.outcomes.append(.refused(ref: p.ref, reason: p.reason))
+            }
             out.flush()
             var totals: PushTotals
             do {
@@ -76,6 +82,7 @@ extension Mirrorctl {
             try pusher.saveState()
             totals.refused = problems.map(\.ref) + totals.refused
             totals.total.seconds = Clock.now() - started
+            if json { printJSON(report(totals, active: active, statePath: pusher.statePath, outcomes: out.outcomes)) }
             try summarize(totals, statePath: pusher.statePath, in: &out)
         }
 
@@ -85,6 +92,7 @@ extension Mirrorctl {
         }
 
         private func show(_ outcome: ImageOutcome, in out: inout Rows) {
+            out.outcomes.append(outcome)
             switch outcome {
             case .pushed(let r):
                 out.add("image", "\(r.ref) -> \(registry)/\(r.repository):\(r.tag) \(r.digest)")
@@ -107,6 +115,30 @@ extension Mirrorctl {
             }
         }
 
+        private func report(_ totals: PushTotals, active: ActiveImages, statePath: String, outcomes: [ImageOutcome]) -> JSON {
+            var images: [JSON] = [], refused: [JSON] = []
+            for o in outcomes {
+                switch o {
+                case .pushed(let r):
+                    images.append(PushImages.blobs(r, ["ref": .string(r.ref), "repository": .string("\(registry)/\(r.repository)"), "tag": .string(r.tag), "digest": .string(r.digest)]))
+                case .refused(let ref, let reason): refused.append(.object(["ref": .string(ref), "reason": .string(reason)]))
+                }
+            }
+            return PushImages.blobs(totals.total, [
+                "mirror": .string(active.mirror), "versionId": .string(active.version), "registry": .string(registry), "insecure": .bool(insecure),
+                "images": .array(images), "refused": .array(refused), "pushed": .int(Int64(totals.pushed)), "state": .string(statePath),
+            ])
+        }
+
+        /// An image's (or the run's) blob figures, with `members`.
+        private static func blobs(_ r: ImageReport, _ members: [String: JSON]) -> JSON {
+            Fields.adding(members, to: .object([
+                "uploaded": .int(Int64(r.uploaded)), "resumed": .int(Int64(r.resumed)), "bytesResumed": .int(r.bytesResumed),
+                "mounted": .int(Int64(r.mounted)), "skipped": .int(Int64(r.skipped)), "bytesSent": .int(r.bytesSent),
+                "milliseconds": Fields.milliseconds(r.seconds),
+            ]))
+        }
+
         static func blobLine(_ r: ImageReport) -> String {
             var s = "\(r.uploaded) uploaded"
             if r.resumed > 0 { s += " (\(r.resumed) resumed, \(Format.grouped(r.bytesResumed)) bytes already there)" }
@@ -119,9 +151,14 @@ extension Mirrorctl {
 /// "label  value" lines with one label width for the whole run, printed as images finish so a
 /// long push shows its progress in a transfer log.
 private struct Rows {
+    /// With --json: nothing is printed as it goes, the outcomes are kept for the one object.
+    let quiet: Bool
+    var outcomes: [ImageOutcome] = []
     private var rows: [(String, String)] = []
+    init(quiet: Bool) { self.quiet = quiet }
     mutating func add(_ label: String, _ value: String) { rows.append((label, value)) }
     mutating func flush() {
+        if quiet { return rows.removeAll() }
         var text = ""
         for (l, v) in rows { text += l + String(repeating: " ", count: max(0, 8 - l.count)) + "  " + v + "\n" }
         rows.removeAll()

@@ -19,7 +19,7 @@ extension Mirrorctl {
             if json {
                 guard case .object(var o) = Status.json(st) else { return }
                 o["mediaKeys"] = .array(mediaKeys.map { .string($0) })
-                print(JSON.object(o).canonicalString)
+                printJSON(.object(o))
             } else {
                 var s = text(st)
                 s.add("media keys", mediaKeys.isEmpty ? "none (volume labels must be signed by a trusted key above)" : mediaKeys.joined(separator: ", ") + " (volume labels only)")
@@ -28,17 +28,12 @@ extension Mirrorctl {
         }
 
         private static func json(_ st: OfflineMirror.Status) -> JSON {
-            func v(_ i: VersionInfo) -> JSON {
-                .object(["id": .string(i.id), "name": .string(i.name), "version": .string(i.version), "sequence": .int(i.sequence),
-                         "manifest": .string(i.manifestDigest), "signer": .string(i.signer), "signers": .array(i.signers.map { .string($0) }), "appliedAt": .string(i.appliedAt),
-                         "files": .int(i.files), "size": .int(i.size), "current": .bool(i.isCurrent)])
-            }
-            return JSON.object([
+            JSON.object([
                 "mirror": .string(st.mirrorID),
                 "channel": st.channel.map { .string($0) } ?? .null,
                 "highestSequence": st.highestSequence.map { .int($0) } ?? .null,
-                "current": st.current.map(v) ?? .null,
-                "versions": .array(st.versions.map(v)),
+                "current": st.current.map(Fields.version) ?? .null,
+                "versions": .array(st.versions.map(Fields.version)),
                 "trust": .object(["keys": .array(st.trusted.map { .string($0) }), "threshold": .int(Int64(st.threshold)), "version": .int(st.policyVersion)]),
             ])
         }
@@ -56,7 +51,7 @@ extension Mirrorctl {
                 s.add("current", "none (no bundle applied yet)")
             }
             for v in st.versions {
-                s.add("retained", "\(v.id)  \(v.version)  sequence \(v.sequence)\(v.isCurrent ? "  (current)" : "")")
+                s.add("retained", "\(v.id)  \(v.version)  sequence \(v.sequence)  signed by \(v.signerText)\(v.isCurrent ? "  (current)" : "")")
             }
             s.add("highest seq", st.highestSequence.map { "\($0) (bundles must be newer)" } ?? "none")
             s.add("trusts", st.trusted.joined(separator: ", ") + " (\(st.threshold) of \(st.trusted.count) must sign; policy version \(st.policyVersion))")

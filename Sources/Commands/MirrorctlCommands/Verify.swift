@@ -10,25 +10,42 @@ extension Mirrorctl {
             abstract: "Re-hash the active tree against its signed manifest and name any file that differs.")
 
         @OptionGroup var options: MirrorOption
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
 
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
             let (info, problems) = try mirror.verify()
-            for p in problems { printLine("  \(p)") }
+            // The chain's head, once the chain verified: note it in the transfer log.
+            let head: (count: Int, sha256: String)? = problems.isEmpty ? try mirror.journalHead() : nil
+            if json {
+                printJSON(.object(["mirror": .string(options.mirror), "verified": .bool(problems.isEmpty), "current": info.map(Fields.version) ?? .null,
+                                   "signers": Fields.keys(info?.signers ?? []), "problems": .array(problems.map { .string($0) }),
+                                   "journal": head.map { .object(["entries": .int(Int64($0.count)), "sha256": .string($0.sha256)]) } ?? .null]))
+            } else {
+                text(info, problems, head: head)
+            }
             guard let info else {
                 if !problems.isEmpty { throw ToolError.refused("the mirror's journal does not verify") }
-                printLine("no current version to verify")
                 return
             }
             guard problems.isEmpty else {
                 throw ToolError.refused("version \(info.id) differs from its signed manifest in \(problems.count) place(s)")
             }
+        }
+
+        private func text(_ info: VersionInfo?, _ problems: [String], head: (count: Int, sha256: String)?) {
+            for p in problems { printLine("  \(p)") }
+            guard let info else {
+                if problems.isEmpty { printLine("no current version to verify") }
+                return
+            }
+            guard problems.isEmpty else { return }
             var s = Summary()
             s.add("verified", "\(info.name) \(info.version) (sequence \(info.sequence)): \(info.files) files match the signed manifest")
             s.add("manifest", info.manifestDigest)
             s.add("signed by", info.signerText)
-            let head = try mirror.journalHead()
-            s.add("journal", "hash chain intact: \(head.count) entries, last sha256:\(head.sha256)")
+            if let head { s.add("journal", "hash chain intact: \(head.count) entries, last sha256:\(head.sha256)") }
             s.print()
         }
     }

@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Changes
 import Support
 import SystemIO
 
@@ -20,6 +21,9 @@ public struct ApplyReport {
     public var trustAlreadyInForce: TrustPolicy?
     /// Problems after the new version went live (it is current; recording it is left to the next run).
     public var warnings: [String]
+    /// The keys whose signatures counted, and what the mirror held before (ApplyReportContext.swift).
+    public var signers: [String] = []
+    public var before = Before()
 }
 
 /// An apply, as a sequence of named steps over the current version loaded once under the lock:
@@ -52,6 +56,7 @@ extension OfflineMirror {
                                  changes: ChangeSummary(), linkedFiles: 0, writtenBytes: 0, seconds: 0, dryRun: dryRun, pruned: [],
                                  trustUpdate: reader.trustUpdate?.policy, trustAlreadyInForce: reader.carriesPinnedPolicy ? reader.policy : nil,
                                  warnings: [])
+        report.note(reader, current: current?.id, policy: config.policy, paths: paths)
         if dryRun {
             let index = try reader.readIndex()
             // The same check as staging, into a sink that keeps nothing.

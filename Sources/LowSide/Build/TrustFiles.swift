@@ -29,28 +29,39 @@ public enum TrustFiles {
         return (policy, out)
     }
 
-    /// A policy file and every `FILE.sig.<KEYID>` beside it, checked for shape (the keys of the
-    /// policy it replaces are on the high side; the mirror counts them).
-    static func load(_ file: String) throws -> (bytes: [UInt8], signatures: [(String, [UInt8])]) {
+    /// A policy file and every `FILE.sig.<KEYID>` beside it, read for shape only (each named
+    /// after its key, as entries `TRUST.sig.<KEYID>`): whether they are enough is `RotationCheck`'s
+    /// to say (`bundlectl trust verify`) or the mirror's.
+    public static func read(_ file: String) throws -> (bytes: [UInt8], policy: TrustPolicy, signatures: [SignedEntry]) {
         guard try FS.info(file) != nil else { throw ToolError.usage("trust policy '\(file)' does not exist") }
         let bytes = try FS.readFile(file, limit: TrustPolicy.maxBytes)
         let policy: TrustPolicy
         do { policy = try TrustPolicy(canonical: bytes, what: "'\(file)'") } catch let e as ToolError { throw ToolError.usage(e.message) }
         let dir = FS.parent(of: FS.absolute(file)), base = FS.baseName(file)
-        var sigs: [(String, [UInt8])] = []
+        var sigs: [SignedEntry] = []
         for name in try FS.list(dir).sorted() where name.hasPrefix(base + ".sig.") {
-            let text = try FS.readFile(dir + "/" + name, limit: 64 << 10)
-            let sig = try SignatureFile(text: String(decoding: text, as: UTF8.self), what: "'\(name)'")
+            let text = String(decoding: try FS.readFile(dir + "/" + name, limit: 64 << 10), as: UTF8.self)
+            let sig = try SignatureFile(text: text, what: "'\(name)'")
             guard name == TrustPolicy.signatureEntry(base, keyId: sig.keyId) else {
                 throw ToolError.usage("'\(name)' holds a signature by key \(sig.keyIdText); it must be named \(TrustPolicy.signatureEntry(base, keyId: sig.keyId))")
             }
+            sigs.append(SignedEntry(entry: TrustPolicy.signatureEntry("TRUST", keyId: sig.keyId), text: text, file: sig))
+        }
+        return (bytes, policy, sigs)
+    }
+
+    /// A policy file and its signatures, to carry in a bundle: at least one, and none by a key
+    /// of the new policy that does not verify (the keys of the policy it replaces are on the
+    /// high side; the mirror counts them).
+    static func load(_ file: String) throws -> (bytes: [UInt8], signatures: [(String, [UInt8])]) {
+        let (bytes, policy, sigs) = try read(file)
+        for s in sigs {
             // A new key's signature can be checked here already; a bad one would be refused later.
-            if let key = policy.keys.first(where: { $0.keyId == sig.keyId }), !MinisignCrypto.verify(bytes, signature: sig, key: key) {
-                throw ToolError.usage("'\(name)' is not a valid signature of '\(file)' by key \(key.idText)")
+            if let key = policy.keys.first(where: { $0.keyId == s.file.keyId }), !MinisignCrypto.verify(bytes, signature: s.file, key: key) {
+                throw ToolError.usage("'\(TrustPolicy.signatureEntry(FS.baseName(file), keyId: s.file.keyId))' is not a valid signature of '\(file)' by key \(key.idText)")
             }
-            sigs.append((TrustPolicy.signatureEntry("TRUST", keyId: sig.keyId), text))
         }
         guard !sigs.isEmpty else { throw ToolError.usage("trust policy '\(file)' has no signatures beside it; sign it with `bundlectl trust sign`") }
-        return (bytes, sigs)
+        return (bytes, sigs.map { ($0.entry, Array($0.text.utf8)) })
     }
 }

@@ -54,8 +54,15 @@ public enum Trust {
     public static func require(_ bytes: [UInt8], _ signatures: [SignedEntry], policy: TrustPolicy,
                                what: String, in path: String, role: String) throws -> [PublicKey] {
         let c = count(bytes, signatures, keys: policy.keys)
+        if let refusal = refusal(c, policy: policy, what: what, in: path, role: role) { throw ToolError.refused(refusal) }
+        return c.counted
+    }
+
+    /// Why `c` does not meet `policy` (a signature that does not verify, or too few), in the
+    /// words `require` refuses with; nil when it does. For callers that name every failed check.
+    public static func refusal(_ c: Count, policy: TrustPolicy, what: String, in path: String, role: String) -> String? {
         if let broken = c.broken {
-            throw ToolError.refused("the signature by key \(broken.key.idText) (\(broken.entry)) does not match the \(what) of '\(path)': the bundle was altered or damaged")
+            return "the signature by key \(broken.key.idText) (\(broken.entry)) does not match the \(what) of '\(path)': the bundle was altered or damaged"
         }
         guard c.counted.count >= policy.threshold else {
             let valid = c.counted
@@ -63,8 +70,8 @@ public enum Trust {
             let missing = policy.threshold - valid.count
             let others = c.outside.isEmpty ? "" : "; also signed by key\(c.outside.count == 1 ? "" : "s") \(c.outside.joined(separator: ", ")), not in the policy"
             let keys = policy.keys.map(\.idText).joined(separator: ", ")
-            throw ToolError.refused("the \(what) of '\(path)' is signed by \(signed), but \(role) needs \(policy.threshold) of \(policy.keys.count) (\(keys)): \(missing) more signature\(missing == 1 ? "" : "s") needed\(others)")
+            return "the \(what) of '\(path)' is signed by \(signed), but \(role) needs \(policy.threshold) of \(policy.keys.count) (\(keys)): \(missing) more signature\(missing == 1 ? "" : "s") needed\(others)"
         }
-        return c.counted
+        return nil
     }
 }

@@ -39,18 +39,12 @@ struct TrustRotation {
         (effective, self.update) = (update.policy, update)
     }
 
-    /// The carried policy, when both thresholds hold and it is newer than `pinned`.
+    /// The carried policy, when both thresholds hold and it is newer than `pinned` (the rule is
+    /// `RotationCheck`'s); otherwise a refusal naming every check that failed.
     static func check(_ carried: CarriedTrust, against pinned: TrustPolicy, path: String) throws -> TrustUpdate {
-        // The current officers consent: the threshold of the pinned policy.
-        let byOld = try Trust.require(carried.bytes, carried.signatures, policy: pinned, what: "TRUST", in: path,
-                                      role: "the mirror's current trust policy")
-        let new = try TrustPolicy(canonical: carried.bytes, what: "TRUST in '\(path)'")
-        guard new.version > pinned.version else {
-            throw ToolError.refused("TRUST in '\(path)' is policy version \(new.version); the pinned policy is version \(pinned.version): an older or replayed policy is refused")
-        }
-        // The new officers prove they hold their keys: the threshold of the new policy.
-        _ = try Trust.require(carried.bytes, carried.signatures, policy: new, what: "TRUST", in: path, role: "the new trust policy itself")
-        return TrustUpdate(policy: new, bytes: carried.bytes, signatures: carried.signatures, approvedBy: byOld)
+        let r = try RotationCheck(carried, against: pinned, path: path, readUnconsented: false)
+        guard let new = r.policy, r.holds else { throw ToolError.refused(r.problems.joined(separator: "; ")) }
+        return TrustUpdate(policy: new, bytes: carried.bytes, signatures: carried.signatures, approvedBy: r.byCurrent.counted)
     }
 }
 
