@@ -207,7 +207,7 @@ struct AdmissionUserDayTests {
         #expect(try mirrorctl("apply", try dated(o, "5.bundle", seq: 5, expires: nil, signers: ["A", "B"]), "--mirror", m).status == 0)
         let old = try dated(o, "3.bundle", seq: 3, expires: "2025-01-01T00:00:00Z", signers: ["A"])
         let signatures = "the MANIFEST of '\(old)' is signed by 1 trusted key (\(o.id("A"))), but the trust policy needs 2 of 2 (\(o.id("A")), \(o.id("B"))): 1 more signature needed"
-        let replay = "its sequence 3 is not above 5, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back)"
+        let replay = "its sequence 3 is not above 5, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` or `mirrorctl switch` goes back to a retained version)"
         let before = try MirrorSnapshot(m)
 
         let r = try mirrorctl("apply", old, "--mirror", m)

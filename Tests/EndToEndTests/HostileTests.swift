@@ -49,10 +49,11 @@ final class HostileFixture {
             """)
     }
 
-    /// Mode and SHA-256 of every file below `dir` but the mirror's own BUNDLE.json.
+    /// Mode and SHA-256 of every file below `dir` but the mirror's own BUNDLE.json. A mirror
+    /// stores files without their write bits (444, 555), so modes are compared without them.
     func treeState(_ dir: String) throws -> String {
         try sh("""
-            cd \(dir) && find . -type f ! -path ./BUNDLE.json -printf '%P %m\\n' | sort
+            cd \(dir) && find . -type f ! -path ./BUNDLE.json -printf '%P %m\\n' | sed 's/ 644$/ 444/; s/ 755$/ 555/' | sort
             find . -type f ! -path ./BUNDLE.json -print0 | sort -z | xargs -0 sha256sum
             """)
     }

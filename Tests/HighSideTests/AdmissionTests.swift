@@ -46,7 +46,15 @@ struct AdmissionTests {
     @Test("a replayed or older sequence is refused", arguments: [Int64(1), 2])
     func replay(_ sequence: Int64) {
         #expect(Fixture.refusal { try admission().check(Fixture.manifest(sequence: sequence)) }
-            == "bundle 'feeds' has sequence \(sequence), but this mirror has already applied sequence 2: replayed or older bundles are refused (use `mirrorctl rollback` to go back)")
+            == "bundle 'feeds' has sequence \(sequence), but this mirror has already applied sequence 2: replayed or older bundles are refused (`mirrorctl rollback` or `mirrorctl switch` goes back to a retained version)")
+    }
+
+    @Test("a replay of a retained version names switch and repair")
+    func replayRetained() {
+        var a = admission()
+        a.state.versions = ["1-0123456789ab", "2-0123456789ab"]
+        #expect(Fixture.refusal { try a.check(Fixture.manifest(sequence: 1)) }
+            == "bundle 'feeds' has sequence 1, but this mirror has already applied sequence 2: replayed or older bundles are refused (version 1 is retained here: `mirrorctl switch 1` makes it current again, and `mirrorctl repair` rebuilds it if damaged)")
     }
 
     @Test("an expired bundle is refused unless allowed; one expiring later is admitted")
@@ -96,7 +104,7 @@ struct AdmissionTests {
         everything.treeFiles = 1
         #expect(Fixture.refusal { try a.check(everything) } == "bundle 'other' sequence 1 is refused for 6 reasons: "
             + "1) it is for channel 'other', and this mirror follows 'feeds'; "
-            + "2) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back); "
+            + "2) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` or `mirrorctl switch` goes back to a retained version); "
             + "3) it expired at \(Timestamp.format(now - 1)) (--allow-expired applies it anyway); "
             + "4) it lists \(everything.treeFiles) files, more than this mirror's limit of 0 (raise it with --max-files if this is expected); "
             + "5) it is a delta built from the receipt of mirror m2, and this is mirror m1; "
@@ -110,7 +118,7 @@ struct AdmissionTests {
         let signatures = ToolError.refused("the MANIFEST of 'b' is signed by 1 trusted key (A), but the trust policy needs 2 of 2 (A, B): 1 more signature needed")
         let old = Fixture.manifest(sequence: 1, expires: now + 1)
         #expect(admission().refusal(unverified: old, signatures: signatures).message == "bundle 'feeds' sequence 1 is refused for 2 reasons: "
-            + "1) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back); "
+            + "1) its sequence 1 is not above 2, the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` or `mirrorctl switch` goes back to a retained version); "
             + "2) \(signatures.message)")
         // Cost and base are not decisive facts: only the signatures are named.
         let newer = Fixture.manifest(sequence: 3, base: Fixture.base(sequence: 2, tree: Fixture.digest("t"), mirror: "m2"))

@@ -1,5 +1,6 @@
 @testable import Apply
 import BundleFormat
+import Support
 import Testing
 
 @Suite("Version names, scratch names, pruning and the rollback target")
@@ -63,5 +64,26 @@ struct VersionsTests {
         #expect(Rollback.target(state, current: id(6)) == id(4))
         #expect(Rollback.target(state, current: id(3)) == id(1))
         #expect(Rollback.target(state, current: id(1)) == nil)
+    }
+
+    @Test("switch names a retained version by id or by sequence; anything else is refused listing what is retained")
+    func switchTarget() throws {
+        let state = MirrorState(versions: [id(4), id(3), id(6)])
+        #expect(try Rollback.resolve(id(3), in: state) == id(3))
+        #expect(try Rollback.resolve("6", in: state) == id(6))
+        for wanted in ["5", "-1", "9223372036854775808", "3-000000000000", "../versions", ""] {
+            #expect(throws: ToolError.self) { try Rollback.resolve(wanted, in: state) }
+        }
+        let e = try #require(throws: ToolError.self) { try Rollback.resolve("5", in: state) }
+        #expect(e.message == "no retained version has sequence 5; retained: \(id(3)), \(id(4)), \(id(6)) (by id or by sequence)")
+        #expect(e.status == .usage)
+    }
+
+    @Test("stored files lose their write bits; both the stored and the listed mode are intact")
+    func storedMode() {
+        #expect(StoredMode.of(0o644) == 0o444 && StoredMode.of(0o755) == 0o555)
+        #expect(StoredMode.matches(0o444, listed: 0o644) && StoredMode.matches(0o644, listed: 0o644))
+        #expect(StoredMode.matches(0o555, listed: 0o755) && StoredMode.matches(0o755, listed: 0o755))
+        #expect(!StoredMode.matches(0o666, listed: 0o644) && !StoredMode.matches(0o555, listed: 0o644) && !StoredMode.matches(0o4755, listed: 0o755))
     }
 }

@@ -25,6 +25,21 @@ struct SystemIOTests {
         #expect(try FileLock.acquire(dir + "/x.lock") != nil)
     }
 
+    @Test("exchange swaps two folders in one step; a missing name is an error with its cause")
+    func exchange() throws {
+        let dir = try scratch()
+        defer { try? FS.removeTree(dir) }
+        try FS.makeDirectory(dir + "/a")
+        try FS.makeDirectory(dir + "/b")
+        try FS.writeAtomically(dir + "/a/x", Array("a".utf8))
+        try FS.writeAtomically(dir + "/b/y", Array("b".utf8))
+        // ext4, xfs, btrfs and tmpfs exchange; a file system that cannot would return false.
+        #expect(try FS.exchange(dir + "/a", dir + "/b"))
+        #expect(try FS.list(dir + "/a") == ["y"] && FS.list(dir + "/b") == ["x"])
+        let e = try #require(throws: ToolError.self) { _ = try FS.exchange(dir + "/a", dir + "/missing") }
+        #expect(e.cause == .noSuchFile, "\(e.message)")
+    }
+
     @Test("positional reads and writes leave the file position alone")
     func positionalIO() throws {
         let dir = try scratch()

@@ -2,3 +2,5 @@
 extern int syncfs(int fd);
 // mallopt(3) is declared in <malloc.h>, which Swift's Glibc module does not include.
 #include <malloc.h>
+// renameat2(2) (glibc 2.28) is declared only under _GNU_SOURCE, which Swift's Glibc module does not set.
+extern int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);

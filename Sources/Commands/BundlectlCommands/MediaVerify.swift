@@ -45,7 +45,7 @@ extension Bundlectl {
                 o["ignored"] = .array(found.ignored.map(\.json))
                 o["keysGiven"] = .array(keys.map { .string($0.idText) })
                 o["error"] = problem.map { .string($0.message) } ?? .null
-                o["millis"] = .int(Int64((Clock.now() - started) * 1000))
+                o["milliseconds"] = Fields.milliseconds(Clock.now() - started)
                 print(JSON.object(o).canonicalString)
             } else {
                 lines(set, found)

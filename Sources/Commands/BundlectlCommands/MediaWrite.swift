@@ -85,13 +85,13 @@ extension Bundlectl {
                 }
                 return .object(o)
             }
-            guard case .object(var bundle) = r.bundle.json else { return .null }
+            guard case .object(var bundle) = r.bundle.reportJSON else { return .null }
             bundle["path"] = .string(self.bundle)
             bundle["version"] = .string(r.manifest.version)
             return .object([
                 "bundle": .object(bundle), "set": .string(r.set.hex), "count": .int(Int64(r.volumes.count)),
                 "iso": .bool(iso), "volumeSize": .int(size.bytes), "fileLimit": .int(r.fileLimit), "volumes": .array(volumes),
-                "labelsSignedBy": .string(signer), "overhead": .int(r.overhead), "millis": .int(Int64(r.seconds * 1000)),
+                "labelsSignedBy": .string(signer), "overhead": .int(r.overhead), "milliseconds": Fields.milliseconds(r.seconds),
             ])
         }
     }

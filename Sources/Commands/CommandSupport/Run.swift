@@ -34,7 +34,7 @@ public enum CommandRunner {
 
 /// A transfer-log friendly block: "label  value" lines, aligned.
 public struct Summary {
-    private var rows: [(String, String)] = []
+    public private(set) var rows: [(String, String)] = []
     public init() {}
     public mutating func add(_ label: String, _ value: String) { rows.append((label, value)) }
     public func print() {

@@ -49,12 +49,16 @@ extension Mirrorctl {
                 let (report, v) = try mirror.apply(volumes: inputs, dryRun: dryRun, allowExpired: allowExpired, limits: limits)
                 (r, intake, bundle) = (report, v, nil)
             }
+            let hook = dryRun ? nil : try HookStep.run(mirror, .apply, version: r.version, sequence: r.manifest.sequence, previous: r.before.version)
             if json {
-                printJSON(report(r, bundle: bundle, intake: intake))
+                printJSON(Fields.adding(["hook": Fields.hook(hook)], to: report(r, bundle: bundle, intake: intake)))
             } else {
-                text(r, bundle: bundle, intake: intake).print()
+                var s = text(r, bundle: bundle, intake: intake)
+                HookStep.add(hook, to: &s)
+                s.print()
             }
             for w in r.warnings { warn("mirrorctl", w) }
+            try HookStep.check(hook, version: r.version)
         }
 
         private func text(_ r: ApplyReport, bundle: String?, intake: VolumeIntake?) -> Summary {

@@ -14,6 +14,7 @@ extension Mirrorctl {
         var threshold: Int = 1
         @Option(name: .customLong("media-key"), help: "A public key whose volume labels are accepted (the media officer's, `bundlectl media write --key`; repeatable). Labels only let volumes be copied in; bundles are judged by their own signatures.")
         var mediaKey: [String] = []
+        @OptionGroup var settings: SettingsOptions
 
         func validate() throws {
             if trust.isEmpty { throw ValidationError("give at least one --trust public key") }
@@ -22,11 +23,15 @@ extension Mirrorctl {
         func run() async throws {
             let keys = try loadPublicKeys(trust)
             let mediaKeys = try loadPublicKeys(mediaKey)
-            let mirror = try OfflineMirror.initialize(at: options.mirror, keys: keys, threshold: threshold, mediaKeys: mediaKeys)
+            let mirror = try OfflineMirror.initialize(at: options.mirror, keys: keys, threshold: threshold, mediaKeys: mediaKeys,
+                                                      settings: settings.change())
             var s = Summary()
             s.add("mirror", "\(options.mirror) (id \(mirror.config.id))")
             s.add("trusts", keys.map(\.idText).joined(separator: ", ") + " (threshold \(threshold))")
             if !mediaKeys.isEmpty { s.add("media keys", mediaKeys.map(\.idText).joined(separator: ", ") + " (volume labels only)") }
+            if mirror.config.maxAge != nil || mirror.config.hooks.postApply != nil {
+                for (label, value) in Config.summary(mirror.config).rows { s.add(label, value) }
+            }
             s.print()
         }
     }

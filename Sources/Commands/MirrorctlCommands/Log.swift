@@ -45,15 +45,18 @@ extension Mirrorctl {
                 let signers = e["signers"] == nil ? s("signer") : s("signers")
                 return "\(s("time"))  apply     \(s("name")) \(s("version")) seq \(s("sequence")) as \(s("versionId")) signed by \(signers) \(s("manifest"))\(expired)"
             case "trust": return "\(s("time"))  trust     \(s("from")) -> \(s("to")), approved by \(s("approvedBy")), revoked [\(s("revoked"))] from \(s("bundle"))"
-            case "rollback":
+            case "rollback", "switch":
                 let allowed = e["allowedRevoked"].map { " with --allow-revoked (revoked [\(text($0))])" } ?? ""
-                return "\(s("time"))  rollback  \(s("from")) -> \(s("to"))\(who)\(allowed)"
+                return "\(s("time"))  \(s("event") == "switch" ? "switch   " : "rollback ") \(s("from")) -> \(s("to"))\(who)\(allowed)"
+            case "repair":
+                return "\(s("time"))  repair    \(s("versionId")) from \(s("bundle")) (\(s("manifest"))): was [\(s("problems"))]"
             case "refuse" where e["command"] != nil: return "\(s("time"))  refuse    \(s("command")): \(s("reason"))"
             case "refuse": return "\(s("time"))  refuse    \(s("bundle"))\(who): \(s("reason"))"
             case "fail": return "\(s("time"))  fail      \(e["command"] == nil ? s("bundle") : s("command"))\(who): \(s("reason"))"
             case "recover":
                 let moved = e["versionId"] == nil ? "" : "current is \(s("versionId"))\(who), not journaled before an interruption; "
-                return "\(s("time"))  recover   \(moved)\(removed(e["removed"]))"
+                let note = e["versionId"] == nil && e["note"] != nil ? "; \(s("note"))" : ""
+                return "\(s("time"))  recover   \(moved)\(removed(e["removed"]))\(note)"
             default: return "\(s("time"))  \(s("event"))"
             }
         }

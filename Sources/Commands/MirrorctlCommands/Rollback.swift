@@ -15,13 +15,15 @@ extension Mirrorctl {
         var json = false
 
         func run() async throws {
-            let done = try OfflineMirror(options.mirror).rollback(allowRevoked: allowRevoked)
+            let mirror = try OfflineMirror(options.mirror)
+            let done = try mirror.rollback(allowRevoked: allowRevoked)
             let (from, to) = (done.from, done.to)
+            let hook = done.moved ? try HookStep.run(mirror, .rollback, version: to.id, sequence: to.sequence, previous: from.id) : nil
             if json {
-                printJSON(.object(["from": Fields.version(from), "to": Fields.version(to), "signers": Fields.keys(to.signers),
+                printJSON(.object(["from": Fields.version(from), "to": Fields.version(to), "signers": Fields.keys(to.signers), "hook": Fields.hook(hook),
                                    "allowedRevoked": done.allowedRevoked.map(Fields.keys) ?? .null,
                                    "current": .string("\(options.mirror)/current")]))
-                return
+                return try HookStep.check(hook, version: to.id)
             }
             var s = Summary()
             s.add("rolled back", "from \(from.version) (sequence \(from.sequence)) to \(to.version) (sequence \(to.sequence))")
@@ -31,8 +33,10 @@ extension Mirrorctl {
                 s.add("revoked", "\(why); rolled back with --allow-revoked, as the journal records")
             }
             s.add("current", "\(options.mirror)/current -> versions/\(to.id)/tree")
-            s.add("note", "newer bundles stay refused below sequence \(from.sequence + 1); the replay guard is not rolled back")
+            s.add("note", "bundles up to sequence \(from.sequence) stay refused: the replay guard is not rolled back; `mirrorctl switch \(from.sequence)` goes forward again")
+            HookStep.add(hook, to: &s)
             s.print()
+            try HookStep.check(hook, version: to.id)
         }
     }
 }

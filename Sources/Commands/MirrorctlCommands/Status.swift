@@ -6,25 +6,51 @@ import Support
 
 extension Mirrorctl {
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the active version, the retained ones and the trusted keys.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the active version, the retained ones and the trusted keys.",
+            discussion: """
+                Exits 4 when the current version is stale: older than the mirror's maximum age (mirrorctl init \
+                --max-age, mirrorctl config --max-age) or past its expiry. --prometheus always exits 0 once it has \
+                printed: staleness is in the metrics.
+                """)
 
         @OptionGroup var options: MirrorOption
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
+        @Flag(help: "Print metrics in Prometheus' text format (for node_exporter's textfile collector).")
+        var prometheus = false
+
+        func validate() throws {
+            if json && prometheus { throw ValidationError("give --json or --prometheus, not both") }
+        }
 
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
+            if prometheus { return print(PrometheusText.render(try mirror.metrics()), terminator: "") }
             let st = try mirror.status()
+            let fresh = try mirror.freshness()
             let mediaKeys = mirror.config.mediaKeys.map(\.idText)
             if json {
                 guard case .object(var o) = Status.json(st) else { return }
                 o["mediaKeys"] = .array(mediaKeys.map { .string($0) })
+                o["freshness"] = Fields.freshness(fresh)
+                o["hooks"] = .object(["post-apply": mirror.config.hooks.postApply.map { .string($0) } ?? .null,
+                                      "timeoutSeconds": .int(mirror.config.hooks.timeout)])
                 printJSON(.object(o))
             } else {
                 var s = text(st)
                 s.add("media keys", mediaKeys.isEmpty ? "none (volume labels must be signed by a trusted key above)" : mediaKeys.joined(separator: ", ") + " (volume labels only)")
+                if let f = fresh { s.add("age", Status.ageText(f)) }
+                s.add("post-apply", mirror.config.hooks.postApply.map { "\($0) (time limit \(DurationText.format(mirror.config.hooks.timeout)))" } ?? "no hook")
                 s.print()
             }
+            if let f = fresh, let st = st.current, let e = f.error(version: st.id) { throw e }
+        }
+
+        static func ageText(_ f: Freshness) -> String {
+            let limit = f.maxAge.map { ", maximum \(DurationText.format($0))" } ?? ", no maximum age set"
+            let state = f.stale ? "STALE: " + f.reasons.joined(separator: "; ") : "fresh"
+            return "\(DurationText.age(f.age))\(limit); \(state)"
         }
 
         private static func json(_ st: OfflineMirror.Status) -> JSON {

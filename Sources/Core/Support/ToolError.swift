@@ -7,6 +7,10 @@ public enum ExitStatus: Int32, Sendable {
     case usage = 2
     /// The environment failed us: I/O, no space, a lock held, a network error.
     case environment = 3
+    /// The mirror's current data is stale: older than its maximum age, or past its expiry.
+    case stale = 4
+    /// The change was made (the new version is current), but a hook configured on the mirror failed.
+    case hookFailed = 5
 }
 
 /// The one error type that reaches a user: what failed, on which object, and why.

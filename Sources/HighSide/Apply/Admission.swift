@@ -55,6 +55,14 @@ struct Admission {
         return ToolError.refused("bundle '\(m.name)' sequence \(m.sequence) is refused for \(reasons.count) reasons: \(listed)")
     }
 
+    /// What an admin who meant to return to `sequence` can do instead of applying it again.
+    func wayBack(to sequence: Int64) -> String {
+        guard state.versions.contains(where: { VersionID.sequence(of: $0) == sequence }) else {
+            return "`mirrorctl rollback` or `mirrorctl switch` goes back to a retained version"
+        }
+        return "version \(sequence) is retained here: `mirrorctl switch \(sequence)` makes it current again, and `mirrorctl repair` rebuilds it if damaged"
+    }
+
     /// Channel, replay, expiry: facts of the MANIFEST alone, each enough to refuse.
     func decisive(_ m: Manifest) -> [Reason] {
         var reasons: [Reason] = []
@@ -63,9 +71,10 @@ struct Admission {
                                   clause: "it is for channel '\(m.name)', and this mirror follows '\(channel)'"))
         }
         if let highest = state.highestSequence, m.sequence <= highest {
+            let way = wayBack(to: m.sequence)
             reasons.append(Reason(
-                alone: "bundle '\(m.name)' has sequence \(m.sequence), but this mirror has already applied sequence \(highest): replayed or older bundles are refused (use `mirrorctl rollback` to go back)",
-                clause: "its sequence \(m.sequence) is not above \(highest), the highest this mirror has applied (replayed or older bundles are refused; `mirrorctl rollback` goes back)"))
+                alone: "bundle '\(m.name)' has sequence \(m.sequence), but this mirror has already applied sequence \(highest): replayed or older bundles are refused (\(way))",
+                clause: "its sequence \(m.sequence) is not above \(highest), the highest this mirror has applied (replayed or older bundles are refused; \(way))"))
         }
         if let expires = m.expires, expires <= now, !allowExpired {
             reasons.append(Reason(alone: "bundle '\(m.name)' sequence \(m.sequence) expired at \(Timestamp.format(expires)); pass --allow-expired to apply it anyway",

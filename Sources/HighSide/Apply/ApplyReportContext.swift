@@ -11,6 +11,8 @@ extension ApplyReport {
         public var images: [ImageSummary] = []
         /// The trust policy in force before the bundle's TRUST, if any, was adopted.
         public var policy: TrustPolicy?
+        /// The version that was current.
+        public var version: String?
         public init() {}
     }
 
@@ -30,6 +32,7 @@ extension ApplyReport {
     mutating func note(_ reader: BundleReader, current: String?, policy: TrustPolicy, paths: MirrorPaths) {
         signers = reader.signers.map(\.idText)
         before.policy = policy
+        before.version = current
         if let current, let bytes = try? FS.readFile(paths.version(current) + "/MANIFEST", limit: Manifest.maxBytes) {
             before.images = (try? Manifest(canonical: bytes).images) ?? []
         }

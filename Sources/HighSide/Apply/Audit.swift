@@ -72,12 +72,11 @@ struct Audit {
     /// Re-checks the active version: its manifest's signature against the pinned keys, its file
     /// listing against the signed tree digest, and every file's bytes against the listing.
     /// Returns one line per problem; empty means intact.
-    func verify(current cur: String?) throws -> (VersionInfo?, [String]) {
-        var problems: [String] = []
-        do { try journal.verify() } catch let e as ToolError { problems.append(e.message) }
-        guard let cur else { return (nil, problems) }
-        problems += try checkVersion(cur)
-        return (try info(cur, current: true), problems)
+    func verify(current cur: String?) throws -> (VersionInfo?, [String], journal: String?) {
+        var journalProblem: String?
+        do { try journal.verify() } catch let e as ToolError { journalProblem = e.message }
+        guard let cur else { return (nil, [], journalProblem) }
+        return (try info(cur, current: true), try checkVersion(cur), journalProblem)
     }
 
     /// Problems of version `id` against what was signed; empty means intact.
@@ -104,7 +103,7 @@ struct Audit {
             let (digest, _) = try SHA256Stream.file(full, followingLinks: false)
             if digest != e.sha256 { problems.append("changed: \(e.path) (SHA-256 differs)"); continue }
             // The full mode: setuid, setgid, sticky and every permission bit, not only execute.
-            if info.mode != e.mode { problems.append("mode changed: \(e.path) (mode \(String(info.mode, radix: 8)), listed \(String(e.mode, radix: 8)))") }
+            if !StoredMode.matches(info.mode, listed: e.mode) { problems.append("mode changed: \(e.path) (mode \(String(info.mode, radix: 8)), listed \(String(e.mode, radix: 8)))") }
         }
         try walkExtras(tree, relative: "", expected: expected, problems: &problems)
         return problems

@@ -122,7 +122,7 @@ struct Journal {
         return (end.count, end.last)
     }
 
-    /// The version the journal last recorded as current (by an apply, a rollback or a recovery).
+    /// The version the journal last recorded as current (by an apply, a rollback, a switch or a recovery).
     /// Each line is read on its own, from the end: a broken chain is for `verify` to report, not
     /// a reason to record the same recovery again and again.
     func lastCurrent() throws -> String? {
@@ -132,7 +132,7 @@ struct Journal {
             switch e["event"] {
             case .string("apply")?, .string("recover")?:
                 if case .string(let id)? = e["versionId"] { found = id }
-            case .string("rollback")?:
+            case .string("rollback")?, .string("switch")?:
                 if case .string(let id)? = e["to"] { found = id }
             default: break
             }

@@ -55,6 +55,20 @@ extension OfflineMirror {
 
     public func apply(volumes inputs: [String], dryRun: Bool, allowExpired: Bool = false, limits: ApplyLimits = .defaults,
                       now: Int64 = Timestamp.now()) throws -> (ApplyReport, VolumeIntake) {
+        try fromVolumes(inputs, dryRun: dryRun) { bundle, lock in
+            try apply(bundle: bundle, dryRun: dryRun, allowExpired: allowExpired, limits: limits, now: now, held: lock)
+        }
+    }
+
+    /// A repair (`Repair`) from the volumes of the bundle the version was applied from.
+    public func repair(volumes inputs: [String], now: Int64 = Timestamp.now()) throws -> (RepairReport, VolumeIntake) {
+        try fromVolumes(inputs, dryRun: false) { bundle, lock in try repair(bundle: bundle, now: now, held: lock) }
+    }
+
+    /// Reassembles the bundle of `inputs` into incoming/ and hands it to `use` under the lock
+    /// held from the first label to the end; the copy is removed afterwards unless `dryRun`
+    /// (a dry run keeps it for the real apply).
+    private func fromVolumes<R>(_ inputs: [String], dryRun: Bool, _ use: (String, MirrorLock) throws -> R) throws -> (R, VolumeIntake) {
         // Held across reading and applying: incoming/ is this run's alone, and the bundle it
         // reassembles is applied under the same lock (never another run's half-copied file).
         let lock = try MirrorLock(paths)
@@ -80,17 +94,17 @@ extension OfflineMirror {
         } catch let e as Reassembly.Damaged {
             throw refuseVolumes(e.error, bundle: key.bundle.file, dryRun: dryRun)
         }
-        // 3. The usual apply: signature, policy, every byte, stage, swap.
-        let report: ApplyReport
+        // 3. The usual steps: signature, policy, every byte, stage, swap.
+        let result: R
         do {
-            report = try apply(bundle: reassembly.staged, dryRun: dryRun, allowExpired: allowExpired, limits: limits, now: now, held: lock)
+            result = try use(reassembly.staged, lock)
         } catch let e as ToolError where e.status == .refused {
             // A refused bundle keeps no space: it is read from its volumes again if it is retried.
             try? reassembly.remove()
             throw OfflineMirror.mediaKeyHint(e, config: config)
         }
         if !dryRun { try reassembly.remove() }
-        return (report, intake)
+        return (result, intake)
     }
 
     /// Spare space left beyond the bundle: the journal, state and the start of staging need some.

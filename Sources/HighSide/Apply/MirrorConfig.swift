@@ -15,6 +15,11 @@ public struct MirrorConfig: Equatable {
     /// only lets volumes be copied into incoming/: a media key never counts toward a bundle's
     /// threshold, and a trust policy's rotation leaves them as they are.
     public var mediaKeys: [PublicKey] = []
+    /// The oldest the current version may be (from its MANIFEST's `created`) before `status` and
+    /// `verify` call the mirror stale; nil: no limit (`mirrorctl init --max-age`, `mirrorctl config`).
+    public var maxAge: Int64?
+    /// Commands the admin configured to run after `current` moves (`Hooks`); never from a bundle.
+    public var hooks = HookSettings()
     public var threshold: Int { policy.threshold }
     public var keys: [PublicKey] { policy.keys }
 
@@ -31,6 +36,8 @@ public struct MirrorConfig: Equatable {
         ]
         // Written only when there are some: a mirror without media keys keeps the file it had.
         if !mediaKeys.isEmpty { o["mediaKeys"] = .array(mediaKeys.map { .string($0.base64) }) }
+        if let maxAge { o["maxAge"] = .string(DurationText.format(maxAge)) }
+        if !hooks.isEmpty { o["hooks"] = hooks.json }
         return .object(o)
     }
 
@@ -58,7 +65,7 @@ public struct MirrorConfig: Equatable {
 
     init(bytes: [UInt8], path: String) throws {
         let o = try JSONObject(JSON.parse(bytes, what: path), what: path)
-        try o.allowOnly(["format", "id", "created", "trust", "history", "mediaKeys"])
+        try o.allowOnly(["format", "id", "created", "trust", "history", "mediaKeys", "maxAge", "hooks"])
         guard try o.string("format") == MirrorConfig.format else { throw ToolError.environment("\(path) has an unknown format") }
         id = try o.string("id")
         created = Timestamp.parse(try o.string("created")) ?? 0
@@ -72,6 +79,13 @@ public struct MirrorConfig: Equatable {
             guard case .string(let s) = v else { throw ToolError.environment("\(path): a media key is not a string") }
             return try PublicKey(text: s, what: "a media key in \(path)")
         }
+        if o.members["maxAge"] != nil {
+            guard let age = DurationText.seconds(try o.string("maxAge")), age > 0 else {
+                throw ToolError.environment("\(path): maxAge is not a span such as \"35d\"")
+            }
+            maxAge = age
+        }
+        if o.members["hooks"] != nil { hooks = try HookSettings(o.object("hooks"), path: path) }
     }
 
     static func policyJSON(_ policy: TrustPolicy) -> JSON {

@@ -12,7 +12,7 @@ import SystemIO
 ///
 /// The work itself is done by one type per step, each in its own file: `Recovery`, `Admission`,
 /// `Staging`, `Commit` and `Record` for an apply (`ApplyBundle.swift` strings them together),
-/// `Rollback`, and `Audit` for status, verify and the receipt.
+/// `Rollback` (and switch), `Repair`, and `Audit` for status, verify and the receipt.
 public final class OfflineMirror {
     let paths: MirrorPaths
     /// The configuration in force when the mirror was opened (read-only commands use it).
@@ -23,7 +23,8 @@ public final class OfflineMirror {
 
     /// Creates a mirror folder that trusts `keys` (and the volume labels of `mediaKeys`). Refuses
     /// a folder that is already a mirror.
-    public static func initialize(at root: String, keys: [PublicKey], threshold: Int, mediaKeys: [PublicKey] = []) throws -> OfflineMirror {
+    public static func initialize(at root: String, keys: [PublicKey], threshold: Int, mediaKeys: [PublicKey] = [],
+                                  settings: SettingsChange = SettingsChange()) throws -> OfflineMirror {
         let paths = MirrorPaths(root: root)
         guard !keys.isEmpty else { throw ToolError.usage("give at least one --trust key") }
         guard Set(keys.map(\.keyId)).count == keys.count else { throw ToolError.usage("the same key is given twice") }
@@ -50,6 +51,7 @@ public final class OfflineMirror {
         var config = MirrorConfig(id: Hex.encode(try Sodium.randomBytes(16)), created: now,
                                   policy: try TrustPolicy(version: 1, threshold: threshold, keys: keys, created: now))
         config.mediaKeys = mediaKeys
+        config = settings.applied(to: config)
         try FS.makeDirectory(paths.versions)
         try FS.makeDirectory(paths.staging, mode: 0o700)
         try FS.writeAtomically(paths.state, MirrorState().json.canonicalBytes)
@@ -61,6 +63,7 @@ public final class OfflineMirror {
             "policyVersion": .int(1),
         ]
         if !mediaKeys.isEmpty { entry["mediaKeys"] = .array(mediaKeys.map { .string($0.idText) }) }
+        if !settings.isEmpty { entry["settings"] = .object(SettingsChange.fields(config)) }
         try Journal(path: paths.journal).append("init", entry)
         return try OfflineMirror(root)
     }
@@ -97,6 +100,28 @@ public final class OfflineMirror {
         return try Rollback(paths: paths, audit: Audit(paths: paths, config: pinned())).run(state: state, current: current, allowRevoked: allowRevoked)
     }
 
+    /// Makes the retained version `version` (an id or a sequence) current: forward again after a
+    /// rollback, or back to any retained one. The replay guard stays.
+    public func switchTo(_ version: String, allowRevoked: Bool = false) throws -> RollbackReport {
+        let lock = try MirrorLock(paths)
+        defer { _ = lock }
+        let (state, current) = try recovery.run()
+        return try Rollback(paths: paths, audit: Audit(paths: paths, config: pinned())).run(state: state, current: current, to: version,
+                                                                                          allowRevoked: allowRevoked)
+    }
+
+    /// Rebuilds a retained version from the bundle this mirror applied it from (`Repair`).
+    public func repair(bundle: String, now: Int64 = Timestamp.now()) throws -> RepairReport {
+        try repair(bundle: bundle, now: now, held: nil)
+    }
+
+    func repair(bundle: String, now: Int64, held: MirrorLock?) throws -> RepairReport {
+        let lock = try held ?? MirrorLock(paths)
+        defer { _ = lock }
+        let (state, current) = try recovery.run()
+        return try Repair(paths: paths, audit: Audit(paths: paths, config: pinned())).run(bundle: bundle, state: state, current: current, now: now)
+    }
+
     public func info(_ id: String, current: Bool) throws -> VersionInfo { try audit.info(id, current: current) }
 
     public func status() throws -> Status {
@@ -104,8 +129,9 @@ public final class OfflineMirror {
         return try audit.status(state: state, current: current)
     }
 
-    /// Re-checks the journal and the active version; one line per problem, empty means intact.
-    public func verify() throws -> (VersionInfo?, [String]) { try audit.verify(current: paths.currentID()) }
+    /// Re-checks the active version (one line per problem, empty means intact) and the journal
+    /// (what breaks its chain, nil when it holds).
+    public func verify() throws -> (VersionInfo?, [String], journal: String?) { try audit.verify(current: paths.currentID()) }
 
     /// What the low side needs to build a delta against the current version.
     public func receipt() throws -> Receipt { try audit.receipt(current: paths.currentID()) }

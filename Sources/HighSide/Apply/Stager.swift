@@ -87,13 +87,13 @@ final class Stager: ObjectSink {
                 try copy(source, to: first, mode: mode)
             } else if scratch != nil {
                 try FS.rename(scratchPath, first)
-                try FS.chmod(first, UInt32(mode))
+                try FS.chmod(first, StoredMode.of(UInt32(mode)))
                 written += index.itemSize(object)
             } else {
-                let fd = try FileDescriptor.create(first, mode: UInt32(mode))
+                let fd = try FileDescriptor.create(first, mode: StoredMode.of(UInt32(mode)))
                 try fd.write(buffer)
                 try fd.close()
-                try FS.chmod(first, UInt32(mode))  // exact mode, whatever the umask
+                try FS.chmod(first, StoredMode.of(UInt32(mode)))  // exact mode, whatever the umask
                 written += Int64(buffer.count)
             }
             materialized = first
@@ -111,23 +111,26 @@ final class Stager: ObjectSink {
 
     /// The current version's file at `path`, opened without following a link, if it is a plain
     /// file with the signed bytes (hashed through this descriptor) and, when `mode` is given,
-    /// exactly that mode: a link planted, a file chmod-ed (0666, setuid) or altered in the live
-    /// tree is never carried into the next version.
+    /// exactly that mode as stored (`StoredMode`): a link planted, a file chmod-ed (0666, setuid)
+    /// or altered in the live tree is never carried into the next version.
     static func openIntact(_ path: String, _ digest: SHA256Digest, mode: UInt32?) -> FileDescriptor? {
         guard let fd = try? FileDescriptor.open(path, options: .noFollow), let info = try? fd.status(), info.kind == .regular,
-              mode == nil || info.mode == mode else { return nil }
+              mode.map({ StoredMode.matches(info.mode, listed: $0) }) ?? true else { return nil }
         var stream = SHA256Stream()
         guard (try? fd.forEachChunk { stream.update($0) }) != nil, stream.finalize() == digest else { return nil }
         return fd
     }
 
     /// Links `target` to the current version's file holding (digest, mode), if it is intact and
-    /// is still, when linked, the very file that was checked (same device and inode).
+    /// is still, when linked, the very file that was checked (same device and inode). A file a
+    /// mirror made before `StoredMode` loses its write bits here, through the checked descriptor.
     private func linkShared(_ digest: SHA256Digest, mode: UInt32, to target: String) throws -> Bool {
         guard let existing = reusable(digest, mode: mode), let fd = Stager.openIntact(existing, digest, mode: mode),
               (try? FS.link(fd, named: existing, as: target)) == true else { return false }
+        let stored = StoredMode.of(mode)
+        if (try? fd.status().mode) == mode { try? fd.setMode(stored) }
         // A chmod between the check and the link would be shared with the new version: not then.
-        guard (try? fd.status().mode) == mode else {
+        guard (try? fd.status().mode) == stored else {
             try FS.remove(target)
             return false
         }
@@ -166,13 +169,13 @@ final class Stager: ObjectSink {
     }
 
     private func copy(_ input: FileDescriptor, to: String, mode: UInt32, observe: (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
-        let out = try FileDescriptor.create(to, mode: mode)
+        let out = try FileDescriptor.create(to, mode: StoredMode.of(mode))
         try input.forEachChunk { chunk in
             observe(chunk)
             try out.write(chunk)
             written += Int64(chunk.count)
         }
         try out.close()
-        try FS.chmod(to, mode)
+        try FS.chmod(to, StoredMode.of(mode))
     }
 }

@@ -28,8 +28,10 @@ struct Staging {
     func folder(_ id: String) -> String { paths.staging + "/" + id }
 
     /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
-    /// `current`), then MANIFEST, its signatures, FILES.json and BUNDLE.json.
-    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress) throws -> Staged {
+    /// `current`), then MANIFEST, its signatures, FILES.json and BUNDLE.json (with `record`'s
+    /// fields over its own: a repair keeps when the version was first applied).
+    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress,
+               record: [String: JSON] = [:]) throws -> Staged {
         let stage = folder(id)
         try FS.makeDirectory(stage, mode: 0o755)
         let index = try reader.readIndex()
@@ -39,12 +41,12 @@ struct Staging {
                                         base: CurrentVersion.provider(current), progress: progress)
         try stager.carryOver(listing)
         progress.finish()
-        try writeRecords(reader, listing: listing, into: stage, now: now)
+        try writeRecords(reader, listing: listing, into: stage, now: now, extra: record)
         return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written)
     }
 
     /// What a version keeps beside its tree, and BUNDLE.json in it.
-    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64) throws {
+    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64, extra: [String: JSON]) throws {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
@@ -55,7 +57,7 @@ struct Staging {
             "appliedAt": .string(Timestamp.format(now)),
             "files": .int(manifest.treeFiles),
             "size": .int(manifest.treeSize),
-        ]) { $1 })
+        ]) { $1 }.merging(extra) { $1 })
         try FS.writeAtomically(stage + "/tree/BUNDLE.json", record.canonicalBytes + [10], mode: 0o444)
     }
 

@@ -55,6 +55,12 @@ public struct VolumeLabel: Equatable, Sendable {
                      "manifest": .string(manifest.hex)])
         }
 
+        /// As the tools' `--json` reports name a bundle: the label's fields, `manifest` as "sha256:<hex>".
+        public var reportJSON: JSON {
+            .object(["file": .string(file), "name": .string(name), "sequence": .int(sequence), "size": .int(size),
+                     "manifest": .string("sha256:" + manifest.hex)])
+        }
+
         public init(_ o: JSONObject) throws {
             try o.allowOnly(["file", "name", "sequence", "size", "manifest"])
             file = try o.string("file")

@@ -9,7 +9,7 @@ extension VolumeSet {
     public var json: JSON {
         .object([
             "complete": .bool(isComplete),
-            "bundle": key.map { $0.bundle.json } ?? .null,
+            "bundle": key.map { $0.bundle.reportJSON } ?? .null,
             "set": key.map { .string($0.set.hex) } ?? .null,
             "count": key.map { .int(Int64($0.count)) } ?? .null,
             "volumes": .array(volumes.sorted { $0.key < $1.key }.map { VolumeSet.json($0.value) }),

@@ -96,6 +96,16 @@ public enum FS {
         if Glibc.rename(from, to) != 0 { throw systemError("rename '\(from)' to", to) }
     }
 
+    /// Swaps two names in one step (`renameat2` with RENAME_EXCHANGE): a reader of either name
+    /// sees the old entry or the new one, never neither. Returns false, changing nothing, where
+    /// the file system cannot exchange (EINVAL); the caller then renames in two steps.
+    public static func exchange(_ a: String, _ b: String) throws -> Bool {
+        let renameExchange: UInt32 = 1 << 1  // RENAME_EXCHANGE in <linux/fs.h>
+        if renameat2(AT_FDCWD, a, AT_FDCWD, b, renameExchange) == 0 { return true }
+        if errno == EINVAL { return false }
+        throw systemError("exchange '\(a)' with", b)
+    }
+
     public static func link(_ existing: String, _ new: String) throws {
         if Glibc.link(existing, new) != 0 { throw systemError("hard-link '\(existing)' as", new) }
     }
