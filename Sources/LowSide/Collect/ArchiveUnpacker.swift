@@ -152,6 +152,8 @@ struct ArchiveUnpacker {
     /// An entry name as a path inside the source. A leading "./" (what `tar -C dir .` writes) and a
     /// folder's trailing "/" are dropped; everything else must pass the bundle's path rule as it is.
     static func relative(_ raw: String, directory: Bool) -> Relative {
+        // libarchive gives an empty name when it cannot convert the stored one (a zip's, not UTF-8).
+        if raw.isEmpty { return .refused("has an empty name, or one that is not UTF-8") }
         var name = Substring(raw)
         if name.hasPrefix("./") { name = name.dropFirst(2) }
         if directory, name.hasSuffix("/") { name = name.dropLast() }

@@ -195,6 +195,11 @@ public final class TarReader {
 
     /// The next entry, or nil at the end of the archive.
     public func next() throws -> TarEntry? {
+        // A zip's names are converted to the locale's character set as they are read: UTF-8, not the "C" locale's ASCII.
+        try ThreadLocale.withUTF8Characters { try nextEntry() }
+    }
+
+    private func nextEntry() throws -> TarEntry? {
         var e: OpaquePointer?
         // libarchive ends an archive quietly at a bare end of file on a block boundary, and after
         // the marker consumes both zero blocks: the position tells the two apart.
