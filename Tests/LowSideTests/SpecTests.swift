@@ -91,7 +91,7 @@ struct SpecTests {
         Bad(yaml: head + "sources:\n  - {name: x, kind: images, archives: [[a]]}\n",
             message: "s.yaml:5: source 'x': each archive must be a file path"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: policies, path: p, mode: 1}\n",
-            message: "s.yaml:5: source 'x' has an unknown field \"mode\" (expected name, kind, path, url, sha256, archives)"),
+            message: "s.yaml:5: source 'x' has an unknown field \"mode\" (expected name, kind, path, url, sha256, archives, unpack)"),
     ]
 
     @Test("every mistake is a usage error naming its line", arguments: bad)

@@ -67,12 +67,13 @@ public struct Collector {
                 if info.kind == .symlink { throw link(source, "'\(source.originText)'", path) }
                 switch info.kind {
                 case .directory:
-                    if source.sha256 != nil {
-                        throw ToolError.usage("source '\(source.name)': a sha256 pin needs a single file or URL, not a folder")
+                    if source.sha256 != nil || source.unpack {
+                        throw ToolError.usage("source '\(source.name)': \(source.unpack ? "unpack needs an archive" : "a sha256 pin needs a single") file or URL, not a folder")
                     }
                     try walk(path, relative: "", into: &files, top: top, source: i, name: source.name)
                 case .regular:
                     try checkPin(source, path: path)
+                    if source.unpack { files += try unpacker(source, i, archive: path).unpack(); continue }
                     files.append(CollectedFile(logicalPath: "\(top)/\(FS.baseName(path))", sourcePath: path,
                                                size: info.size, mode: Collector.mode(info.mode), source: i))
                 default:
@@ -83,6 +84,7 @@ public struct Collector {
                 let dest = "\(scratch)/fetch-\(i)"
                 _ = try await fetcher.download(url, to: dest)
                 try checkPin(source, path: dest)
+                if source.unpack { files += try unpacker(source, i, archive: dest).unpack(); continue }
                 guard let got = try FS.info(dest) else { throw ToolError.environment("download of \(url) vanished") }
                 files.append(CollectedFile(logicalPath: "\(top)/\(name)", sourcePath: dest, size: got.size, mode: 0o644, source: i))
             }
@@ -94,6 +96,12 @@ public struct Collector {
             }
         }
         return (files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }, images.summaries)
+    }
+
+    /// The archive a source with `unpack: true` names, to be unpacked into its own scratch folder.
+    private func unpacker(_ source: BundleSpec.Source, _ i: Int, archive: String) -> ArchiveUnpacker {
+        ArchiveUnpacker(path: archive, archiveName: source.originText, context: "\(spec.file):\(source.line): source '\(source.name)'",
+                        top: "\(source.kind.rawValue)/\(source.name)", source: i, folder: "\(scratch)/unpack-\(i)")
     }
 
     private func walk(_ dir: String, relative: String, into files: inout [CollectedFile], top: String, source: Int, name: String) throws {

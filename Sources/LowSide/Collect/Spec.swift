@@ -20,6 +20,8 @@ public struct BundleSpec: Sendable {
         /// As written in the spec, for the manifest and messages.
         public var originText: String
         public var line: Int
+        /// The file or download is a tar (plain, gzip, zstd) or zip whose files are the source's.
+        public var unpack = false
     }
 
     public var name: String
@@ -30,7 +32,7 @@ public struct BundleSpec: Sendable {
     public var file: String
 
     static let topFields = ["name", "version", "sequence", "expires", "sources"]
-    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives"]
+    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives", "unpack"]
 
     /// Reads and checks a spec file. Every mistake is reported with its line.
     public static func load(_ file: String) throws -> BundleSpec {
@@ -114,6 +116,7 @@ private struct SpecParser {
 
     /// A source of kind images: a list of image tarballs, nothing else.
     func imageSource(_ item: Node, _ f: [String: Node], name sname: String) throws -> Source {
+        if let u = f["unpack"] { throw fail(u, "source '\(sname)': \"unpack\" is for a file or URL source of kind advisories or policies; image archives are read as they are") }
         guard let archivesNode = f["archives"] else {
             throw fail(item, "source '\(sname)' of kind images needs \"archives\": a list of image tarballs")
         }
@@ -157,7 +160,12 @@ private struct SpecParser {
             guard let d = SHA256Digest(hex: h.lowercased()) else { throw fail(hnode, "source '\(sname)': sha256 must be 64 hex digits") }
             pin = d
         }
-        return Source(name: sname, kind: kind, origin: origin, sha256: pin, originText: originText, line: item.mark?.line ?? 0)
+        var unpack = false
+        if let (u, unode) = try scalar("unpack", in: f, context: label) {
+            guard u == "true" || u == "false" else { throw fail(unode, "source '\(sname)': unpack must be true or false (found \"\(u)\")") }
+            unpack = u == "true"
+        }
+        return Source(name: sname, kind: kind, origin: origin, sha256: pin, originText: originText, line: item.mark?.line ?? 0, unpack: unpack)
     }
 
     /// A path as written, resolved against the spec's folder.

@@ -137,12 +137,14 @@ public struct TarEntry: Sendable {
     public var linkTarget: String?
 }
 
-/// Reads a tar archive, entry by entry, streaming each entry's bytes. Only tar is enabled:
-/// the fewer formats libarchive will parse, the less hostile input can reach.
+/// Reads a tar archive, entry by entry, streaming each entry's bytes. Only tar is enabled (and
+/// zip for `.unpack`): the fewer formats libarchive will parse, the less hostile input can reach.
 public final class TarReader {
     private let a: OpaquePointer
     private let fd: FileDescriptor
     public let path: String
+    /// How messages name the archive: `path`, or what the caller knows it as (a URL fetched to a scratch file).
+    private let shown: String
 
     /// True once `next()` returned nil after the archive's end marker (two zero blocks) rather
     /// than at a bare end of file. Meaningful when the last entry was read to its end.
@@ -153,11 +155,15 @@ public final class TarReader {
         case bundle
         /// An image tarball as users have it (gzip, xz, bzip2 or zstd), read on the low side.
         case any
+        /// A feed archive a spec asks to unpack: a tar (plain, gzip or zstd) or a zip, and no
+        /// other format or filter.
+        case unpack
     }
 
-    public init(path: String, filters: Filters = .bundle) throws {
+    public init(path: String, filters: Filters = .bundle, name: String? = nil) throws {
         fd = try FileDescriptor.open(path)
         self.path = path
+        shown = name ?? path
         guard let a = archive_read_new() else { throw ToolError.environment("out of memory creating an archive reader") }
         self.a = a
         archive_read_support_format_tar(a)
@@ -165,11 +171,16 @@ public final class TarReader {
         // Small bundles are a .tar.zst; no other compression is read.
         case .bundle: archive_read_support_filter_zstd(a)
         case .any: archive_read_support_filter_all(a)
+        case .unpack:
+            // A zip is read through its central directory (the file descriptor seeks), as bsdtar reads it.
+            archive_read_support_format_zip(a)
+            archive_read_support_filter_gzip(a)
+            archive_read_support_filter_zstd(a)
         }
         guard fd.withUnsafeDescriptor({ archive_read_open_fd(a, $0, 1 << 20) }) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw too.
-            let what = filters == .bundle ? "bundle archive" : "tar archive"
-            throw ToolError.refused("'\(path)' is not a readable \(what): \(archiveMessage(a))")
+            let what = switch filters { case .bundle: "bundle archive"; case .any: "tar archive"; case .unpack: "tar or zip archive" }
+            throw ToolError.refused("'\(shown)' is not a readable \(what): \(archiveMessage(a))")
         }
     }
 
@@ -184,6 +195,11 @@ public final class TarReader {
 
     /// The next entry, or nil at the end of the archive.
     public func next() throws -> TarEntry? {
+        // A zip's names are converted to the locale's character set as they are read: UTF-8, not the "C" locale's ASCII.
+        try ThreadLocale.withUTF8Characters { try nextEntry() }
+    }
+
+    private func nextEntry() throws -> TarEntry? {
         var e: OpaquePointer?
         // libarchive ends an archive quietly at a bare end of file on a block boundary, and after
         // the marker consumes both zero blocks: the position tells the two apart.
@@ -194,7 +210,7 @@ public final class TarReader {
             return nil
         }
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else {
-            throw ToolError.refused("'\(path)' is damaged or truncated: \(archiveMessage(a))")
+            throw ToolError.refused("'\(shown)' is damaged or truncated: \(archiveMessage(a))")
         }
         let name: String
         if let p = archive_entry_pathname_utf8(e) {
@@ -224,7 +240,7 @@ public final class TarReader {
     /// Reads the current entry's next bytes; 0 at its end.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = archive_read_data(a, buffer.baseAddress, buffer.count)
-        if n < 0 { throw ToolError.refused("'\(path)' is damaged or truncated: \(archiveMessage(a))") }
+        if n < 0 { throw ToolError.refused("'\(shown)' is damaged or truncated: \(archiveMessage(a))") }
         return n
     }
 
@@ -235,7 +251,7 @@ public final class TarReader {
         while true {
             let n = try buf.withUnsafeMutableBytes { try read(into: $0) }
             if n == 0 { break }
-            guard out.count + n <= limit else { throw ToolError.refused("\(what) in '\(path)' is larger than \(limit) bytes") }
+            guard out.count + n <= limit else { throw ToolError.refused("\(what) in '\(shown)' is larger than \(limit) bytes") }
             out.append(contentsOf: buf[0..<n])
         }
         return out
