@@ -72,6 +72,35 @@ struct PullFixture {
         return Dictionary(out.split(separator: "\n").map { l in let w = l.split(separator: " "); return (String(w[0]), String(w[1])) }) { a, _ in a }
     }
 
+    /// Uploads an OCI artifact the way `oras push` or Trivy's publisher would, over the
+    /// distribution API: a tiny config and one gzip layer, both of Trivy DB's media types.
+    /// Returns the manifest's digest.
+    func pushArtifact(_ repoTag: String) throws -> String {
+        let (repo, tag) = (String(repoTag.split(separator: ":")[0]), String(repoTag.split(separator: ":")[1]))
+        return try sh("""
+            python3 - '\(reg.host)' '\(repo)' '\(tag)' <<'EOF'
+            import gzip, hashlib, json, sys, urllib.request
+            host, repo, tag = sys.argv[1:4]
+            def blob(data):
+                d = 'sha256:' + hashlib.sha256(data).hexdigest()
+                r = urllib.request.urlopen(urllib.request.Request('http://%s/v2/%s/blobs/uploads/' % (host, repo), method='POST'))
+                loc = r.headers['Location']
+                loc = ('http://' + host + loc) if loc.startswith('/') else loc
+                urllib.request.urlopen(urllib.request.Request(loc + ('&' if '?' in loc else '?') + 'digest=' + d, data=data, method='PUT',
+                                                              headers={'Content-Type': 'application/octet-stream'}))
+                return {'digest': d, 'size': len(data)}
+            config = dict(blob(b'{}'), mediaType='application/vnd.aquasec.trivy.config.v1+json')
+            layer = dict(blob(gzip.compress(b'vulnerability records ' * 4000, mtime=0)), mediaType='application/vnd.aquasec.trivy.db.layer.v1.tar+gzip',
+                         annotations={'org.opencontainers.image.title': 'db.tar.gz'})
+            m = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+                            'artifactType': 'application/vnd.aquasec.trivy.config.v1+json', 'config': config, 'layers': [layer]}).encode()
+            urllib.request.urlopen(urllib.request.Request('http://%s/v2/%s/manifests/%s' % (host, repo, tag), data=m, method='PUT',
+                                                          headers={'Content-Type': 'application/vnd.oci.image.manifest.v1+json'}))
+            print('sha256:' + hashlib.sha256(m).hexdigest())
+            EOF
+            """).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The temporary files the cache holds: none once a build has ended, whatever its end.
     func cacheLeftovers() throws -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: cache + "/tmp")) ?? []
@@ -120,5 +149,45 @@ struct RegistryPullTests {
         #expect(try p.logged("HEAD", "/manifests/") == 4)
         #expect(try p.images("b2.bundle").map { $0["digest"] as? String } == want)
         #expect(try p.cacheLeftovers().isEmpty)
+    }
+
+    @Test("a second month adding one image carries only its new blobs; artifacts of any media type and tarballs ride along")
+    func deltaAndArtifacts() throws {
+        let p = try PullFixture()
+        try p.fill("example-app-1.0.oci.tar", "example/app:1.0")
+        try p.fill("example-app-1.1.oci.tar", "example/app:1.1")
+        let trivy = try p.pushArtifact("aquasecurity/trivy-db:2")
+        let (app10, app11, db) = ("\(p.reg.host)/example/app:1.0", "\(p.reg.host)/example/app:1.1", "\(p.reg.host)/aquasecurity/trivy-db:2")
+
+        // Month 1: app 1.0, the artifact and a docker save tarball in the same source.
+        let b1 = try p.build(try p.spec("m1.yaml", sequence: 1, refs: [app10, db], archives: ["example-base-1.docker.tar"]), "m1.bundle")
+        #expect(b1.status == 0, "\(b1.text)")
+        let images = try p.images("m1.bundle")
+        // Sorted by name, as the layout's index.json is.
+        #expect(images.map { $0["ref"] as? String } == [db, app10, "example/base:1"], "\(images)")
+        #expect(images[0]["digest"] as? String == trivy && images[0]["mediaType"] as? String == "application/vnd.oci.image.manifest.v1+json")
+        #expect(images[2]["pulledFrom"] is NSNull && images[2]["resolvedAt"] is NSNull)
+
+        // Month 2 adds app 1.1: only its blobs are pulled, and the delta carries only them and index.json.
+        let spec2 = try p.spec("m2.yaml", sequence: 2, refs: [app10, app11, db], archives: ["example-base-1.docker.tar"])
+        let full2 = try p.build(spec2, "m2-full.bundle")
+        #expect(full2.status == 0, "\(full2.text)")
+        let new = Set(try p.f.indexPaths(p.s.at("m2-full.bundle"))).subtracting(try p.f.indexPaths(p.s.at("m1.bundle")))
+        #expect(new.count == 3 && new.allSatisfy { $0.hasPrefix("images/blobs/sha256/") }, "\(new)")
+        #expect(full2.out.contains("pulled     3 manifests and blobs ("), "\(full2.out)")
+        let d2 = try p.build(spec2, "m2.bundle", ["--base", p.s.at("m1.bundle")])
+        #expect(d2.status == 0, "\(d2.text)")
+        #expect(Set(try p.f.indexPaths(p.s.at("m2.bundle"))) == new.union(["images/index.json"]))
+        #expect(d2.out.contains("pulled     0 manifests and blobs (0 bytes) from registries"), "\(d2.out)")
+
+        // Applied in turn: the mirror serves 1.1 with the registry's digest, and the artifact as it was pushed.
+        let m = try p.f.mirror()
+        #expect(try mirrorctl("apply", p.s.at("m1.bundle"), "--mirror", m).status == 0)
+        let a = try mirrorctl("apply", p.s.at("m2.bundle"), "--mirror", m)
+        #expect(a.status == 0, "\(a.text)")
+        let layout = try p.layoutDigests(m + "/current/images")
+        #expect(layout[app11] == (try p.reg.manifestDigest("example/app:1.1")) && layout[db] == trivy, "\(layout)")
+        let seen = try sh("skopeo inspect --raw 'oci:\(m)/current/images:\(db)' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"layers\"][0][\"mediaType\"])'")
+        #expect(seen == "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip\n")
     }
 }

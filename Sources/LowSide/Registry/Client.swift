@@ -157,8 +157,10 @@ final class Client: @unchecked Sendable {
             let after = r.header("retry-after").flatMap { Double($0) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
             throw Transient(reason: "\(who) answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
         }
-        if r.status == 400, Endpoint(url)?.plain == true, r.body.count < 200, String(decoding: r.body, as: UTF8.self).contains("HTTPS") {
-            throw ToolError.environment("\(who) speaks HTTPS: it answered a plain-HTTP request with HTTP 400; drop --insecure-registry \(Endpoint(url)?.hostPort ?? name)")
+        // What an HTTPS server says to plain HTTP (Go's: "Client sent an HTTP request to an HTTPS
+        // server"); a HEAD gets no body to say it in, and names are checked before they are sent.
+        if r.status == 400, let e = Endpoint(url), e.plain {
+            throw ToolError.environment("\(who) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(e.hostPort)")
         }
         return r
     }

@@ -135,6 +135,9 @@ struct ImagePull {
                                             target: target, progress: progress)
         } catch let o as Oversize {
             throw ToolError.refused("\(label): \(what): registry \(client.name) sent more than the \(o.limit) bytes expected")
+        } catch let e as ToolError {
+            // The registry's or the network's failure, said of the image it stopped.
+            throw ToolError(e.status, "\(label): " + e.message, cause: e.cause)
         }
     }
 
