@@ -10,10 +10,19 @@ struct PullFixture {
     var s: Scratch { f.s }
     var cache: String { s.at("cache") }
 
-    init(auth: String = "") throws {
+    /// `auth` makes what the registry's auth section needs in the scratch folder and returns the section.
+    init(auth: (Scratch) throws -> String = { _ in "" }) throws {
         f = try ImageFixture()
-        reg = try TestRegistry(f.s, extra: auth)
+        reg = try TestRegistry(f.s, extra: try auth(f.s))
         try FileManager.default.createDirectory(atPath: f.s.at("home"), withIntermediateDirectories: true)
+    }
+
+    /// An auth file as `skopeo login` writes one: {"auths": {KEY: {"auth": base64(user:password)}}}.
+    func authFile(_ name: String, key: String, _ userPassword: String) throws -> String {
+        let json = #"{"auths": {"\#(key)": {"auth": "\#(Data(userPassword.utf8).base64EncodedString())"}}}"#
+        try FileManager.default.createDirectory(atPath: (s.at(name) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try json.write(toFile: s.at(name), atomically: true, encoding: .utf8)
+        return s.at(name)
     }
 
     /// Copies an archive from the shared test data to `repoTag` on the registry ("example/app:1.0").
@@ -189,5 +198,70 @@ struct RegistryPullTests {
         #expect(layout[app11] == (try p.reg.manifestDigest("example/app:1.1")) && layout[db] == trivy, "\(layout)")
         let seen = try sh("skopeo inspect --raw 'oci:\(m)/current/images:\(db)' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"layers\"][0][\"mediaType\"])'")
         #expect(seen == "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip\n")
+    }
+
+    @Test("credentials from auth files: HTTP basic (htpasswd), bearer tokens from a token service; a wrong password, none at all")
+    func auth() throws {
+        // HTTP basic: docker-registry's htpasswd (bcrypt, made by libcrypt through perl).
+        let p = try PullFixture { s in
+            try sh("perl -e 'print \"alice:\", crypt(\"s3cret\", q{$2b$05$} . \"abcdefghijklmnopqrstuu\"), \"\\n\"' > \(s.at("htpasswd"))")
+            return "auth: {htpasswd: {realm: test, path: \(s.at("htpasswd"))}}"
+        }
+        try p.fill("example-app-1.0.oci.tar", "example/app:1.0", creds: "alice:s3cret")
+        let spec = try p.spec("auth.yaml", refs: ["\(p.reg.host)/example/app:1.0"])
+        let host = p.reg.host
+        try authCases(p, spec, realm: nil, none: "registry \(host) asks for a user name and password; no credentials for it in the auth files "
+                        + "(REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json): log in with `skopeo login \(host)`",
+                      wrong: { "registry \(host) refused the user name and password from \($0) (\(host))" })
+        // Docker's own file under HOME, its key written with a scheme and a slash, as `docker login` writes it.
+        _ = try p.authFile("home/.docker/config.json", key: "http://\(host)/", "alice:s3cret")
+        let docker = try p.build(spec, "docker.bundle")
+        #expect(docker.status == 0, "\(docker.text)")
+
+        // Bearer: a token service (Python, tokens signed RS256 by openssl) the registry trusts.
+        let tokenPort = try freePort()
+        var service: TokenService?
+        let t = try PullFixture { s in
+            try sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout \(s.at("tok.key")) -out \(s.at("tok.crt")) -days 2 -subj /CN=token >/dev/null 2>&1")
+            service = try TokenService(s, port: tokenPort)
+            return """
+                auth: {token: {realm: "http://127.0.0.1:\(tokenPort)/token", service: test-registry, issuer: test-issuer, rootcertbundle: \(s.at("tok.crt"))}}
+                """
+        }
+        try t.fill("example-app-1.0.oci.tar", "example/app:1.0", creds: "alice:s3cret")
+        let tspec = try t.spec("auth.yaml", refs: ["\(t.reg.host)/example/app:1.0"])
+        let realm = "the token service http://127.0.0.1:\(tokenPort)/token of registry \(t.reg.host)"
+        try authCases(t, tspec, realm: "127.0.0.1:\(tokenPort)",
+                      none: "\(realm) asks for a user name and password; no credentials for it in the auth files "
+                        + "(REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json): log in with `skopeo login \(t.reg.host)`",
+                      wrong: { "\(realm) refused the user name and password from \($0) (\(t.reg.host))" })
+        #expect((service?.requests() ?? 0) > 0)
+        // A realm on plain HTTP gets the credentials only when --insecure-registry names it too.
+        let plain = try t.build(tspec, "plain.bundle", env: ["REGISTRY_AUTH_FILE": t.s.at("right.json")])
+        #expect(plain.status == 3 && plain.err == "bundlectl: source 'platform': image \(t.reg.host)/example/app:1.0: registry \(t.reg.host) names a token realm "
+                + "on plain HTTP, http://127.0.0.1:\(tokenPort)/token; bundlectl speaks plain HTTP only to a HOST:PORT named with --insecure-registry (here 127.0.0.1:\(tokenPort))\n",
+                "\(plain.text)")
+    }
+
+    /// None, a wrong password, the right one (from REGISTRY_AUTH_FILE): what each says, and that
+    /// the right one pulls. `realm` is the token service's HOST:PORT, named insecure too.
+    private func authCases(_ p: PullFixture, _ spec: String, realm: String?, none: String, wrong: (String) -> String,
+                           sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let insecure = [p.reg.host] + (realm.map { [$0] } ?? [])
+        let image = "bundlectl: source 'platform': image \(p.reg.host)/example/app:1.0: "
+        let noCreds = try p.build(spec, "none.bundle", insecure: insecure)
+        #expect(noCreds.status == 3 && noCreds.err == image + none + "\n", "\(noCreds.text)", sourceLocation: sourceLocation)
+        let bad = try p.authFile("wrong.json", key: p.reg.host, "alice:wrong")
+        let refused = try p.build(spec, "wrong.bundle", insecure: insecure, env: ["REGISTRY_AUTH_FILE": bad])
+        #expect(refused.status == 3 && refused.err == image + wrong(bad) + "\n", "\(refused.text)", sourceLocation: sourceLocation)
+        let good = try p.authFile("right.json", key: p.reg.host, "alice:s3cret")
+        let right = try p.build(spec, "right.bundle", insecure: insecure, env: ["REGISTRY_AUTH_FILE": good])
+        #expect(right.status == 0, "\(right.text)", sourceLocation: sourceLocation)
+        for name in ["none.bundle", "wrong.bundle"] { #expect(!FileManager.default.fileExists(atPath: p.s.at(name)), sourceLocation: sourceLocation) }
+        let seen = try run("/bin/bash", ["-c", "set -o pipefail; skopeo inspect --raw --tls-verify=false --creds alice:s3cret docker://\(p.reg.host)/example/app:1.0 | sha256sum | cut -d' ' -f1"])
+        #expect(try p.images("right.bundle").first?["digest"] as? String == "sha256:" + seen.out.trimmingCharacters(in: .whitespacesAndNewlines),
+                sourceLocation: sourceLocation)
+        // The password never appears in what bundlectl says.
+        #expect(!(noCreds.text + refused.text + right.text).contains("s3cret"), sourceLocation: sourceLocation)
     }
 }
