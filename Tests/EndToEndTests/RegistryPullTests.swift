@@ -264,4 +264,38 @@ struct RegistryPullTests {
         // The password never appears in what bundlectl says.
         #expect(!(noCreds.text + refused.text + right.text).contains("s3cret"), sourceLocation: sourceLocation)
     }
+
+    @Test("platforms: an index is kept whole, or reduced to the platforms asked for by a new index that says so")
+    func platforms() throws {
+        let p = try PullFixture()
+        try p.fill(try p.f.multiArchive(), "example/multi:1", all: true)
+        let ref = "\(p.reg.host)/example/multi:1"
+        let upstream = try #require(try p.reg.manifestDigest("example/multi:1"))
+        let children = try sh("skopeo inspect --raw --tls-verify=false docker://\(ref) | python3 -c 'import json,sys; [print(m[\"platform\"][\"architecture\"], m[\"digest\"]) for m in json.load(sys.stdin)[\"manifests\"]]'")
+        let child = Dictionary(uniqueKeysWithValues: children.split(separator: "\n").map { l in (String(l.split(separator: " ")[0]), String(l.split(separator: " ")[1])) })
+
+        let whole = try p.build(try p.spec("whole.yaml", refs: [ref]), "whole.bundle")
+        #expect(whole.status == 0, "\(whole.text)")
+        let w = try #require(try p.images("whole.bundle").first)
+        #expect(w["digest"] as? String == upstream && w["reducedFrom"] is NSNull && w["platforms"] as? [String] == ["linux/amd64", "linux/arm64"], "\(w)")
+
+        let arm = try p.build(try p.spec("arm.yaml", refs: [ref], platforms: ["linux/arm64"]), "arm.bundle")
+        #expect(arm.status == 0, "\(arm.text)")
+        let a = try #require(try p.images("arm.bundle").first)
+        #expect(a["digest"] as? String != upstream && a["reducedFrom"] as? String == upstream && a["platforms"] as? [String] == ["linux/arm64"], "\(a)")
+        #expect(try bundlectl("inspect", p.s.at("arm.bundle")).out.contains("; an index reduced to these platforms from the registry's \(upstream)"))
+        // The amd64 manifest stays behind; the arm64 one travels with the registry's digest.
+        let paths = try p.f.indexPaths(p.s.at("arm.bundle"))
+        #expect(!paths.contains("images/blobs/sha256/" + (child["amd64"] ?? "?").dropFirst(7)) && paths.contains("images/blobs/sha256/" + (child["arm64"] ?? "?").dropFirst(7)))
+        let m = try p.f.mirror()
+        #expect(try mirrorctl("apply", p.s.at("arm.bundle"), "--mirror", m).status == 0)
+        let index = try sh("skopeo inspect --raw 'oci:\(m)/current/images:\(ref)'")
+        let o = try JSONSerialization.jsonObject(with: Data(index.utf8)) as? [String: Any]
+        #expect((o?["annotations"] as? [String: String]) == ["org.airgap-bundles.reduced-from": upstream, "org.airgap-bundles.platforms": "linux/arm64"], "\(index)")
+        #expect(((o?["manifests"] as? [[String: Any]]) ?? []).map { $0["digest"] as? String } == [child["arm64"]])
+
+        let none = try p.build(try p.spec("none.yaml", refs: [ref], platforms: ["windows/amd64"]), "none.bundle")
+        #expect(none.status == 2 && none.err == "bundlectl: source 'platform': image \(ref) lists linux/amd64, linux/arm64; platforms: names none of them\n", "\(none.text)")
+        #expect(!FileManager.default.fileExists(atPath: p.s.at("none.bundle")))
+    }
 }
