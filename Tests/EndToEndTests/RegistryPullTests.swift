@@ -298,4 +298,48 @@ struct RegistryPullTests {
         #expect(none.status == 2 && none.err == "bundlectl: source 'platform': image \(ref) lists linux/amd64, linux/arm64; platforms: names none of them\n", "\(none.text)")
         #expect(!FileManager.default.fileExists(atPath: p.s.at("none.bundle")))
     }
+
+    @Test("refused with one line and an exit code, nothing written: unknown tag, pin mismatch, corrupted blob, plain HTTP, TLS")
+    func refusals() throws {
+        let p = try PullFixture()
+        try p.fill("example-app-1.0.oci.tar", "example/app:1.0")
+        try p.fill("example-app-1.1.oci.tar", "example/app:1.1")
+        let (h, d10, d11) = (p.reg.host, try #require(try p.reg.manifestDigest("example/app:1.0")), try #require(try p.reg.manifestDigest("example/app:1.1")))
+        func refused(_ refs: [String], _ status: Int32, _ message: String, insecure: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let out = "refused-\(UUID().uuidString).bundle"
+            let r = try p.build(try p.spec("r.yaml", refs: refs), out, insecure: insecure)
+            #expect(r.status == status && r.err == "bundlectl: source 'platform': image \(refs[0]): \(message)\n", "\(r.text)", sourceLocation: sourceLocation)
+            #expect(r.out.isEmpty && !FileManager.default.fileExists(atPath: p.s.at(out)), sourceLocation: sourceLocation)
+            #expect(try p.cacheLeftovers().isEmpty, sourceLocation: sourceLocation)
+        }
+        try refused(["\(h)/example/app:9.9"], 2, "registry \(h) has no tag 9.9 in example/app (MANIFEST_UNKNOWN: manifest unknown)")
+        try refused(["\(h)/example/nothing:1"], 2, "registry \(h) has no tag 1 in example/nothing (MANIFEST_UNKNOWN: manifest unknown)")
+        try refused(["\(h)/example/app@sha256:" + String(repeating: "0", count: 64)], 2,
+                    "registry \(h) has no manifest sha256:\(String(repeating: "0", count: 64)) in example/app (MANIFEST_UNKNOWN: manifest unknown)")
+        try refused(["\(h)/example/app:1.0@\(d11)"], 1, "tag 1.0 on registry \(h) is \(d10), but the spec pins \(d11); "
+                    + "pin the digest the tag names now, or drop the tag to carry the pinned image")
+
+        // A layer only 1.1 has, overwritten inside the registry's storage: same size, other bytes; then one byte longer.
+        let layers = { (tag: String) in try sh("skopeo inspect --raw --tls-verify=false docker://\(h)/example/app:\(tag) | python3 -c 'import json,sys; [print(l[\"digest\"][7:]) for l in json.load(sys.stdin)[\"layers\"]]'") }
+        let layer = try #require(Set(try layers("1.1").split(separator: "\n")).subtracting(try layers("1.0").split(separator: "\n")).first)
+        let data = p.reg.storage + "/docker/registry/v2/blobs/sha256/\(layer.prefix(2))/\(layer)/data"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: data)[.size] as? Int)
+        let other = try sh("head -c \(size) /dev/urandom > \(data) && sha256sum \(data) | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+        try refused(["\(h)/example/app:1.1"], 1, "blob sha256:\(layer): registry \(h) served other bytes: they hash to sha256:\(other)")
+        try sh("printf x >> \(data)")
+        try refused(["\(h)/example/app:1.1"], 1, "blob sha256:\(layer): registry \(h) sent more than the \(size) bytes expected")
+        #expect(!FileManager.default.fileExists(atPath: p.cache + "/blobs/sha256/\(layer)"))
+
+        // Plain HTTP only for a registry named with --insecure-registry.
+        try refused(["\(h)/example/app:1.0"], 3, "registry \(h) speaks plain HTTP, not HTTPS (it answered the TLS handshake without TLS); "
+                    + "if the network to it is trusted, name it with --insecure-registry \(h)", insecure: [])
+        // HTTPS with a certificate the system does not trust: refused at once, with what to do.
+        try sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout \(p.s.at("tls.key")) -out \(p.s.at("tls.crt")) -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1")
+        let tls = try TestRegistry(p.s, name: "tls", http: ", tls: {certificate: \(p.s.at("tls.crt")), key: \(p.s.at("tls.key"))}")
+        try refused(["\(tls.host)/example/app:1.0"], 3, "cannot talk HTTPS to registry \(tls.host): SSL certificate problem: self-signed certificate; "
+                    + "trust its certificate authority in the system's store (update-ca-certificates)", insecure: [])
+        try refused(["\(tls.host)/example/app:1.0"], 3, "registry \(tls.host) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(tls.host)",
+                    insecure: [tls.host])
+        #expect(try tls.requests("GET") + tls.requests("HEAD") == 0)
+    }
 }
