@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A real docker-registry on loopback, filled by skopeo from the test archives, and builds
 /// whose specs pull from it by reference (`refs:`), each with its own cache and an environment
@@ -113,6 +116,86 @@ struct PullFixture {
     /// The temporary files the cache holds: none once a build has ended, whatever its end.
     func cacheLeftovers() throws -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: cache + "/tmp")) ?? []
+    }
+}
+
+/// A flaky front for a registry, in Python: each request's first try answers 503 (Retry-After: 0),
+/// the second is passed on; blob GETs are held 0.3 s so downloads overlap. It logs every request,
+/// and the most blob GETs it saw in flight at once.
+final class FlakyProxy {
+    private let process: Process
+    let port: Int
+    let log: String
+    var host: String { "127.0.0.1:\(port)" }
+
+    init(_ s: Scratch, to upstream: String) throws {
+        port = try freePort()
+        log = s.at("flaky.log")
+        let script = s.at("flaky.py")
+        try #"""
+            import sys, threading, time, http.server, urllib.request, urllib.error
+            port, upstream, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+            lock, seen, state = threading.Lock(), set(), {'now': 0, 'most': 0}
+            class H(http.server.BaseHTTPRequestHandler):
+                protocol_version = 'HTTP/1.1'
+                def answer(self, method):
+                    key = (method, self.path)
+                    with lock:
+                        first = key not in seen
+                        seen.add(key)
+                        open(log, 'a').write('%s %s %s\n' % ('503' if first else 'pass', method, self.path))
+                    if first:
+                        self.send_response(503); self.send_header('Retry-After', '0'); self.send_header('Content-Length', '0'); self.end_headers()
+                        return
+                    blob = '/blobs/' in self.path and method == 'GET'
+                    if blob:
+                        with lock:
+                            state['now'] += 1; state['most'] = max(state['most'], state['now'])
+                            open(log + '.most', 'w').write(str(state['most']))
+                        time.sleep(0.3)
+                    req = urllib.request.Request('http://' + upstream + self.path, method=method, headers={'Accept': self.headers.get('Accept', '*/*')})
+                    try:
+                        r = urllib.request.urlopen(req)
+                    except urllib.error.HTTPError as e:
+                        r = e
+                    body = r.read()
+                    if blob:
+                        with lock: state['now'] -= 1
+                    self.send_response(r.status if hasattr(r, 'status') else r.code)
+                    for k in ['Content-Type', 'Docker-Content-Digest']:
+                        if r.headers.get(k): self.send_header(k, r.headers[k])
+                    self.send_header('Content-Length', r.headers.get('Content-Length', str(len(body))) if method == 'HEAD' else str(len(body)))
+                    self.end_headers()
+                    if method != 'HEAD': self.wfile.write(body)
+                def do_GET(self): self.answer('GET')
+                def do_HEAD(self): self.answer('HEAD')
+                def log_message(self, *a): pass
+            http.server.ThreadingHTTPServer(('127.0.0.1', port), H).serve_forever()
+            """#.write(toFile: script, atomically: true, encoding: .utf8)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, String(port), upstream, log]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var tries = 0
+        while try httpStatus("GET", "http://\(host)/v2/") == 0 && tries < 200 {
+            usleep(50_000)
+            tries += 1
+        }
+    }
+
+    /// (answered 503, passed on) for requests whose line contains `part`.
+    func requests(_ part: String) -> (failed: Int, passed: Int) {
+        let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains(part) }
+        return (lines.filter { $0.hasPrefix("503 ") }.count, lines.filter { $0.hasPrefix("pass ") }.count)
+    }
+
+    var mostBlobsAtOnce: Int { Int((try? String(contentsOfFile: log + ".most", encoding: .utf8)) ?? "") ?? 0 }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
 
@@ -341,5 +424,34 @@ struct RegistryPullTests {
         try refused(["\(tls.host)/example/app:1.0"], 3, "registry \(tls.host) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(tls.host)",
                     insecure: [tls.host])
         #expect(try tls.requests("GET") + tls.requests("HEAD") == 0)
+    }
+
+    @Test("HTTP 503 is retried; at most four blobs download at once; a damaged cache blob is hashed, dropped and pulled again")
+    func retriesConcurrencyCache() throws {
+        let p = try PullFixture()
+        // An image of six small layers, made with umoci.
+        let l = p.s.at("umoci")
+        try sh("""
+            umoci init --layout \(l) >/dev/null && umoci new --image \(l):x >/dev/null
+            for i in 1 2 3 4 5 6; do mkdir -p \(l)-src && head -c 20000 /dev/urandom > \(l)-src/f$i && umoci insert --image \(l):x \(l)-src/f$i /f$i >/dev/null; done
+            skopeo copy -q --dest-tls-verify=false oci:\(l):x docker://\(p.reg.host)/example/layers:1
+            """)
+        let proxy = try FlakyProxy(p.s, to: p.reg.host)
+        let spec = try p.spec("flaky.yaml", refs: ["\(proxy.host)/example/layers:1"])
+        let b = try p.build(spec, "flaky.bundle", insecure: [proxy.host])
+        #expect(b.status == 0, "\(b.text)")
+        let blobs = proxy.requests("/blobs/")
+        // Config and six layers: each asked twice, its first try answered 503.
+        #expect(blobs.failed == 7 && blobs.passed == 7, "\(blobs)")
+        #expect(proxy.requests("/manifests/") == (2, 2))
+        #expect(proxy.mostBlobsAtOnce == 4, "\(proxy.mostBlobsAtOnce)")
+
+        // A cached layer overwritten: hashed before use, found wrong, dropped and pulled again.
+        let layer = try #require(try FileManager.default.contentsOfDirectory(atPath: p.cache + "/blobs/sha256").sorted().first)
+        try sh("printf damaged > \(p.cache)/blobs/sha256/\(layer)")
+        let again = try p.build(spec, "again.bundle", insecure: [proxy.host])
+        #expect(again.status == 0, "\(again.text)")
+        #expect(again.out.contains("pulled     1 manifests and blobs ("), "\(again.out)")
+        #expect(try sh("sha256sum \(p.cache)/blobs/sha256/\(layer) | cut -d' ' -f1") == layer + "\n")
     }
 }
