@@ -424,6 +424,8 @@ struct RegistryPullTests {
         try refused(["\(tls.host)/example/app:1.0"], 3, "registry \(tls.host) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(tls.host)",
                     insecure: [tls.host])
         #expect(try tls.requests("GET") + tls.requests("HEAD") == 0)
+        let flag = try p.build(try p.spec("r.yaml", refs: ["\(h)/example/app:1.0"]), "flag.bundle", insecure: ["http://\(h)"])
+        #expect(flag.status == 2 && flag.err.contains("--insecure-registry 'http://\(h)' is not HOST or HOST:PORT"), "\(flag.text)")
     }
 
     @Test("HTTP 503 is retried; at most four blobs download at once; a damaged cache blob is hashed, dropped and pulled again")

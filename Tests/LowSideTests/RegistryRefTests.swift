@@ -1,3 +1,4 @@
+import Collect
 import Foundation
 import OCI
 import Registry
@@ -108,5 +109,42 @@ struct RegistryRefTests {
         let amd = try JSONDecoder().decode(Descriptor.Platform.self, from: Data(#"{"architecture":"amd64","os":"linux"}"#.utf8))
         #expect(Puller.matches(arm7, ["linux/arm"]) && Puller.matches(arm7, ["linux/arm/v7"]) && !Puller.matches(arm7, ["linux/arm/v6"]))
         #expect(Puller.matches(amd, ["linux/arm64", "linux/amd64"]) && !Puller.matches(amd, ["windows/amd64"]) && !Puller.matches(nil, ["linux/amd64"]))
+    }
+
+    static func spec(_ source: String) throws -> BundleSpec {
+        try BundleSpec.parse("name: n\nversion: v\nsequence: 1\nsources:\n" + source, file: "s.yaml", baseDirectory: "/specs")
+    }
+
+    @Test("a spec's refs, platforms and archives in one images source")
+    func specRefs() throws {
+        let s = try Self.spec("""
+              - name: platform
+                kind: images
+                refs: [nginx:1.27, "ghcr.io/aquasecurity/trivy-db:2"]
+                platforms: [linux/amd64, linux/arm/v7]
+                archives: [legacy.docker.tar]
+            """)
+        let src = try #require(s.sources.first)
+        #expect(src.refs == ["nginx:1.27", "ghcr.io/aquasecurity/trivy-db:2"] && src.platforms == ["linux/amd64", "linux/arm/v7"])
+        #expect(src.origin == .archives(["/specs/legacy.docker.tar"]) && src.originText == "nginx:1.27, ghcr.io/aquasecurity/trivy-db:2, legacy.docker.tar")
+        let refsOnly = try Self.spec("  - {name: p, kind: images, refs: [nginx:1.27]}\n")
+        #expect(refsOnly.sources[0].origin == .archives([]) && refsOnly.sources[0].platforms == nil)
+    }
+
+    static let badSpecs: [(String, String)] = [
+        ("  - {name: p, kind: images, refs: [nginx]}\n",
+         "s.yaml:5: source 'p': image reference \"nginx\" names no tag or digest; write the tag (nginx:latest if that is meant) or @sha256:..."),
+        ("  - {name: p, kind: images, refs: []}\n", "s.yaml:5: source 'p': refs must be a non-empty list of image references"),
+        ("  - {name: p, kind: images, refs: [a:1], platforms: [linux]}\n",
+         "s.yaml:5: source 'p': platform \"linux\" is not OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm/v7)"),
+        ("  - {name: p, kind: images, archives: [a.tar], platforms: [linux/amd64]}\n",
+         "s.yaml:5: source 'p': \"platforms\" chooses among what \"refs\" pulls; there are no refs"),
+        ("  - {name: p, kind: policies, path: p, refs: [a:1]}\n", "s.yaml:5: source 'p': \"refs\" is for kind images"),
+    ]
+
+    @Test("bad refs and platforms in a spec name their line", arguments: badSpecs)
+    func badSpec(_ c: (String, String)) {
+        #expect(throws: ToolError.self) { try Self.spec(c.0) }
+        do { _ = try Self.spec(c.0) } catch let e as ToolError { #expect(e.message == c.1 && e.status == .usage) } catch {}
     }
 }

@@ -70,6 +70,10 @@ struct ImagePull {
         }
         var files = try await download(unique(blobs))
         if !top.isIndex, let config = top.parsed.config, let p = platform(of: config, among: files) { carried.append(p) }
+        // Platforms are the registry's text, shown on the high side: no controls.
+        if let bad = carried.first(where: { OutsideText.problem($0) != nil }) {
+            throw ToolError.refused("\(label) names a platform that \(OutsideText.problem(bad) ?? "")")
+        }
         files += documents.enumerated().compactMap { i, d in
             i == 0 && reduced != nil ? nil : PulledBlob(digest: d.digest, size: Int64(d.bytes.count), path: cache.path(d.digest), compressed: false)
         }
