@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layers, bottom to top: C modules -> one Swift wrapper per C library -> the format (pure Swift)
-// -> reading/verifying a bundle -> low side (Fetch, Collect, Build) | high side (Apply) -> commands
-// -> thin executables. The high side (`mirrorctl`) never depends on Fetch, Collect or Build: read its target list.
+// -> reading/verifying a bundle -> low side (Fetch, Registry, Collect, Build) | high side (Apply) -> commands
+// -> thin executables. The high side (`mirrorctl`) never depends on Fetch, Registry, Collect or Build: read its target list.
 // Its only network code is Push (registry upload), kept out of Apply.
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -53,13 +53,16 @@ let package = Package(
 
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["SystemIO", "Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
-        // The spec and its sources: files, URLs (through Fetch) and image tarballs, as files to carry.
-        .target(name: "Collect", dependencies: ["SystemIO", "BundleFormat", "Fetch", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
+        // Pulling images and OCI artifacts by reference over the distribution API, into a
+        // content-addressed cache (FoundationNetworking). Low side only: `mirrorctl` never links it.
+        .target(name: "Registry", dependencies: ["SystemIO", "OCI", "Support"], path: "Sources/LowSide/Registry", swiftSettings: strict),
+        // The spec and its sources: files, URLs (through Fetch), image tarballs and pulled images (through Registry), as files to carry.
+        .target(name: "Collect", dependencies: ["SystemIO", "BundleFormat", "Fetch", "Registry", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
         // Making minisign signatures: bundles, co-signatures, trust files, volume labels.
         .target(name: "Signing", dependencies: ["BundleVerify", "BundleFormat", "Sodium", "Support"], path: "Sources/LowSide/Signing", swiftSettings: strict),
         // Building a bundle from collected files, in phases (hash, plan the delta, lay out and
         // write packs, assemble and sign, archive); co-signing; key and trust policy files.
-        .target(name: "Build", dependencies: ["SystemIO", "Collect", "Signing", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
+        .target(name: "Build", dependencies: ["SystemIO", "Collect", "Registry", "Signing", "BundleFormat", "BundleVerify", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/LowSide/Build", swiftSettings: strict),
         // Volumes on removable media: the signed label, checking volumes alone and as a set,
         // reassembly. Both sides read volumes; only the low side writes them (MediaWrite).
         .target(name: "Media", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Support"], path: "Sources/Reading/Media", swiftSettings: strict),
@@ -71,7 +74,7 @@ let package = Package(
         .target(name: "Push", dependencies: ["SystemIO", "OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["SystemIO", "BundleFormat", "Changes", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
-        .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Build", "BundleVerify", "Changes", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
+        .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Registry", "Build", "BundleVerify", "Changes", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
         .target(name: "MirrorctlCommands", dependencies: ["SystemIO", "CommandSupport", "Apply", "Push", "BundleVerify", "Changes", "Media", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/MirrorctlCommands", swiftSettings: strict),
         .executableTarget(name: "bundlectl", dependencies: ["BundlectlCommands"], path: "Sources/Executables/bundlectl", swiftSettings: strict),
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], path: "Sources/Executables/mirrorctl", swiftSettings: strict),
@@ -87,7 +90,7 @@ let package = Package(
         .testTarget(name: "HighSideTests", dependencies: ["Apply", "Push", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
-        .testTarget(name: "LowSideTests", dependencies: ["Collect", "SystemIO", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
+        .testTarget(name: "LowSideTests", dependencies: ["Collect", "Registry", "OCI", "SystemIO", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),
         .testTarget(name: "MediaTests", dependencies: ["Media", "MediaWrite", "BundleFormat", "BundleVerify", "Sodium", "Support"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness"], exclude: ["Fixtures"]),
     ]

@@ -83,15 +83,15 @@ struct SpecTests {
         Bad(yaml: head + "sources:\n  - {name: x, kind: policies, path: p, archives: [a]}\n",
             message: "s.yaml:5: source 'x': \"archives\" is for kind images"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: images}\n",
-            message: "s.yaml:5: source 'x' of kind images needs \"archives\": a list of image tarballs"),
+            message: "s.yaml:5: source 'x' of kind images needs \"archives\" (a list of image tarballs) or \"refs\" (a list of image references)"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: images, archives: [a], path: p}\n",
-            message: "s.yaml:5: source 'x' of kind images takes \"archives\" only, not path, url or sha256"),
+            message: "s.yaml:5: source 'x' of kind images takes \"archives\", \"refs\" and \"platforms\" only, not path, url or sha256"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: images, archives: []}\n",
             message: "s.yaml:5: source 'x': archives must be a non-empty list of files"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: images, archives: [[a]]}\n",
             message: "s.yaml:5: source 'x': each archive must be a file path"),
         Bad(yaml: head + "sources:\n  - {name: x, kind: policies, path: p, mode: 1}\n",
-            message: "s.yaml:5: source 'x' has an unknown field \"mode\" (expected name, kind, path, url, sha256, archives, unpack)"),
+            message: "s.yaml:5: source 'x' has an unknown field \"mode\" (expected name, kind, path, url, sha256, archives, refs, platforms, unpack)"),
     ]
 
     @Test("every mistake is a usage error naming its line", arguments: bad)

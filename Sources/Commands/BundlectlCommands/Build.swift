@@ -3,6 +3,7 @@ import Build
 import BundleFormat
 import Collect
 import CommandSupport
+import Registry
 import Support
 
 extension Bundlectl {
@@ -32,6 +33,10 @@ extension Bundlectl {
         var trustPolicy: String?
         @Option(help: "zstd level 1-19, or 'auto' (19 for small files in solid packs, 3 for files of 8 MiB or more).")
         var level: String = "auto"
+        @Option(help: "Where images pulled by `refs:` are kept by digest, to be pulled once (default: ${XDG_CACHE_HOME:-~/.cache}/bundlectl).")
+        var cache: String?
+        @Option(name: .customLong("insecure-registry"), help: "A registry HOST:PORT that `refs:` may reach in plain HTTP, no TLS (repeatable; only on a network you trust).")
+        var insecureRegistry: [String] = []
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
 
@@ -41,6 +46,10 @@ extension Bundlectl {
             if ContainerChoice(rawValue: container) == nil { throw ValidationError("--container must be auto, tar or tar.zst") }
             if base != nil && baseReceipt != nil { throw ValidationError("give --base or --base-receipt, not both") }
             if !baseTrust.isEmpty && base == nil { throw ValidationError("--base-trust names keys for the --base bundle; give --base too") }
+            for h in insecureRegistry where !ImageReference.isHost(h) {
+                throw ValidationError("--insecure-registry '\(h)' is not HOST or HOST:PORT")
+            }
+            if let cache, cache.isEmpty { throw ValidationError("--cache needs a folder") }
             if level != "auto" {
                 guard let l = Int32(level), (1...19).contains(l) else { throw ValidationError("--level must be 'auto' or a number from 1 to 19") }
             }
@@ -57,8 +66,26 @@ extension Bundlectl {
             options.replaceOutput = force
             options.trustPolicy = trustPolicy
             options.baseTrust = try loadPublicKeys(baseTrust)
+            options.pull = pullOptions()
             let report = try await Packer(options).build()
             if json { printJSON(try jsonReport(report, key: key)) } else { textReport(report, key: key).print() }
+        }
+
+        /// Where pulled images are cached, which registries speak plain HTTP, and the variables
+        /// auth files are found by; nil without a cache folder (no --cache, no HOME).
+        private func pullOptions() -> PullOptions? {
+            var env: [String: String] = [:]
+            for name in ["REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "HOME", "XDG_CACHE_HOME"] {
+                env[name] = CommandEnvironment.value(name)
+            }
+            guard let root = cache ?? BlobCache.defaultRoot(environment: env) else { return nil }
+            return PullOptions(cache: root, insecure: Set(insecureRegistry.map { $0.lowercased() }), environment: env)
+        }
+
+        /// "3 manifests and blobs (2.1 MiB) from registries, 4 (1.0 MiB) from the cache DIR".
+        private func pulledText(_ p: PullCounts) -> String {
+            "\(p.pulled) manifests and blobs (\(Format.grouped(p.pulledBytes)) bytes) from registries, "
+                + "\(p.cached) (\(Format.grouped(p.cachedBytes)) bytes) from the cache \(ToolError.shown(pullOptions()?.cache ?? ""))"
         }
 
         private func textReport(_ report: BuildReport, key: SigningKey) -> Summary {
@@ -75,6 +102,7 @@ extension Bundlectl {
                 s.add("changes", "\(report.objects) whole, \(report.patches) patched, \(report.reused) reused from the base, \(report.removed) removed; \(report.unchanged) unchanged files not carried")
             }
             s.add("created", Timestamp.format(m.created) + (m.expires.map { ", expires " + Timestamp.format($0) } ?? ""))
+            if let p = report.pulled { s.add("pulled", pulledText(p)) }
             for src in m.sources {
                 s.add("source", "\(src.kind.rawValue)/\(src.name): \(src.files) files, \(Format.grouped(src.size)) bytes")
             }
@@ -100,6 +128,10 @@ extension Bundlectl {
                                "removed": .int(Int64(r.removed)), "unchanged": .int(Int64(r.unchanged))], to: Fields.base(b))
             } ?? .null
             o["sources"] = Fields.sources(m)
+            o["pulled"] = r.pulled.map { p in
+                .object(["downloaded": .int(Int64(p.pulled)), "downloadedBytes": .int(p.pulledBytes), "cached": .int(Int64(p.cached)),
+                         "cachedBytes": .int(p.cachedBytes), "cache": .string(pullOptions()?.cache ?? "")])
+            } ?? .null
             o["objects"] = .int(Int64(r.objects))
             o["inputBytes"] = .int(r.inputBytes)
             o["stored"] = .int(r.storedBytes)

@@ -56,10 +56,7 @@ extension Bundlectl {
                                  "changed": .int(Int64(index.files.count)), "removed": .int(Int64(index.removed.count))])
                     } ?? .null,
                     "stored": .int(storedBytes(m)),
-                    "images": .array(m.images.map { i in
-                        .object(["ref": i.ref.map { .string($0) } ?? .null, "digest": .string("sha256:" + i.digest.hex),
-                                 "mediaType": .string(i.mediaType), "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size)])
-                    }),
+                    "images": .array(m.images.map(Fields.image)),
                     "imageBytesAsListed": .int(asListed), "imageBytesInLayout": .int(inLayout),
                     "sources": .array(m.sources.map { s in
                         .object(["name": .string(s.name), "kind": .string(s.kind.rawValue), "origin": .string(s.origin),
@@ -92,6 +89,10 @@ extension Bundlectl {
             }
             for i in m.images {
                 s.add("image", "\(i.ref ?? "(no name)")  sha256:\(i.digest.hex)  \(i.platforms.isEmpty ? "-" : i.platforms.joined(separator: ","))  \(Format.grouped(i.size)) bytes")
+                if let from = i.pulledFrom {
+                    s.add("  pulled", "\(from) at \(i.resolvedAt.map(Timestamp.format) ?? "an unknown time")"
+                        + (i.reducedFrom.map { "; an index reduced to these platforms from the registry's sha256:\($0.hex)" } ?? ""))
+                }
             }
             if !m.images.isEmpty && m.base == nil {
                 s.add("dedup", "\(m.images.count) image\(m.images.count == 1 ? " lists" : "s list") \(Format.grouped(asListed)) bytes of blobs (a blob counted for each image that lists it); "

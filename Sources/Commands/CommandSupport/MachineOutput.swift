@@ -34,10 +34,14 @@ public enum Fields {
     /// A time in whole milliseconds (the format has no fractions).
     public static func milliseconds(_ seconds: Double) -> JSON { .int(Int64((seconds * 1000).rounded())) }
 
-    /// An image: {"ref", "digest": "sha256:<hex>", "mediaType", "platforms", "size"}, as `inspect` shows it.
+    /// An image: {"ref", "digest": "sha256:<hex>", "mediaType", "platforms", "size", "pulledFrom",
+    /// "resolvedAt", "reducedFrom"}, as `inspect` shows it; the last three are null unless it was
+    /// pulled by reference (reducedFrom: the registry's index, when `platforms:` reduced it).
     public static func image(_ i: ImageSummary) -> JSON {
         .object(["ref": i.ref.map { .string($0) } ?? .null, "digest": digest(i.digest), "mediaType": .string(i.mediaType),
-                 "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size)])
+                 "platforms": .array(i.platforms.map { .string($0) }), "size": .int(i.size),
+                 "pulledFrom": i.pulledFrom.map { .string($0) } ?? .null, "resolvedAt": time(i.resolvedAt),
+                 "reducedFrom": i.reducedFrom.map(digest) ?? .null])
     }
 
     /// The sources: [{"name", "kind", "origin", "files", "size"}], as `inspect` shows them.

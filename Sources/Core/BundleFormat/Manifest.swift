@@ -64,22 +64,37 @@ public struct ImageSummary: Equatable, Sendable {
     public var platforms: [String]
     /// Bytes of every blob it uses, its manifest and config included.
     public var size: Int64
+    /// For an image pulled from a registry: the full reference it was pulled by
+    /// ("docker.io/library/nginx:1.27"), when that reference was resolved to `digest` (the
+    /// clock's time), and, for an index reduced to some platforms, the registry's own index.
+    public var pulledFrom: String?
+    public var resolvedAt: Int64?
+    public var reducedFrom: SHA256Digest?
 
-    public init(ref: String?, digest: SHA256Digest, mediaType: String, platforms: [String], size: Int64) {
+    public init(ref: String?, digest: SHA256Digest, mediaType: String, platforms: [String], size: Int64,
+                pulledFrom: String? = nil, resolvedAt: Int64? = nil, reducedFrom: SHA256Digest? = nil) {
         self.ref = ref
         self.digest = digest
         self.mediaType = mediaType
         self.platforms = platforms
         self.size = size
+        self.pulledFrom = pulledFrom
+        self.resolvedAt = resolvedAt
+        self.reducedFrom = reducedFrom
     }
 
     var json: JSON {
-        .object(["ref": ref.map { .string($0) } ?? .null, "digest": .string(digest.hex), "mediaType": .string(mediaType),
-                 "platforms": .array(platforms.map { .string($0) }), "size": .int(size)])
+        var o: [String: JSON] = ["ref": ref.map { .string($0) } ?? .null, "digest": .string(digest.hex), "mediaType": .string(mediaType),
+                                 "platforms": .array(platforms.map { .string($0) }), "size": .int(size)]
+        // Only pulled images carry these, so a bundle of image tarballs keeps its bytes.
+        if let pulledFrom { o["pulledFrom"] = .string(pulledFrom) }
+        if let resolvedAt { o["resolvedAt"] = .string(Timestamp.format(resolvedAt)) }
+        if let reducedFrom { o["reducedFrom"] = .string(reducedFrom.hex) }
+        return .object(o)
     }
 
     init(_ o: JSONObject) throws {
-        try o.allowOnly(["ref", "digest", "mediaType", "platforms", "size"])
+        try o.allowOnly(["ref", "digest", "mediaType", "platforms", "size", "pulledFrom", "resolvedAt", "reducedFrom"])
         ref = try o.optionalString("ref")
         digest = try o.digest("digest")
         mediaType = try o.string("mediaType")
@@ -88,6 +103,12 @@ public struct ImageSummary: Equatable, Sendable {
             return try JSONObject.plain(s, "\(o.what): a platform")
         }
         size = try o.int("size", max: Manifest.maxPartSize)
+        pulledFrom = try o.optionalString("pulledFrom")
+        resolvedAt = try o.optionalString("resolvedAt").map { t in
+            guard let v = Timestamp.parse(t) else { throw ToolError.refused("\(o.what): \"resolvedAt\" is not an RFC 3339 UTC time") }
+            return v
+        }
+        reducedFrom = o.members["reducedFrom"] == nil ? nil : try o.digest("reducedFrom")
     }
 }
 

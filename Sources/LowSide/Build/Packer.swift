@@ -1,6 +1,7 @@
 import BundleFormat
 import BundleVerify
 import Collect
+import Registry
 import Support
 import SystemIO
 
@@ -46,6 +47,8 @@ public struct BuildOptions {
     /// Replace `output` if it exists (`--force`). Off, an existing bundle is never overwritten:
     /// last month's bundle is what next month's `--base` needs.
     public var replaceOutput = false
+    /// How images named by `refs:` are pulled (cache, plain-HTTP registries).
+    public var pull: PullOptions?
 
     public init(spec: BundleSpec, key: SigningKey, output: String, sequence: Int64?, compression: CompressionChoice, created: Int64,
                 base: BaseChoice? = nil) {
@@ -72,6 +75,8 @@ public struct BuildReport {
     public var inputBytes: Int64
     public var storedBytes: Int64
     public var seconds: Double
+    /// What pulling `refs:` downloaded and found in the cache; nil when the spec has no refs.
+    public var pulled: PullCounts?
 }
 
 /// Builds a bundle, phase by phase: collect, hash, plan the delta, lay out packs, write packs,
@@ -91,7 +96,7 @@ public struct Packer {
         let scratch = try makeScratch()
         defer { try? FS.removeTree(scratch) }
 
-        let collected = try await Collector(spec: options.spec, scratch: scratch).collect()
+        let collected = try await Collector(spec: options.spec, scratch: scratch, pull: options.pull).collect()
         let inputs = try InputHasher.hash(collected.files)
         let plan = try planDelta(inputs, sequence: sequence, scratch: scratch)
         let layout = PackLayout(PackLayout.distinct(inputs) { plan.sources[$0] == .whole })
@@ -105,7 +110,8 @@ public struct Packer {
         return BuildReport(manifest: head.manifest, manifestDigest: Manifest.digest(of: head.manifestBytes), bundleSize: bundleSize,
                            bundleDigest: bundleDigest, objects: layout.objects.count, patches: patched.patches.count,
                            reused: patched.reused, unchanged: patched.unchanged, removed: patched.removed.count,
-                           inputBytes: inputs.totalSize, storedBytes: head.indexRef.size + packs.size, seconds: Clock.now() - started)
+                           inputBytes: inputs.totalSize, storedBytes: head.indexRef.size + packs.size, seconds: Clock.now() - started,
+                           pulled: collected.pulled)
     }
 
     private func checkedSequence() throws -> Int64 {

@@ -1,5 +1,6 @@
 import BundleFormat
 import Fetch
+import Registry
 import Support
 import SystemIO
 
@@ -26,11 +27,15 @@ public struct Collector {
     let spec: BundleSpec
     let scratch: String
     let fetcher = Fetcher()
+    /// How `refs:` are pulled: the cache, plain-HTTP registries.
+    let pull: PullOptions?
 
-    /// Collects the sources of `spec`; fetched files and unpacked image parts go under `scratch`.
-    public init(spec: BundleSpec, scratch: String) {
+    /// Collects the sources of `spec`; fetched files and unpacked image parts go under `scratch`,
+    /// pulled images into the cache `pull` names.
+    public init(spec: BundleSpec, scratch: String, pull: PullOptions? = nil) {
         self.spec = spec
         self.scratch = scratch
+        self.pull = pull
     }
 
     /// "spec.yaml:12: source 'govulndb': 'feeds/govulndb' does not exist (...)": the line to
@@ -47,9 +52,11 @@ public struct Collector {
         return ToolError.usage("\(spec.file):\(source.line): source '\(source.name)': \(what) is a symbolic link; bundles never follow links: \(target)")
     }
 
-    public func collect() async throws -> (files: [CollectedFile], images: [ImageSummary]) {
+    /// The tree's files, the images its layout names, and what pulling `refs:` took (nil when none were pulled).
+    public func collect() async throws -> (files: [CollectedFile], images: [ImageSummary], pulled: PullCounts?) {
         var files: [CollectedFile] = []
         var images = ImageCollector(scratch: scratch)
+        var puller: Puller?
         for (i, source) in spec.sources.enumerated() {
             let top = "\(source.kind.rawValue)/\(source.name)"
             switch source.origin {
@@ -59,7 +66,12 @@ public struct Collector {
                     guard let info = try FS.info(path) else { throw missing(source, "image archive '\(path)'", relative: false) }
                     if info.kind == .symlink { throw link(source, "image archive '\(path)'", path) }
                 }
-                try images.add(archives, source: i, name: source.name)
+                if !archives.isEmpty { try images.add(archives, source: i, name: source.name) }
+                if !source.refs.isEmpty {
+                    let p = try puller ?? Puller(try pullOptions())
+                    puller = p
+                    try await pullRefs(source, index: i, with: p, into: &images)
+                }
             case .path(let path):
                 guard let info = try FS.info(path) else {
                     throw missing(source, "'\(source.originText)'", relative: !source.originText.hasPrefix("/"))
@@ -95,7 +107,23 @@ public struct Collector {
                 throw ToolError.usage("source '\(spec.sources[f.source].name)': path '\(f.logicalPath)' \(problem)")
             }
         }
-        return (files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }, images.summaries)
+        return (files.sorted { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }, images.summaries, puller?.counts)
+    }
+
+    private func pullOptions() throws -> PullOptions {
+        guard let pull else { throw ToolError.usage("\(spec.file): refs need a cache to pull into; give --cache DIR") }
+        return pull
+    }
+
+    /// Pulls a source's references one after the other (each pulls several blobs at a time).
+    private func pullRefs(_ source: BundleSpec.Source, index: Int, with puller: Puller, into images: inout ImageCollector) async throws {
+        for ref in source.refs {
+            do {
+                try images.add(pulled: try await puller.pull(ref, platforms: source.platforms), source: index)
+            } catch let e as ToolError {
+                throw e.prefixed("source '\(source.name)': ")
+            }
+        }
     }
 
     /// The archive a source with `unpack: true` names, to be unpacked into its own scratch folder.
@@ -164,4 +192,9 @@ extension String {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+extension ToolError {
+    /// The same error, its message after `text`.
+    func prefixed(_ text: String) -> ToolError { ToolError(status, text + message, cause: cause) }
 }

@@ -1,5 +1,6 @@
 import BundleFormat
 import OCI
+import Registry
 import Support
 import SystemIO
 
@@ -42,6 +43,23 @@ struct ImageCollector {
             }
             self = reading.collector
         }
+    }
+
+    /// An image pulled from a registry: its files are the cache's, read in place like a plain
+    /// tarball's entries, and named like an archive's image, so deltas, dedup and the mirror's
+    /// layout treat both alike.
+    mutating func add(pulled image: PulledImage, source: Int) throws {
+        if firstSource == nil { firstSource = source }
+        for b in image.blobs where blobs[b.digest] == nil {
+            blobs[b.digest] = CollectedFile(logicalPath: "\(ImageCollector.top)/blobs/sha256/\(b.digest.hex)", sourcePath: b.path, size: b.size,
+                                            mode: 0o644, source: source, digest: b.digest, compressed: b.compressed)
+        }
+        let name = image.reference.layoutName
+        if let name, let problem = ArchiveReading.refProblem(name) { throw ToolError.refused("image \(image.written): name \"\(name)\" \(problem)") }
+        let summary = ImageSummary(ref: name, digest: image.digest, mediaType: image.top.mediaType ?? MediaType.ociManifest,
+                                   platforms: image.platforms, size: image.size, pulledFrom: image.reference.description,
+                                   resolvedAt: image.resolvedAt, reducedFrom: image.reducedFrom)
+        try self.name(name, image.top, summary: summary, archive: image.written)
     }
 
     /// The layout's own files, and every blob, as files of the tree.
@@ -128,7 +146,7 @@ private struct ArchiveReading {
         for d in index.manifests {
             // Docker's own archives name the image in containerd's annotation, the tag alone in the OCI one.
             let ref = (d.annotations?["io.containerd.image.name"] ?? d.annotations?[refNameAnnotation]).map(Reference.familiar)
-            if let ref, let problem = refProblem(ref) { throw ToolError.refused("'\(path)': image name \"\(ref)\" \(problem)") }
+            if let ref, let problem = Self.refProblem(ref) { throw ToolError.refused("'\(path)': image name \"\(ref)\" \(problem)") }
             let image = ref ?? d.digest
             var sizes: [SHA256Digest: Int64] = [:]
             var platforms: [String] = []
@@ -236,7 +254,7 @@ private struct ArchiveReading {
             for l in layers { distinct[l.digest] = l.size }
             let size = distinct.values.reduce(configEntry.size + Int64(manifest.count), +)
             for ref in refs.isEmpty ? [nil] : refs.map(Optional.some) {
-                if let ref, let problem = refProblem(ref) { throw ToolError.refused("'\(path)': image name \"\(ref)\" \(problem)") }
+                if let ref, let problem = Self.refProblem(ref) { throw ToolError.refused("'\(path)': image name \"\(ref)\" \(problem)") }
                 let summary = ImageSummary(ref: ref, digest: digest, mediaType: MediaType.ociManifest,
                                            platforms: config.platformText.map { [$0] } ?? [], size: size)
                 try collector.name(ref, top, summary: summary, archive: path)
@@ -253,7 +271,7 @@ private struct ArchiveReading {
     }
 
     /// A name that would be unsafe in a layout or a registry, or nil.
-    func refProblem(_ ref: String) -> String? {
+    static func refProblem(_ ref: String) -> String? {
         if ref.isEmpty || ref.utf8.count > 512 { return "is empty or too long" }
         if ref.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F }) { return "contains spaces or control characters" }
         return nil

@@ -1,4 +1,5 @@
 import BundleFormat
+import Registry
 import Support
 import Yams
 import SystemIO
@@ -17,6 +18,10 @@ public struct BundleSpec: Sendable {
         public var kind: SourceKind
         public var origin: Origin
         public var sha256: SHA256Digest?
+        /// Images and artifacts to pull, as written (kind images; checked when the spec is read).
+        public var refs: [String] = []
+        /// `platforms:`: the platforms an index is reduced to; nil keeps every one.
+        public var platforms: [String]? = nil
         /// As written in the spec, for the manifest and messages.
         public var originText: String
         public var line: Int
@@ -32,7 +37,7 @@ public struct BundleSpec: Sendable {
     public var file: String
 
     static let topFields = ["name", "version", "sequence", "expires", "sources"]
-    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives", "unpack"]
+    static let sourceFields = ["name", "kind", "path", "url", "sha256", "archives", "refs", "platforms", "unpack"]
 
     /// Reads and checks a spec file. Every mistake is reported with its line.
     public static func load(_ file: String) throws -> BundleSpec {
@@ -110,30 +115,58 @@ private struct SpecParser {
             throw fail(knode, "source '\(sname)' has kind \"\(kindText)\"; expected advisories, policies or images")
         }
         if kind == .images { return try imageSource(item, f, name: sname) }
-        if let a = f["archives"] { throw fail(a, "source '\(sname)': \"archives\" is for kind images") }
+        for key in ["archives", "refs", "platforms"] {
+            if let a = f[key] { throw fail(a, "source '\(sname)': \"\(key)\" is for kind images") }
+        }
         return try fileSource(item, f, name: sname, kind: kind, label: label)
     }
 
-    /// A source of kind images: a list of image tarballs, nothing else.
+    /// A source of kind images: image tarballs, references to pull, or both.
     func imageSource(_ item: Node, _ f: [String: Node], name sname: String) throws -> Source {
         if let u = f["unpack"] { throw fail(u, "source '\(sname)': \"unpack\" is for a file or URL source of kind advisories or policies; image archives are read as they are") }
-        guard let archivesNode = f["archives"] else {
-            throw fail(item, "source '\(sname)' of kind images needs \"archives\": a list of image tarballs")
+        guard f["archives"] != nil || f["refs"] != nil else {
+            throw fail(item, "source '\(sname)' of kind images needs \"archives\" (a list of image tarballs) or \"refs\" (a list of image references)")
         }
         guard f["path"] == nil, f["url"] == nil, f["sha256"] == nil else {
-            throw fail(item, "source '\(sname)' of kind images takes \"archives\" only, not path, url or sha256")
+            throw fail(item, "source '\(sname)' of kind images takes \"archives\", \"refs\" and \"platforms\" only, not path, url or sha256")
         }
-        guard let items = archivesNode.sequence, !items.isEmpty else {
-            throw fail(archivesNode, "source '\(sname)': archives must be a non-empty list of files")
+        let archives = try list(f["archives"], "archives", source: sname, of: "files", each: "archive", is: "a file path")
+        let refs = try list(f["refs"], "refs", source: sname, of: "image references", each: "ref", is: "an image reference")
+        for (text, node) in refs {
+            do { _ = try ImageReference.parse(text) } catch { throw fail(node, "source '\(sname)': image reference \"\(text)\" \(error.reason)") }
         }
-        var paths: [String] = []
-        for a in items {
-            guard let p = a.scalar?.string, !p.isEmpty else { throw fail(a, "source '\(sname)': each archive must be a file path") }
-            paths.append(absolute(p))
+        var platforms: [String]?
+        if let p = f["platforms"] {
+            guard !refs.isEmpty else { throw fail(p, "source '\(sname)': \"platforms\" chooses among what \"refs\" pulls; there are no refs") }
+            platforms = try list(p, "platforms", source: sname, of: "platforms", each: "platform", is: "a platform like linux/amd64").map { text, node in
+                guard SpecParser.isPlatform(text) else { throw fail(node, "source '\(sname)': platform \"\(text)\" is not OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm/v7)") }
+                return text
+            }
         }
-        let written = items.compactMap { $0.scalar?.string }
-        return Source(name: sname, kind: .images, origin: .archives(paths), sha256: nil,
-                      originText: written.joined(separator: ", "), line: item.mark?.line ?? 0)
+        var origin = Source(name: sname, kind: .images, origin: .archives(archives.map { absolute($0.0) }), sha256: nil,
+                            originText: (refs + archives).map(\.0).joined(separator: ", "), line: item.mark?.line ?? 0)
+        origin.refs = refs.map(\.0)
+        origin.platforms = platforms
+        return origin
+    }
+
+    /// A non-empty list of plain values, each with its node for messages; none when the key is absent.
+    func list(_ node: Node?, _ key: String, source: String, of plural: String, each item: String, is what: String) throws -> [(String, Node)] {
+        guard let node else { return [] }
+        guard let items = node.sequence, !items.isEmpty else { throw fail(node, "source '\(source)': \(key) must be a non-empty list of \(plural)") }
+        return try items.map { a in
+            guard let v = a.scalar?.string, !v.isEmpty else { throw fail(a, "source '\(source)': each \(item) must be \(what)") }
+            if let problem = OutsideText.problem(v) { throw fail(a, "source '\(source)': \(key) \(problem)") }
+            return (v, a)
+        }
+    }
+
+    /// "os/arch" or "os/arch/variant", lower-case letters, digits, '_' and '.'.
+    static func isPlatform(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        return (2...3).contains(parts.count) && parts.allSatisfy { p in
+            !p.isEmpty && p.count <= 64 && p.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 46 }
+        }
     }
 
     /// A source read from a path or a URL, optionally pinned by its SHA-256.

@@ -1,0 +1,210 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import OCI
+import Support
+import SystemIO
+
+/// A failure worth another attempt: no connection, a reset, a timeout, HTTP 5xx or 429.
+struct Transient: Error {
+    var reason: String
+    /// Seconds the registry asked us to wait (Retry-After).
+    var retryAfter: Double?
+}
+
+/// A body longer than its limit: the caller names what it was.
+struct Oversize: Error {
+    var limit: Int64
+}
+
+/// Reads from one registry over the distribution API: anonymously, with HTTP basic, or with
+/// bearer tokens from the realm a 401 names (the Docker token protocol), retrying network
+/// failures, 5xx and 429 with backoff. Plain HTTP only to a HOST:PORT named with
+/// --insecure-registry; HTTPS is verified against the system's certificate store.
+final class Client: @unchecked Sendable {
+    /// The registry as the reference names it, for messages: "docker.io", "host:5000".
+    let name: String
+    let base: String
+    let attempts: Int
+    private let transport: Transport
+    private let credentials: RegistryCredentials?
+    private let insecure: Set<String>
+    private let lock = Mutex()
+    private var tokens: [String: String] = [:]
+
+    init(registry: String, apiHost: String, credentials: RegistryCredentials?, insecure: Set<String>, connections: Int, attempts: Int) throws {
+        name = registry
+        self.attempts = max(1, attempts)
+        self.credentials = credentials
+        self.insecure = insecure
+        let plain = insecure.contains(registry) || insecure.contains(apiHost)
+        base = (plain ? "http://" : "https://") + apiHost
+        guard let endpoint = Endpoint(URL(string: base + "/v2/")) else { throw ToolError.usage("registry '\(registry)' makes no URL") }
+        transport = Transport(registry: endpoint, credentials: credentials, insecure: insecure, connections: connections)
+    }
+
+    deinit { transport.close() }
+
+    /// GET or HEAD of `path` ("/v2/team/app/manifests/2.1") in `repository`, authenticated as
+    /// the registry asks, retried while the failure is transient. Every status reaches the caller.
+    func request(_ method: String, _ path: String, repository: String, headers: [String: String] = [:], target: BodyTarget,
+                 progress: SystemIO.Progress? = nil) async throws -> Answer {
+        guard let url = URL(string: base + path) else { throw ToolError.usage("registry \(name): '\(ToolError.shown(path))' makes no URL") }
+        var last = Transient(reason: "not tried")
+        for attempt in 1...attempts {
+            do {
+                return try await authenticated(method, url, repository: repository, headers: headers, target: target, progress: progress)
+            } catch let t as Transient {
+                last = t
+                if attempt == attempts { break }
+                // 0.5 s, 1 s, 2 s ...; a Retry-After up to a minute is honoured.
+                let wait = min(t.retryAfter ?? 0.5 * Double(1 << (attempt - 1)), 60)
+                try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            }
+        }
+        throw ToolError.environment("cannot read from registry \(name): \(last.reason)" + (attempts > 1 ? " (after \(attempts) attempts)" : ""))
+    }
+
+    private func authenticated(_ method: String, _ url: URL, repository: String, headers: [String: String], target: BodyTarget,
+                               progress: SystemIO.Progress?) async throws -> Answer {
+        let scope = "repository:\(repository):pull"
+        var auth = lock.locked { tokens[scope].map { "Bearer " + $0 } }
+        // Once the registry asked for basic, send it up front: no 401 before every request.
+        if auth == nil, transport.registryAskedBasic { auth = credentials?.basic }
+        var r = try await exchange(method, url, headers: headers, authorization: auth, target: target, progress: progress)
+        guard r.status == 401, let header = r.header("www-authenticate"), let challenge = Challenge(header), challenge.scheme == "bearer" else {
+            if r.status == 401 { throw ToolError.environment("registry \(name) answered HTTP 401 to \(method) \(url.path)\(r.errorText.map { " (\($0))" } ?? "")\(missing)") }
+            return r
+        }
+        let token = try await bearer(challenge, scope: scope)
+        r = try await exchange(method, url, headers: headers, authorization: "Bearer " + token, target: target, progress: progress)
+        if r.status == 401 {
+            throw ToolError.environment("registry \(name) refused the token its realm gave for \(repository)\(r.errorText.map { " (\($0))" } ?? "")\(missing)")
+        }
+        return r
+    }
+
+    /// What to do when there were no credentials to offer.
+    private var missing: String {
+        credentials == nil ? "; no credentials for it in the auth files (REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json): log in with `skopeo login \(name)`" : ""
+    }
+
+    /// A token for `scope` from the realm the challenge names, with the credentials if there are
+    /// any (HTTP basic), anonymously otherwise. The token is kept for later requests.
+    private func bearer(_ ch: Challenge, scope: String) async throws -> String {
+        guard let realm = ch.parameters["realm"], var parts = URLComponents(string: realm), let realmURL = parts.url, let endpoint = Endpoint(realmURL) else {
+            throw ToolError.environment("registry \(name) asks for a bearer token but names no http or https realm")
+        }
+        let shown = ToolError.shown(realm)
+        if endpoint.plain && !insecure.contains(endpoint.hostPort) {
+            throw ToolError.environment("registry \(name) names a token realm on plain HTTP, \(shown); "
+                + "bundlectl speaks plain HTTP only to a HOST:PORT named with --insecure-registry (here \(endpoint.hostPort))")
+        }
+        transport.trust(endpoint)
+        var query = parts.queryItems ?? []
+        if let service = ch.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
+        var scopes = [scope]
+        if let s = ch.parameters["scope"] { scopes += s.split(separator: " ").map(String.init).filter { $0 != scope } }
+        for s in scopes { query.append(URLQueryItem(name: "scope", value: s)) }
+        parts.queryItems = query
+        guard let tokenURL = parts.url else { throw ToolError.environment("registry \(name) names a token realm that makes no URL: \(shown)") }
+        let who = "the token service \(shown) of registry \(name)"
+        let r = try await exchange("GET", tokenURL, headers: [:], authorization: credentials?.basic, target: .memory(limit: 1 << 20), who: who)
+        guard r.status == 200 else {
+            let why = r.status == 401 || r.status == 403
+                ? (credentials.map { " to the user name and password from \($0.origin); check them" } ?? missing) : ""
+            throw ToolError.environment("\(who) answered HTTP \(r.status)\(why)")
+        }
+        let o = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
+        guard let token = (o?["token"] as? String) ?? (o?["access_token"] as? String), !token.isEmpty else {
+            throw ToolError.environment("\(who) answered without a token")
+        }
+        lock.locked { tokens[scope] = token }
+        return token
+    }
+
+    /// One exchange, its failures in words: transient ones for a retry, the rest final.
+    private func exchange(_ method: String, _ url: URL, headers: [String: String], authorization: String?, target: BodyTarget,
+                          progress: SystemIO.Progress? = nil, who: String? = nil) async throws -> Answer {
+        let registryAnswer = who == nil
+        let who = who ?? "registry \(name)"
+        let r: Answer
+        do {
+            r = try await transport.send(method, url, headers: headers, authorization: authorization, target: target, progress: progress)
+        } catch Stop.tooLarge(let limit) where registryAnswer {
+            // The caller knows which manifest or blob it asked for.
+            throw Oversize(limit: limit)
+        } catch let stop as Stop {
+            throw explain(stop, who)
+        } catch let e as ToolError {
+            throw e
+        } catch {
+            // Another pull of the build failed and this one was called off: not worth a retry.
+            if (error as? URLError)?.code == .cancelled || Task.isCancelled { throw CancellationError() }
+            if Client.isPlainHTTPAnswer(error) {
+                throw ToolError.environment("\(who) speaks plain HTTP, not HTTPS (it answered the TLS handshake without TLS); "
+                    + "if the network to it is trusted, name it with --insecure-registry \(Endpoint(url)?.hostPort ?? name)")
+            }
+            if Client.isTLS(error) {
+                throw ToolError.environment("cannot talk HTTPS to \(who): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
+                    + "trust its certificate authority in the system's store (update-ca-certificates)")
+            }
+            throw Transient(reason: Client.describe(error))
+        }
+        if r.status >= 500 || r.status == 429 {
+            // Seconds only (an HTTP date counts as none); a negative or non-finite value would trap the sleep.
+            let after = r.header("retry-after").flatMap { Double($0) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+            throw Transient(reason: "\(who) answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
+        }
+        // What an HTTPS server says to plain HTTP (Go's: "Client sent an HTTP request to an HTTPS
+        // server"); a HEAD gets no body to say it in, and names are checked before they are sent.
+        if r.status == 400, let e = Endpoint(url), e.plain {
+            throw ToolError.environment("\(who) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(e.hostPort)")
+        }
+        return r
+    }
+
+    private func explain(_ stop: Stop, _ who: String) -> ToolError {
+        switch stop {
+        case .tooLarge(let limit): return ToolError.refused("\(who) sent more than the \(limit) bytes expected")
+        case .noCredentials: return ToolError.environment("\(who) asks for a user name and password\(missing)")
+        case .rejected: return ToolError.environment("\(who) refused the user name and password from \(credentials?.origin ?? "the auth file")")
+        case .elsewhere(let url):
+            return ToolError.environment("\(ToolError.shown(Endpoint(url)?.description ?? "a server")), outside \(who) and its token realm, "
+                + "asks for credentials; bundlectl sends them only to the registry and its realm")
+        case .redirect(let e), .io(let e): return e
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? URLError else { return "\(error)" }
+        switch e.code {
+        case .cannotConnectToHost: return "connection refused"
+        case .timedOut: return "timed out"
+        case .cannotFindHost, .dnsLookupFailed: return "host not found"
+        case .networkConnectionLost: return "connection lost"
+        case .notConnectedToInternet: return "no network"
+        default: return e.localizedDescription
+        }
+    }
+
+    /// A TLS handshake answered by something that is not TLS: OpenSSL reads "HTTP/1.1 400" as a
+    /// record of an unknown version ("wrong version number"; GnuTLS: "unexpected TLS packet").
+    static func isPlainHTTPAnswer(_ error: Error) -> Bool {
+        guard let e = error as? URLError else { return false }
+        return e.localizedDescription.contains("wrong version number") || e.localizedDescription.contains("unexpected TLS packet")
+    }
+
+    /// TLS failures: libcurl's reach us as "unknown" URLErrors whose text starts with "SSL".
+    static func isTLS(_ error: Error) -> Bool {
+        guard let e = error as? URLError else { return false }
+        switch e.code {
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
+             .serverCertificateHasUnknownRoot, .clientCertificateRejected, .clientCertificateRequired:
+            return true
+        default:
+            return e.localizedDescription.hasPrefix("SSL")
+        }
+    }
+}
