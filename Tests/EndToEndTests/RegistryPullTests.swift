@@ -283,6 +283,38 @@ struct RegistryPullTests {
         #expect(seen == "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip\n")
     }
 
+    @Test("Trivy's database artifact: pulled, carried, applied, pushed to the enclave registry with its digest and media types; ORAS pulls the file back")
+    func artifactToEnclave() throws {
+        let p = try PullFixture()
+        let digest = try p.pushArtifact("aquasecurity/trivy-db:2")
+        let ref = "\(p.reg.host)/aquasecurity/trivy-db:2"
+        #expect(try p.build(try p.spec("a.yaml", refs: [ref]), "a.bundle").status == 0)
+        let m = try p.f.mirror()
+        #expect(try mirrorctl("apply", p.s.at("a.bundle"), "--mirror", m).status == 0)
+
+        let enclave = try TestRegistry(p.s, name: "enclave")
+        let pushed = try mirrorctl("push", "--mirror", m, "--registry", enclave.host, "--insecure")
+        #expect(pushed.status == 0, "\(pushed.text)")
+        // Under the name without the upstream registry, byte for byte the manifest that was pulled.
+        #expect(try enclave.manifestDigest("aquasecurity/trivy-db:2") == digest)
+        let raw = try sh("skopeo inspect --raw --tls-verify=false docker://\(enclave.host)/aquasecurity/trivy-db:2")
+        #expect(raw.contains("application/vnd.aquasec.trivy.db.layer.v1.tar+gzip") && raw.contains("application/vnd.aquasec.trivy.config.v1+json"), "\(raw)")
+
+        // A real ORAS client, the library family Trivy pulls its database with.
+        let out = p.s.at("oras-out")
+        try sh("""
+            python3 - '\(enclave.host)' '\(out)' <<'EOF'
+            import sys, oras.client
+            host, out = sys.argv[1:3]
+            oras.client.OrasClient(hostname=host, insecure=True).pull(target=host + '/aquasecurity/trivy-db:2', outdir=out)
+            EOF
+            """)
+        let layer = try sh("python3 -c \"import json; print(json.load(open('\(m)/current/images/blobs/sha256/\(digest.dropFirst(7))'))['layers'][0]['digest'][7:])\"")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try sh("sha256sum \(out)/db.tar.gz | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines) == layer)
+        #expect(try sh("zcat \(out)/db.tar.gz | head -c 22") == "vulnerability records ")
+    }
+
     @Test("credentials from auth files: HTTP basic (htpasswd), bearer tokens from a token service; a wrong password, none at all")
     func auth() throws {
         // HTTP basic: docker-registry's htpasswd (bcrypt, made by libcrypt through perl).

@@ -127,6 +127,14 @@ struct ReferenceAndLayoutTests {
         #expect(Reference.familiar(ref) == expected)
     }
 
+    @Test("a pulled name goes up without its registry; a plain path keeps all its components", arguments: [
+        ("ghcr.io/aquasecurity/trivy-db", "aquasecurity/trivy-db"), ("127.0.0.1:5000/example/app", "example/app"),
+        ("localhost/app", "app"), ("example/app", "example/app"), ("app", "app"), ("registry.local", "registry.local"),
+    ])
+    func withoutRegistry(_ name: String, _ expected: String) {
+        #expect(Reference.withoutRegistry(name) == expected)
+    }
+
     @Test("a registry port is not a tag")
     func split() {
         #expect(Reference.split("registry.local:5000/app") == ("registry.local:5000/app", nil))

@@ -118,6 +118,16 @@ public enum Reference {
         return r
     }
 
+    /// A name without the registry it was pulled from: Docker's rule, the first component names
+    /// a registry when it has a '.' or a ':' or is "localhost" and more components follow.
+    /// `ghcr.io/aquasecurity/trivy-db` is `aquasecurity/trivy-db`, as the enclave registry holds it.
+    public static func withoutRegistry(_ name: String) -> String {
+        guard let slash = name.firstIndex(of: "/") else { return name }
+        let first = name[..<slash]
+        guard first.contains(".") || first.contains(":") || first == "localhost" else { return name }
+        return String(name[name.index(after: slash)...])
+    }
+
     /// Splits `name:tag` at the last colon after the last slash (a registry port is not a tag).
     public static func split(_ ref: String) -> (name: String, tag: String?) {
         let lastSlash = ref.lastIndex(of: "/") ?? ref.startIndex

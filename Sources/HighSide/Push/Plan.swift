@@ -89,7 +89,7 @@ public struct ImageLayout: Sendable {
                 guard let tag, Reference.problem(ref) == nil else {
                     throw ToolError.refused("its name \(Reference.problem(ref) ?? "has no tag")")
                 }
-                let repository = (prefix.map { $0 + "/" } ?? "") + name
+                let repository = (prefix.map { $0 + "/" } ?? "") + Reference.withoutRegistry(name)
                 guard RepositoryName.isValid(repository) else {
                     throw ToolError.refused("'\(repository)' is not a repository name a registry accepts")
                 }
