@@ -83,6 +83,10 @@ extension OfflineMirror {
             let adopting = try Commit(paths: paths, config: config).commit(staged.folder, id: id, trust: reader.trustUpdate, bundle: bundle,
                                                                            manifest: reader.manifestDigest)
             (report.pruned, report.warnings) = try record.applied(reader, bundle: bundle, id: id, state: state, previous: current?.id, now: now)
+            // After pruning, the last step that changes the files' change times: the next apply
+            // trusts what still shows these stamps without reading it. A cache: failing to write
+            // it only makes the next apply hash everything, as before.
+            try? FileStamps.record(id, paths: paths, listing: staged.listing, listingDigest: reader.manifest.tree)
             report.warnings = adopting + report.warnings
             (report.linkedFiles, report.writtenBytes) = (staged.linkedFiles, staged.writtenBytes)
         } catch {

@@ -17,6 +17,8 @@ struct CurrentVersion {
     /// A path in the current tree holding each (digest, mode), and each digest in any mode.
     private(set) var pathByContent: [Content: String] = [:]
     private(set) var pathByDigest: [SHA256Digest: String] = [:]
+    /// What the mirror saw of each file when it last knew its bytes (`FileStamps`).
+    var stamps = FileStamps()
 
     var sequence: Int64 { VersionID.sequence(of: id) ?? 0 }
 
@@ -34,7 +36,9 @@ struct CurrentVersion {
     /// Reads version `id`'s FILES.json.
     static func load(_ id: String, paths: MirrorPaths) throws -> CurrentVersion {
         let (listing, digest) = try paths.storedListing(id)
-        return CurrentVersion(id: id, treePath: paths.tree(id), listing: listing, tree: digest)
+        var current = CurrentVersion(id: id, treePath: paths.tree(id), listing: listing, tree: digest)
+        current.stamps = FileStamps.load(id, paths: paths, listing: listing, listingDigest: digest)
+        return current
     }
 
     /// Base bytes for a patch, re-checked against their digest first.

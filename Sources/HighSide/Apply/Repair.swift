@@ -44,6 +44,7 @@ struct Repair {
         guard after.isEmpty else {
             throw ToolError.environment("version \(id) was rebuilt but does not verify (\(after[0])); the disk may be failing")
         }
+        if let (listing, digest) = try? paths.storedListing(id) { try? FileStamps.record(id, paths: paths, listing: listing, listingDigest: digest) }
         let info = try audit.info(id, current: id == current)
         try? journal.append("repair", ["versionId": .string(id), "sequence": .int(info.sequence), "manifest": .string(info.manifestDigest),
                                        "bundle": .string(FS.baseName(bundle)), "current": .bool(id == current),

@@ -88,6 +88,8 @@ struct Rollback {
         }
         let allowed = try checkTrustedNow(target, allowRevoked: allowRevoked, action: action)
         try Commit(paths: paths, config: audit.config).swapCurrent(to: target)
+        // checkVersion just read every byte of it: stamp it for the next apply.
+        if let (listing, digest) = try? paths.storedListing(target) { try? FileStamps.record(target, paths: paths, listing: listing, listingDigest: digest) }
         let to = try audit.info(target, current: true)
         // Done once `current` moved; if the record cannot be written (a full disk), the next
         // run's `Recovery` journals what is current.

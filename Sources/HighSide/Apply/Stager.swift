@@ -110,22 +110,36 @@ final class Stager: ObjectSink {
     }
 
     /// The current version's file at `path`, opened without following a link, if it is a plain
-    /// file with the signed bytes (hashed through this descriptor) and, when `mode` is given,
-    /// exactly that mode as stored (`StoredMode`): a link planted, a file chmod-ed (0666, setuid)
-    /// or altered in the live tree is never carried into the next version.
-    static func openIntact(_ path: String, _ digest: SHA256Digest, mode: UInt32?) -> FileDescriptor? {
+    /// file with the signed bytes and, when `mode` is given, exactly that mode as stored
+    /// (`StoredMode`): a link planted, a file chmod-ed (0666, setuid) or altered in the live tree
+    /// is never carried into the next version. The bytes are known without reading them when
+    /// the file is exactly as stamped (`FileStamps`), or is a file this run already hashed and
+    /// has since only linked; else they are hashed through this descriptor.
+    func openIntact(_ path: String, _ digest: SHA256Digest, mode: UInt32?) -> FileDescriptor? {
         guard let fd = try? FileDescriptor.open(path, options: .noFollow), let info = try? fd.status(), info.kind == .regular,
               mode.map({ StoredMode.matches(info.mode, listed: $0) }) ?? true else { return nil }
+        let key = Inode(device: info.device, inode: info.inode)
+        if current?.stamps.byPath[path]?.holds(info) == true || hashedHere[key] == Stamp(size: info.size, modified: info.modified) {
+            hashedHere[key] = Stamp(size: info.size, modified: info.modified)
+            return fd
+        }
         var stream = SHA256Stream()
         guard (try? fd.forEachChunk { stream.update($0) }) != nil, stream.finalize() == digest else { return nil }
+        hashedHere[key] = Stamp(size: info.size, modified: info.modified)
         return fd
     }
+
+    /// Files of the current version this run hashed: linking one changes its change time, so its
+    /// stamp no longer holds, but its size and modification time still say it was not written.
+    private struct Inode: Hashable { var device: UInt64, inode: UInt64 }
+    private struct Stamp: Equatable { var size: Int64, modified: Int64 }
+    private var hashedHere: [Inode: Stamp] = [:]
 
     /// Links `target` to the current version's file holding (digest, mode), if it is intact and
     /// is still, when linked, the very file that was checked (same device and inode). A file a
     /// mirror made before `StoredMode` loses its write bits here, through the checked descriptor.
     private func linkShared(_ digest: SHA256Digest, mode: UInt32, to target: String) throws -> Bool {
-        guard let existing = reusable(digest, mode: mode), let fd = Stager.openIntact(existing, digest, mode: mode),
+        guard let existing = reusable(digest, mode: mode), let fd = openIntact(existing, digest, mode: mode),
               (try? FS.link(fd, named: existing, as: target)) == true else { return false }
         let stored = StoredMode.of(mode)
         if (try? fd.status().mode) == mode { try? fd.setMode(stored) }

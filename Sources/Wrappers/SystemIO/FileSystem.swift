@@ -18,6 +18,10 @@ public struct FileInfo: Sendable {
     public var links: UInt64
     /// The owning user id.
     public var owner: UInt32
+    /// Last modification and last status change, in nanoseconds since 1970. A write changes
+    /// both; only the second cannot be set back by anyone (`utimensat` sets it to now).
+    public var modified: Int64
+    public var changed: Int64
 
     init(_ st: stat) {
         switch st.st_mode & S_IFMT {
@@ -32,6 +36,8 @@ public struct FileInfo: Sendable {
         inode = UInt64(st.st_ino)
         links = UInt64(st.st_nlink)
         owner = UInt32(st.st_uid)
+        modified = Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec)
+        changed = Int64(st.st_ctim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_ctim.tv_nsec)
     }
 
     /// The same file: device and inode are equal.
