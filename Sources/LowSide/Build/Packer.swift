@@ -126,7 +126,8 @@ public struct Packer {
     /// a reproducible build of an old spec can still be rebuilt byte for byte.
     private func checkExpiry() throws {
         guard let expires = options.spec.expires, expires <= options.created else { return }
-        throw ToolError.usage("\(options.spec.file): \"expires\" (\(Timestamp.format(expires))) is not after the bundle's creation time (\(Timestamp.format(options.created))); every mirror would refuse it as expired")
+        let at = options.spec.expiresLine > 0 ? "\(options.spec.file):\(options.spec.expiresLine)" : options.spec.file
+        throw ToolError.usage("\(at): \"expires\" (\(Timestamp.format(expires))) is not after the bundle's creation time (\(Timestamp.format(options.created))); every mirror would refuse it as expired")
     }
 
     /// Checks the output can be written, and makes a scratch folder beside it.

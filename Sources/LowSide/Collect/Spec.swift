@@ -33,6 +33,8 @@ public struct BundleSpec: Sendable {
     public var version: String
     public var sequence: Int64?
     public var expires: Int64?
+    /// The spec line `expires` is on, for a message about it found later (0: not given).
+    public var expiresLine = 0
     public var sources: [Source]
     public var file: String
 
@@ -89,7 +91,9 @@ private struct SpecParser {
             expires = t
         }
         let sources = try self.sources(fields["sources"], root: root)
-        return BundleSpec(name: name, version: version, sequence: sequence, expires: expires, sources: sources, file: file)
+        var spec = BundleSpec(name: name, version: version, sequence: sequence, expires: expires, sources: sources, file: file)
+        if let (_, n) = try scalar("expires", in: fields, context: "the spec") { spec.expiresLine = (n.mark?.line ?? 0) }
+        return spec
     }
 
     func sources(_ node: Node?, root: Node) throws -> [Source] {
