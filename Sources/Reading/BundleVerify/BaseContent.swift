@@ -1,0 +1,71 @@
+import BundleFormat
+import Support
+import SystemIO
+
+/// Base content for the patches of a delta, by digest (the mirror's current version, on the high side).
+public typealias BaseProvider = (SHA256Digest) throws -> BaseContent
+
+/// A base file a patch is decoded against: its bytes in memory (a patch of one frame needs them
+/// all), or an open file that a segmented patch reads region by region, so a big base is never
+/// held whole.
+public final class BaseContent {
+    public let size: Int64
+    private let bytes: [UInt8]?
+    private let file: FileDescriptor?
+    private let what: String
+
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+        size = Int64(bytes.count)
+        file = nil
+        what = "base content"
+    }
+
+    private init(file: FileDescriptor, size: Int64, what: String) {
+        self.file = file
+        self.size = size
+        self.what = what
+        bytes = nil
+    }
+
+    /// Opens `path`, refusing a symbolic link, and checks it holds `digest`: nil when it does not.
+    /// A file up to `BundleIndex.patchBaseLimit` is read whole; a larger one is hashed as it
+    /// streams, then kept open for `region`.
+    public static func verified(_ path: String, digest: SHA256Digest) throws -> BaseContent? {
+        let fd = try FileDescriptor.open(path, options: .noFollow)
+        let size = try fd.size()
+        if size <= BundleIndex.patchBaseLimit {
+            var bytes = [UInt8](repeating: 0, count: Int(size))
+            let n = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+            bytes.removeSubrange(n...)
+            return SHA256Digest.of(bytes) == digest ? BaseContent(bytes: bytes) : nil
+        }
+        var hash = SHA256Stream()
+        try fd.forEachChunk { hash.update($0) }
+        guard hash.count == size, hash.finalize() == digest else { return nil }
+        return BaseContent(file: fd, size: size, what: "'\(path)'")
+    }
+
+    /// Every byte, for a patch of one frame made against the whole file. Such a patch is only
+    /// made against files up to `BundleIndex.patchBaseLimit`, which bounds the memory.
+    func whole(for patch: String) throws -> [UInt8] {
+        guard let bytes else {
+            throw ToolError.refused("\(patch) is one frame against a base of \(size) bytes; such patches are made only against bases up to \(BundleIndex.patchBaseLimit) bytes")
+        }
+        return bytes
+    }
+
+    /// The `length` bytes at `offset`, which must lie inside the file.
+    func region(offset: Int64, length: Int64, for segment: String) throws -> [UInt8] {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard offset >= 0, length >= 0, !overflow, end <= size, length <= PatchSegment.referenceLimit else {
+            throw ToolError.refused("\(segment) refers to base bytes \(offset) to \(end), past the end of its base file of \(size) bytes")
+        }
+        if let bytes { return Array(bytes[Int(offset) ..< Int(end)]) }
+        var out = [UInt8](repeating: 0, count: Int(length))
+        let n = try out.withUnsafeMutableBytes { try file!.readFully(into: $0, fromOffset: offset) }
+        // The digest held when the file was opened; a file cut short since is damage, not input.
+        guard n == Int(length) else { throw ToolError.refused("\(what) changed while a patch was decoded against it") }
+        return out
+    }
+}
