@@ -30,10 +30,26 @@ public struct ZstdSettings: Sendable, Equatable {
     public static let maxLevel = Int32(ZSTD_maxCLevel())
 }
 
+/// A compression context kept from frame to frame, so zstd reuses its tables and buffers
+/// instead of allocating tens of MiB for each frame (a segmented patch makes one or two frames a
+/// segment). Use it for one frame at a time. The C functions are `ZSTD_createCCtx` and `ZSTD_CCtx_reset`.
+public final class ZstdContext {
+    fileprivate let ctx: OpaquePointer
+
+    public init() throws {
+        guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
+        ctx = c
+    }
+
+    deinit { ZSTD_freeCCtx(ctx) }
+}
+
 /// Streaming compressor: feed chunks, get compressed chunks through `sink`, then `finish`.
 /// The C functions are `ZSTD_compressStream2` with `ZSTD_e_continue` and `ZSTD_e_end`.
 public final class ZstdCompressor {
     private let ctx: OpaquePointer
+    /// The context this frame borrows (it then frees nothing); nil when it owns `ctx`.
+    private let context: ZstdContext?
     private var out: UnsafeMutableRawBufferPointer
     private let sink: (UnsafeRawBufferPointer) throws -> Void
 
@@ -42,11 +58,19 @@ public final class ZstdCompressor {
 
     /// - Parameter prefix: the previous version of the data; the frame then holds only what
     ///   differs, and stock `zstd -d --patch-from=BASE` decodes it. The C function is `ZSTD_CCtx_refPrefix`.
-    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, prefix: [UInt8]? = nil,
+    /// - Parameter context: a context to borrow, reset here; nil makes one for this frame.
+    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, prefix: [UInt8]? = nil, context: ZstdContext? = nil,
                 sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         self.prefix = prefix
-        guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
-        ctx = c
+        self.context = context
+        if let context {
+            ZSTD_CCtx_reset(context.ctx, ZSTD_reset_session_and_parameters)
+            ctx = context.ctx
+        } else {
+            guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
+            ctx = c
+        }
+        let c = ctx
         out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
         self.sink = sink
         do {
@@ -82,14 +106,19 @@ public final class ZstdCompressor {
                 _ = try zstdCheck(ZSTD_CCtx_setPledgedSrcSize(c, UInt64(size)), "zstd pledged size")
             }
         } catch {
-            ZSTD_freeCCtx(c)
+            if context == nil { ZSTD_freeCCtx(c) }
             out.deallocate()
             throw error
         }
     }
 
     deinit {
-        ZSTD_freeCCtx(ctx)
+        if context == nil {
+            ZSTD_freeCCtx(ctx)
+        } else {
+            // The prefix is referenced for this frame only; a frame left unfinished must not pass it on.
+            ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters)
+        }
         out.deallocate()
     }
 
