@@ -62,14 +62,19 @@ struct DeltaBase {
     }
 }
 
-/// Keeps the base objects a patch may need, in scratch files named by digest. Bytes go to disk
-/// as they stream, so a base file of any size takes no more memory than a read buffer.
+/// Keeps the base objects a patch may need, in scratch files named by digest. A small object is
+/// held in memory until its digest says whether it is needed; a large one goes to disk as it
+/// streams, so a base file of any size takes no more memory than `bufferLimit`.
 final class BaseKeeper: ObjectSink {
     let index: BundleIndex
     let scratch: String
     let newDigest: (String) -> SHA256Digest?
+    /// Most objects are small and unchanged: kept in memory, they cost no scratch file at all.
+    static let bufferLimit = PackLayout.largeObject
     private var pathsByObject: [[String]]
-    /// The object being kept, in a scratch file until its digest is known.
+    private var buffer: [UInt8] = []
+    private var keeping = false
+    /// The large object being kept, in a scratch file until its digest is known.
     private var file: FileDescriptor?
     private var partial: String { "\(scratch)/base-partial" }
     private(set) var kept: [SHA256Digest: String] = [:]
@@ -83,23 +88,31 @@ final class BaseKeeper: ObjectSink {
     }
 
     func begin(object: Int, size: Int64) throws {
+        buffer.removeAll(keepingCapacity: true)
         // Only a path the new tree still has can be patched; which of them changed is known at the end.
-        guard pathsByObject[object].contains(where: { newDigest($0) != nil }) else { return }
-        file = try FileDescriptor.create(partial, mode: 0o600)
+        keeping = pathsByObject[object].contains { newDigest($0) != nil }
+        if keeping && size > BaseKeeper.bufferLimit { file = try FileDescriptor.create(partial, mode: 0o600) }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try file?.write(bytes)
+        guard keeping else { return }
+        if let file { try file.write(bytes) } else { buffer.append(contentsOf: bytes) }
     }
 
     func end(object: Int, sha256: SHA256Digest) throws {
-        guard let fd = file else { return }
-        file = nil
-        try fd.close()
+        guard keeping else { return }
         let changed = pathsByObject[object].contains { p in newDigest(p).map { $0 != sha256 } ?? false }
-        guard changed, kept[sha256] == nil else { return try FS.remove(partial) }
+        let wanted = changed && kept[sha256] == nil
         let path = "\(scratch)/base-\(sha256.hex)"
-        try FS.rename(partial, path)
-        kept[sha256] = path
+        if let fd = file {
+            file = nil
+            try fd.close()
+            if wanted { try FS.rename(partial, path) } else { try FS.remove(partial) }
+        } else if wanted {
+            let fd = try FileDescriptor.create(path, mode: 0o600)
+            try fd.write(buffer)
+            try fd.close()
+        }
+        if wanted { kept[sha256] = path }
     }
 }
