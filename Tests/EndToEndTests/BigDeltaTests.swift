@@ -73,7 +73,7 @@ struct BigDeltaTests {
         try sh("cmp \(m)/current/advisories/scanner/feed.db \(p.day2)")
         #expect(try mirrorctl("verify", "--mirror", m).status == 0)
 
-        // Each segment is one zstd frame; stock zstd decodes it against its region cut out of day 1.
+        // Each segment is one zstd frame; stock zstd decodes it against its extents cut out of day 1.
         let out = try sh("""
         cd \(p.s.path) && mkdir x && bsdtar -xf delta.bundle -C x && zstd -qdc x/INDEX.zst > index.json
         python3 - <<'PY'
@@ -83,15 +83,15 @@ struct BigDeltaTests {
         data = open('x/' + man['packs'][pack]['path'], 'rb').read()
         old = open('\(p.day1)', 'rb').read()
         out, pos = [], 0
-        for s_stored, s_size, offset, reference in segments:
+        for s_stored, s_size, extents in segments:
             open('frame.zst', 'wb').write(data[pos:pos + s_stored]); pos += s_stored
-            open('region', 'wb').write(old[offset:offset + reference])
-            args = ['zstd', '-qdc', 'frame.zst'] + (['--patch-from=region'] if reference else [])
+            open('reference', 'wb').write(b''.join(old[o:o + n] for o, n in extents))
+            args = ['zstd', '-qdc', 'frame.zst'] + (['--patch-from=reference'] if extents else [])
             out.append(subprocess.run(args, check=True, capture_output=True).stdout)
             assert len(out[-1]) == s_size
         assert pos == stored == len(data)
         assert b''.join(out) == open('\(p.day2)', 'rb').read()
-        print(len(segments), sum(1 for s in segments if s[3]))
+        print(len(segments), sum(1 for s in segments if s[2]))
         PY
         """)
         let counts = out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

@@ -29,19 +29,23 @@ struct BigPatchTests {
     static let refusals: [(String, String)] = [
         ("[]", "INDEX patch 0 has a malformed segment list"),
         ("7", "INDEX patch 0 has a malformed segment list"),
-        ("[[4,7,0]]", "INDEX patch 0 segment 0 is malformed"),
-        ("[[4,7,0,\"x\"]]", "INDEX patch 0 segment 0 is malformed"),
-        ("[[0,7,0,0],[4,0,0,0]]", "INDEX patch 0 segment 0 is 0 bytes decoding to 7; a segment is 1 to 33554432 bytes"),
-        ("[[4,33554433,0,0]]", "INDEX patch 0 segment 0 is 4 bytes decoding to 33554433; a segment is 1 to 33554432 bytes"),
-        ("[[4,7,0,67108865]]", "INDEX patch 0 segment 0 names 67108865 base bytes at 0; a reference is at most 67108864 bytes"),
-        ("[[4,7,-1,10]]", "INDEX patch 0 segment 0 names 10 base bytes at -1; a reference is at most 67108864 bytes"),
-        ("[[4,7,5,0]]", "INDEX patch 0 segment 0 names 0 base bytes at 5; a reference is at most 67108864 bytes"),
-        // The offset alone is in range of Int64; with the reference it would wrap around.
-        ("[[4,7,\(max),1]]", "INDEX patch 0 segment 0 names base bytes past 1125899906842624"),
-        ("[[4,7,1125899906842624,1]]", "INDEX patch 0 segment 0 names base bytes past 1125899906842624"),
-        ("[[\(max),3,0,0],[\(max),4,0,0]]", "INDEX segments of patch 0 add up to more than 1125899906842624 bytes"),
-        ("[[3,7,0,0]]", "INDEX patch 0: its segments hold 3 bytes decoding to 7; the patch says 4 decoding to 7"),
-        ("[[2,3,0,0],[2,3,0,0]]", "INDEX patch 0: its segments hold 4 bytes decoding to 6; the patch says 4 decoding to 7"),
+        ("[[4,7]]", "INDEX patch 0 segment 0 is malformed"),
+        ("[[4,7,0,10]]", "INDEX patch 0 segment 0 is malformed"),
+        ("[[4,7,[[0,\"x\"]]]]", "INDEX patch 0 segment 0 extent 0 is malformed"),
+        ("[[0,7,[]],[4,0,[]]]", "INDEX patch 0 segment 0 is 0 bytes decoding to 7; a segment is 1 to 33554432 bytes"),
+        ("[[4,33554433,[]]]", "INDEX patch 0 segment 0 is 4 bytes decoding to 33554433; a segment is 1 to 33554432 bytes"),
+        ("[[4,7,[[0,67108865]]]]", "INDEX patch 0 segment 0 extent 0 names 67108865 base bytes at 0; an extent is 1 to 67108864 bytes"),
+        ("[[4,7,[[-1,10]]]]", "INDEX patch 0 segment 0 extent 0 names 10 base bytes at -1; an extent is 1 to 67108864 bytes"),
+        ("[[4,7,[[5,0]]]]", "INDEX patch 0 segment 0 extent 0 names 0 base bytes at 5; an extent is 1 to 67108864 bytes"),
+        // The offset alone is in range of Int64; with the length it would wrap around.
+        ("[[4,7,[[\(max),1]]]]", "INDEX patch 0 segment 0 extent 0 names base bytes past 1125899906842624"),
+        ("[[4,7,[[1125899906842624,1]]]]", "INDEX patch 0 segment 0 extent 0 names base bytes past 1125899906842624"),
+        // Each extent in bounds, together more than one segment may hold.
+        ("[[4,7,[[0,67108864],[0,1]]]]", "INDEX patch 0 segment 0 refers to more than 67108864 base bytes"),
+        ("[[4,7,[" + Array(repeating: "[0,1]", count: PatchSegment.extentLimit + 1).joined(separator: ",") + "]]]", "INDEX patch 0 segment 0 is malformed"),
+        ("[[\(max),3,[]],[\(max),4,[]]]", "INDEX segments of patch 0 add up to more than 1125899906842624 bytes"),
+        ("[[3,7,[]]]", "INDEX patch 0: its segments hold 3 bytes decoding to 7; the patch says 4 decoding to 7"),
+        ("[[2,3,[]],[2,3,[]]]", "INDEX patch 0: its segments hold 4 bytes decoding to 6; the patch says 4 decoding to 7"),
     ]
 
     @Test("a segment table out of bounds is refused with the same words", arguments: refusals)
@@ -53,20 +57,21 @@ struct BigPatchTests {
 
     @Test("more segments than a patch may have is refused before any is read")
     func tooMany() {
-        let segments = "[" + Array(repeating: "[1,1,0,0]", count: PatchSegment.countLimit + 1).joined(separator: ",") + "]"
+        let segments = "[" + Array(repeating: "[1,1,[]]", count: PatchSegment.countLimit + 1).joined(separator: ",") + "]"
         let error = #expect(throws: ToolError.self) { try BundleIndex(canonical: Self.index(segments), manifest: Self.delta()) }
         #expect(error?.message == "INDEX patch 0 has a malformed segment list")
     }
 
     @Test("a segment table in bounds is read, and written back to the same bytes; a patch of four members has none")
     func roundTrip() throws {
-        let bytes = Self.index("[[1,3,0,0],[3,4,100,67108864]]")
+        let bytes = Self.index("[[1,3,[]],[3,4,[[100,1000],[5000,67107864]]]]")
         let i = try BundleIndex(canonical: bytes, manifest: Self.delta())
-        #expect(i.patches[0].segments == [PatchSegment(stored: 1, size: 3, offset: 0, reference: 0),
-                                          PatchSegment(stored: 3, size: 4, offset: 100, reference: 64 << 20)])
+        #expect(i.patches[0].segments == [PatchSegment(stored: 1, size: 3, extents: []),
+                                          PatchSegment(stored: 3, size: 4, extents: [.init(offset: 100, length: 1000), .init(offset: 5000, length: (64 << 20) - 1000)])])
         #expect(i.json.canonicalBytes == bytes)
-        #expect(PatchSegment(stored: 1, size: 32 << 20, offset: 0, reference: 64 << 20).windowLog == 27)
-        #expect(PatchSegment(stored: 1, size: 1, offset: 0, reference: 0).windowLog == 10)
+        #expect(i.patches[0].segments?[1].reference == 64 << 20)
+        #expect(PatchSegment(stored: 1, size: 32 << 20, extents: [.init(offset: 0, length: 64 << 20)]).windowLog == 27)
+        #expect(PatchSegment(stored: 1, size: 1, extents: []).windowLog == 10)
     }
 
     // MARK: decoding
@@ -94,24 +99,26 @@ struct BigPatchTests {
         return (sink, try decoder.finish())
     }
 
-    @Test("each segment decodes against its region of the base; the file's digest is of all segments")
+    @Test("each segment decodes against its extents of the base, concatenated; the file's digest is of all segments")
     func decodes() throws {
         let first = Self.new[..<1508], second = Self.new[1508...]
-        let frames = [try Self.compress(first, prefix: Array(Self.base[1400...])), try Self.compress(second, prefix: Array(Self.base[..<1600]))]
-        let segments = [PatchSegment(stored: Int64(frames[0].count), size: 1508, offset: 1400, reference: 1600),
-                        PatchSegment(stored: Int64(frames[1].count), size: 1500, offset: 0, reference: 1600)]
+        // The second segment's reference is two extents: the base's start, and a piece of its end.
+        let frames = [try Self.compress(first, prefix: Array(Self.base[1400...])),
+                      try Self.compress(second, prefix: Array(Self.base[..<1600]) + Array(Self.base[2900...]))]
+        let segments = [PatchSegment(stored: Int64(frames[0].count), size: 1508, extents: [.init(offset: 1400, length: 1600)]),
+                        PatchSegment(stored: Int64(frames[1].count), size: 1500, extents: [.init(offset: 0, length: 1600), .init(offset: 2900, length: 100)])]
         let (sink, digests) = try Self.decode(segments, frames)
         #expect(sink.items.map(\.bytes) == [Self.new])
         #expect(digests == [SHA256Digest.of(Self.new)])
         // A segment with no reference decodes alone.
         let alone = try Self.compress(Self.new[...], prefix: nil)
-        #expect(try Self.decode([PatchSegment(stored: Int64(alone.count), size: Int64(Self.new.count), offset: 0, reference: 0)], [alone]).0.items.map(\.bytes) == [Self.new])
+        #expect(try Self.decode([PatchSegment(stored: Int64(alone.count), size: Int64(Self.new.count), extents: [])], [alone]).0.items.map(\.bytes) == [Self.new])
     }
 
-    @Test("a region past the end of the base file is refused before decoding")
-    func regionPastEnd() throws {
+    @Test("an extent past the end of the base file is refused before decoding")
+    func extentPastEnd() throws {
         let frame = try Self.compress(Self.new[...], prefix: Array(Self.base[1000...]))
-        let segment = PatchSegment(stored: Int64(frame.count), size: Int64(Self.new.count), offset: 1000, reference: 2001)
+        let segment = PatchSegment(stored: Int64(frame.count), size: Int64(Self.new.count), extents: [.init(offset: 0, length: 10), .init(offset: 1000, length: 2001)])
         let error = #expect(throws: ToolError.self) { try Self.decode([segment], [frame]) }
         #expect(error?.message == "patch 0 in packs/p.zst, segment 0 refers to base bytes 1000 to 3001, past the end of its base file of 3000 bytes")
     }
@@ -119,8 +126,8 @@ struct BigPatchTests {
     @Test("a segment whose frame gives fewer bytes than the index says is refused, naming the segment")
     func shortSegment() throws {
         let frames = [try Self.compress(Self.new[..<1000], prefix: nil), try Self.compress(Self.new[1000...], prefix: nil)]
-        let segments = [PatchSegment(stored: Int64(frames[0].count), size: 1001, offset: 0, reference: 0),
-                        PatchSegment(stored: Int64(frames[1].count), size: Int64(Self.new.count) - 1001, offset: 0, reference: 0)]
+        let segments = [PatchSegment(stored: Int64(frames[0].count), size: 1001, extents: []),
+                        PatchSegment(stored: Int64(frames[1].count), size: Int64(Self.new.count) - 1001, extents: [])]
         let error = #expect(throws: ToolError.self) { try Self.decode(segments, frames) }
         #expect(error?.message == "patch 0 in packs/p.zst, segment 0 gives 1000 bytes, the index says 1001")
     }
@@ -129,7 +136,7 @@ struct BigPatchTests {
     func windowBound() throws {
         // No pledged size, so the frame declares its whole 1 MiB window; the segment needs 4 KiB.
         let frame = try Self.compress(Self.new[...], prefix: nil, windowLog: 20, pledged: false)
-        let segment = PatchSegment(stored: Int64(frame.count), size: Int64(Self.new.count), offset: 0, reference: 0)
+        let segment = PatchSegment(stored: Int64(frame.count), size: Int64(Self.new.count), extents: [])
         #expect(segment.windowLog == 12)
         let error = #expect(throws: ToolError.self) { try Self.decode([segment], [frame]) }
         #expect(error?.message.hasPrefix("patch 0 in packs/p.zst, segment 0 is damaged: zstd says") == true, "\(error?.message ?? "")")

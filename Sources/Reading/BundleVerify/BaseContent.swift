@@ -6,7 +6,7 @@ import SystemIO
 public typealias BaseProvider = (SHA256Digest) throws -> BaseContent
 
 /// A base file a patch is decoded against: its bytes in memory (a patch of one frame needs them
-/// all), or an open file that a segmented patch reads region by region, so a big base is never
+/// all), or an open file that a segmented patch reads extent by extent, so a big base is never
 /// held whole.
 public final class BaseContent {
     public let size: Int64
@@ -30,7 +30,7 @@ public final class BaseContent {
 
     /// Opens `path`, refusing a symbolic link, and checks it holds `digest`: nil when it does not.
     /// A file up to `BundleIndex.patchBaseLimit` is read whole; a larger one is hashed as it
-    /// streams, then kept open for `region`.
+    /// streams, then kept open for `reference`.
     public static func verified(_ path: String, digest: SHA256Digest) throws -> BaseContent? {
         let fd = try FileDescriptor.open(path, options: .noFollow)
         let size = try fd.size()
@@ -55,17 +55,25 @@ public final class BaseContent {
         return bytes
     }
 
-    /// The `length` bytes at `offset`, which must lie inside the file.
-    func region(offset: Int64, length: Int64, for segment: String) throws -> [UInt8] {
-        let (end, overflow) = offset.addingReportingOverflow(length)
-        guard offset >= 0, length >= 0, !overflow, end <= size, length <= PatchSegment.referenceLimit else {
-            throw ToolError.refused("\(segment) refers to base bytes \(offset) to \(end), past the end of its base file of \(size) bytes")
+    /// The extents' bytes, concatenated: each must lie inside the file, and together they are
+    /// at most `PatchSegment.referenceLimit` (the index checked that; checked again here).
+    func reference(_ extents: [PatchSegment.Extent], for segment: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for x in extents {
+            let (end, overflow) = x.offset.addingReportingOverflow(x.length)
+            guard x.offset >= 0, x.length >= 0, !overflow, end <= size, out.count + Int(x.length) <= Int(PatchSegment.referenceLimit) else {
+                throw ToolError.refused("\(segment) refers to base bytes \(x.offset) to \(end), past the end of its base file of \(size) bytes")
+            }
+            if let bytes {
+                out += bytes[Int(x.offset) ..< Int(end)]
+                continue
+            }
+            let start = out.count
+            out += repeatElement(0, count: Int(x.length))
+            let n = try out.withUnsafeMutableBytes { try file!.readFully(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...]), fromOffset: x.offset) }
+            // The digest held when the file was opened; a file cut short since is damage, not input.
+            guard n == Int(x.length) else { throw ToolError.refused("\(what) changed while a patch was decoded against it") }
         }
-        if let bytes { return Array(bytes[Int(offset) ..< Int(end)]) }
-        var out = [UInt8](repeating: 0, count: Int(length))
-        let n = try out.withUnsafeMutableBytes { try file!.readFully(into: $0, fromOffset: offset) }
-        // The digest held when the file was opened; a file cut short since is damage, not input.
-        guard n == Int(length) else { throw ToolError.refused("\(what) changed while a patch was decoded against it") }
         return out
     }
 }

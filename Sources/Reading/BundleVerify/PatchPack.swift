@@ -3,7 +3,7 @@ import Support
 import Zstd
 
 /// A patch pack: the index's `patches`, in order, each one zstd frame made against its whole base
-/// file, or (a segmented patch, for big files) one frame per segment, each made against a region
+/// file, or (a segmented patch, for big files) one frame per segment, each made against extents
 /// of the base (`PatchFrames`). Memory is bounded by the largest single-frame base a builder
 /// makes (`BundleIndex.patchBaseLimit`) and by one segment and its reference (`PatchSegment`'s
 /// limits), whatever the file's size.

@@ -2,15 +2,15 @@ import BundleFormat
 import Support
 
 /// The zstd frames of one patch, in order, and the base bytes each is decoded against: the whole
-/// base for a patch of one frame, a region of it for each segment of a segmented patch. The
+/// base for a patch of one frame, extents of it for each segment of a segmented patch. The
 /// index bounded every segment when it was read; the base's own size is checked here.
 struct PatchFrames {
     struct Frame {
         var name: String
         var stored: Int64
         var size: Int64
-        /// nil: the whole base. Otherwise the region (possibly empty) of the base.
-        var region: (offset: Int64, length: Int64)?
+        /// nil: the whole base. Otherwise the extents (possibly none) of the base.
+        var extents: [PatchSegment.Extent]?
         var windowLog: Int32
     }
 
@@ -20,11 +20,11 @@ struct PatchFrames {
     init(_ p: BundleIndex.Patch, name: String) {
         guard let segments = p.segments else {
             // zstd's default cap (128 MiB), as patches of one frame have always been decoded.
-            frames = [Frame(name: name, stored: p.stored, size: p.size, region: nil, windowLog: 27)]
+            frames = [Frame(name: name, stored: p.stored, size: p.size, extents: nil, windowLog: 27)]
             return
         }
         frames = segments.enumerated().map { j, s in
-            Frame(name: "\(name), segment \(j)", stored: s.stored, size: s.size, region: (s.offset, s.reference), windowLog: s.windowLog)
+            Frame(name: "\(name), segment \(j)", stored: s.stored, size: s.size, extents: s.extents, windowLog: s.windowLog)
         }
     }
 
@@ -39,8 +39,8 @@ struct PatchFrames {
     /// The bytes the current frame is decoded against (nil for none).
     func reference(in base: BaseContent) throws -> [UInt8]? {
         let f = current
-        guard let region = f.region else { return try base.whole(for: f.name) }
-        guard region.length > 0 else { return nil }
-        return try base.region(offset: region.offset, length: region.length, for: f.name)
+        guard let extents = f.extents else { return try base.whole(for: f.name) }
+        guard !extents.isEmpty else { return nil }
+        return try base.reference(extents, for: f.name)
     }
 }

@@ -1,14 +1,15 @@
+import BundleFormat
 import Support
 import SystemIO
 
-/// Finds, for a segment of a new file, the region of its base file that shares the most content.
+/// Finds, for a segment of a new file, the parts of its base file that share the most content.
 ///
 /// Both files are sampled at content-defined anchors: the positions where a gear hash of the 64
 /// bytes before them has its top bits zero, so the same bytes give the same anchors wherever
 /// they moved to (a database rebuilt from scratch shifts every page after the first change).
-/// The base's anchors are kept sorted by hash (about one per `spacing` bytes, at most ~2 million
-/// whatever the size: 32 MiB); a segment's anchors are looked up, and the window of the base
-/// holding most of the matches is the segment's reference.
+/// The base's anchors are kept sorted by hash (one per 256 bytes or more, about a million at most
+/// whatever the size: 16 MiB); a segment's anchors are looked up, and the parts of the base
+/// holding most of the matches are the segment's reference.
 struct SegmentMatcher {
     /// A hash seen once in the base, and where.
     private var hashes: [UInt64] = []
@@ -53,9 +54,12 @@ struct SegmentMatcher {
         return lo < hashes.count && hashes[lo] == h ? offsets[lo] : nil
     }
 
-    /// The region of at most `limit` bytes of the base that holds the most of the segment's
-    /// anchors, or nil when under 1 in 64 of them are found anywhere (the segment is new).
-    func region(for segment: UnsafeRawBufferPointer, limit: Int64) -> (offset: Int64, length: Int64)? {
+    /// The reference for a segment, at most `budget` bytes of the base in extents sorted by
+    /// offset: the window of the segment's size and a quarter more holding most of its anchors
+    /// (content moves in order: rows and pages shift, not shuffle), then the 64 KiB granules
+    /// elsewhere with most of the rest (index pages, which a rebuild places anywhere), while the
+    /// budget lasts. nil when under 1 in 64 of the segment's anchors are found at all (it is new).
+    func extents(for segment: UnsafeRawBufferPointer, budget: Int64) -> [PatchSegment.Extent]? {
         var found: [Int64] = []
         var total = 0
         var gear = GearHash(bits: bits)
@@ -65,17 +69,52 @@ struct SegmentMatcher {
         }
         guard !found.isEmpty, found.count * 64 >= total else { return nil }
         found.sort()
-        // The densest window: the most found offsets no more than `limit` apart.
+        let n = Int64(segment.count)
+        let core = SegmentMatcher.densest(found, width: min(budget, n + n / 4), size: baseSize)
+        var extents = [core]
+        var left = budget - core.length
+        let granule = SegmentMatcher.granule
+        var counts: [Int64: Int] = [:]
+        for o in found where o < core.offset || o >= core.offset + core.length { counts[o / granule, default: 0] += 1 }
+        // Two anchors at least: one alone may be a chance collision of hashes.
+        let ranked = counts.filter { $0.value >= 2 }.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        for (g, _) in ranked where left > 0 {
+            let offset = g * granule
+            let length = min(granule, baseSize - offset, left)
+            extents.append(PatchSegment.Extent(offset: offset, length: length))
+            left -= length
+        }
+        return SegmentMatcher.merged(extents)
+    }
+
+    static let granule: Int64 = 64 << 10
+
+    /// The window of `width` bytes (inside a base of `size`) centred on the most offsets no
+    /// more than `width` apart.
+    static func densest(_ sorted: [Int64], width: Int64, size: Int64) -> PatchSegment.Extent {
         var best = (count: 0, lo: Int64(0), hi: Int64(0))
         var start = 0
-        for end in found.indices {
-            while found[end] - found[start] >= limit { start += 1 }
-            if end - start + 1 > best.count { best = (end - start + 1, found[start], found[end]) }
+        for end in sorted.indices {
+            while sorted[end] - sorted[start] >= width { start += 1 }
+            if end - start + 1 > best.count { best = (end - start + 1, sorted[start], sorted[end]) }
         }
-        // Centred on the matches found, the rest of the limit split either side, inside the base.
-        let length = min(limit, baseSize)
-        let offset = min(max(0, best.lo - (limit - (best.hi - best.lo)) / 2), baseSize - length)
-        return (offset, length)
+        let length = min(width, size)
+        let offset = min(max(0, best.lo - (width - (best.hi - best.lo)) / 2), size - length)
+        return PatchSegment.Extent(offset: offset, length: length)
+    }
+
+    /// Sorted by offset, with touching or overlapping extents joined (granules never overlap the
+    /// core window, so the total stays within the budget).
+    static func merged(_ extents: [PatchSegment.Extent]) -> [PatchSegment.Extent] {
+        var out: [PatchSegment.Extent] = []
+        for x in extents.sorted(by: { $0.offset < $1.offset }) {
+            if let last = out.last, last.offset + last.length >= x.offset {
+                out[out.count - 1].length = max(last.length, x.offset + x.length - last.offset)
+            } else {
+                out.append(x)
+            }
+        }
+        return out
     }
 }
 

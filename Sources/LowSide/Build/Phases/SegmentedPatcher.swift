@@ -5,17 +5,20 @@ import SystemIO
 import Zstd
 
 /// Makes the segmented patch of a big file: the new file cut into segments of `segmentSize`,
-/// each compressed against the region of the base that shares the most content with it
-/// (`SegmentMatcher`), as its zstd prefix. Each frame is what `zstd --patch-from=REGION` would
-/// make, and stock `zstd -d --patch-from=REGION` decodes it.
+/// each compressed against the parts of the base that share the most content with it
+/// (`SegmentMatcher`), concatenated as its zstd prefix. Each frame is what `zstd
+/// --patch-from=REFERENCE` would make, and stock `zstd -d --patch-from=REFERENCE` decodes it.
 ///
 /// Memory is one segment, one reference and zstd's tables, whatever the file's size. On a 380 MB
 /// SQLite database rebuilt between two days the patch is smaller than `zstd -19 --long=31
 /// --patch-from` of the whole file, whose window must hold both files (README, Performance).
 enum SegmentedPatcher {
     static let segmentSize: Int64 = 16 << 20
-    /// Half a segment more than the segment: room for the drift of moved pages either side.
-    static let referenceSize: Int64 = 24 << 20
+    /// The most base bytes a segment is made against: a window a quarter larger than the segment
+    /// (moved rows drift either side), and granules elsewhere. 24 MiB to 44 MiB took a WITHOUT ROWID
+    /// database's patch from 7.5 to 5.9 MB (index pages a rebuild places anywhere) for 14 MB more
+    /// peak RSS and no more time; a database whose rows are renumbered gained nothing (measured).
+    static let referenceSize: Int64 = 44 << 20
     /// Every segment is first made at level 3 (dfast, ~100 MB/s with its reference loaded). A
     /// near copy of its reference (under 1/1024 of the segment) or mostly new bytes (over half)
     /// keeps that frame: a stronger level gains next to nothing there.
@@ -43,9 +46,9 @@ enum SegmentedPatcher {
             guard n == want else { break }
             let segment = UnsafeRawBufferPointer(rebasing: buffer[..<n])
             made.check.update(segment)
-            // Half the segment again for drift, up to the limit: a short last segment needs less.
-            let limit = min(referenceSize, max(Int64(n) + Int64(n) / 2, 1 << 20))
-            try made.add(segment, region: matcher.region(for: segment, limit: limit))
+            // Up to three times the segment: a short last segment needs less.
+            let budget = min(referenceSize, max(3 * Int64(n), 1 << 20))
+            try made.add(segment, extents: matcher.extents(for: segment, budget: budget))
         }
         try out.close()
         guard made.check.count == f.size, made.check.finalize() == digest else {
@@ -80,11 +83,11 @@ enum SegmentedPatcher {
             reference.reserveCapacity(Int(SegmentedPatcher.referenceSize))
         }
 
-        /// Compresses one segment against its region of the base (none: alone) onto the end of `out`.
-        mutating func add(_ segment: UnsafeRawBufferPointer, region: (offset: Int64, length: Int64)?) throws {
-            if let region { try read(region.offset, region.length) }
-            let reference = region == nil ? nil : self.reference
-            var s = PatchSegment(stored: 0, size: Int64(segment.count), offset: region?.offset ?? 0, reference: region?.length ?? 0)
+        /// Compresses one segment against its extents of the base (none: alone) onto the end of `out`.
+        mutating func add(_ segment: UnsafeRawBufferPointer, extents: [PatchSegment.Extent]?) throws {
+            if let extents { try read(extents) }
+            let reference = extents == nil ? nil : self.reference
+            var s = PatchSegment(stored: 0, size: Int64(segment.count), extents: extents ?? [])
             s.stored = try frame(segment, level: quickLevel, windowLog: s.windowLog, reference: reference)
             if s.stored * 1024 > s.size && s.stored * 2 < s.size {
                 try out.truncate(to: stored)
@@ -93,7 +96,7 @@ enum SegmentedPatcher {
             }
             segments.append(s)
             stored += s.stored
-            referenced = referenced || region != nil
+            referenced = referenced || extents != nil
         }
 
         /// Writes one frame of `segment` to `out`; returns its size.
@@ -109,12 +112,17 @@ enum SegmentedPatcher {
             return n
         }
 
-        /// Reads the region into `reference`, within the capacity it already has.
-        private mutating func read(_ offset: Int64, _ length: Int64) throws {
+        /// Reads the extents, one after another, into `reference`, within the capacity it already has.
+        private mutating func read(_ extents: [PatchSegment.Extent]) throws {
             reference.removeAll(keepingCapacity: true)
-            reference.append(contentsOf: repeatElement(0, count: Int(length)))
-            let n = try reference.withUnsafeMutableBytes { [base] in try base.readFully(into: $0, fromOffset: offset) }
-            guard n == Int(length) else { throw ToolError.environment("the base's copy changed while the bundle was being built") }
+            for x in extents {
+                let start = reference.count
+                reference.append(contentsOf: repeatElement(0, count: Int(x.length)))
+                let n = try reference.withUnsafeMutableBytes { [base] in
+                    try base.readFully(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...]), fromOffset: x.offset)
+                }
+                guard n == Int(x.length) else { throw ToolError.environment("the base's copy changed while the bundle was being built") }
+            }
         }
     }
 }
