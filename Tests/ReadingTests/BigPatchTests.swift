@@ -145,7 +145,8 @@ struct BigPatchTests {
     @Test("a patch of four members is one frame against the whole base, under zstd's default window cap")
     func wholeBase() throws {
         let frames = PatchFrames(BundleIndex.Patch(pack: 0, stored: 1, size: 1, base: Self.d), name: "patch 0")
-        #expect(try frames.reference(in: BaseContent(bytes: Self.base)) == Self.base)
+        let (prefix, reference) = try frames.reference(in: BaseContent(bytes: Self.base)) { ZstdReference(capacity: 1) }
+        #expect(prefix == Self.base && reference == nil)
         #expect(frames.current.windowLog == 27)
     }
 }

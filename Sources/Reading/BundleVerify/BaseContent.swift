@@ -1,6 +1,7 @@
 import BundleFormat
 import Support
 import SystemIO
+import Zstd
 
 /// Base content for the patches of a delta, by digest (the mirror's current version, on the high side).
 public typealias BaseProvider = (SHA256Digest) throws -> BaseContent
@@ -55,25 +56,24 @@ public final class BaseContent {
         return bytes
     }
 
-    /// The extents' bytes, concatenated: each must lie inside the file, and together they are
-    /// at most `PatchSegment.referenceLimit` (the index checked that; checked again here).
-    func reference(_ extents: [PatchSegment.Extent], for segment: String) throws -> [UInt8] {
-        var out: [UInt8] = []
+    /// Fills `reference` with the extents' bytes, concatenated: each must lie inside the file,
+    /// and together they fit the buffer (`PatchSegment.referenceLimit`, which the index checked).
+    func fill(_ reference: ZstdReference, with extents: [PatchSegment.Extent], for segment: String) throws {
+        reference.removeAll()
         for x in extents {
             let (end, overflow) = x.offset.addingReportingOverflow(x.length)
-            guard x.offset >= 0, x.length >= 0, !overflow, end <= size, out.count + Int(x.length) <= Int(PatchSegment.referenceLimit) else {
+            guard x.offset >= 0, x.length >= 0, !overflow, end <= size, x.length <= Int64(reference.capacity - reference.count) else {
                 throw ToolError.refused("\(segment) refers to base bytes \(x.offset) to \(end), past the end of its base file of \(size) bytes")
             }
-            if let bytes {
-                out += bytes[Int(x.offset) ..< Int(end)]
-                continue
+            let n = try reference.append(Int(x.length)) { room in
+                if let bytes {
+                    bytes.withUnsafeBytes { room.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(x.offset) ..< Int(end)])) }
+                    return room.count
+                }
+                return try file!.readFully(into: room, fromOffset: x.offset)
             }
-            let start = out.count
-            out += repeatElement(0, count: Int(x.length))
-            let n = try out.withUnsafeMutableBytes { try file!.readFully(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...]), fromOffset: x.offset) }
             // The digest held when the file was opened; a file cut short since is damage, not input.
             guard n == Int(x.length) else { throw ToolError.refused("\(what) changed while a patch was decoded against it") }
         }
-        return out
     }
 }

@@ -22,6 +22,8 @@ final class PatchPack: PackDecoder {
     /// The frame being decoded, and its stored bytes still to come.
     private var decoder: ZstdDecompressor?
     private var remaining: Int64 = 0
+    /// The buffer segments' references are read into: made on the first, reused for the rest.
+    private var buffer: ZstdReference?
 
     init(_ pack: PartRef, patches: Range<Int>, index: BundleIndex, sink: ObjectSink, base: @escaping BaseProvider) {
         self.index = index
@@ -57,9 +59,13 @@ final class PatchPack: PackDecoder {
             hash = SHA256Stream()
         }
         let frame = frames!.current
-        let reference = try frames!.reference(in: content!)
+        let (prefix, reference) = try frames!.reference(in: content!) { [unowned self] in
+            if buffer == nil { buffer = ZstdReference(capacity: Int(PatchSegment.referenceLimit)) }
+            return buffer!
+        }
         remaining = frame.stored
-        decoder = try ZstdDecompressor(frame.name, limit: frame.size, maxWindowLog: frame.windowLog, prefix: reference) { [unowned self] out in
+        decoder = try ZstdDecompressor(frame.name, limit: frame.size, maxWindowLog: frame.windowLog, prefix: prefix,
+                                       reference: reference) { [unowned self] out in
             self.hash.update(out)
             try self.sink.write(out)
         }

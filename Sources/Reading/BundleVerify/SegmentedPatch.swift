@@ -1,5 +1,6 @@
 import BundleFormat
 import Support
+import Zstd
 
 /// The zstd frames of one patch, in order, and the base bytes each is decoded against: the whole
 /// base for a patch of one frame, extents of it for each segment of a segmented patch. The
@@ -36,11 +37,14 @@ struct PatchFrames {
         return position < frames.count
     }
 
-    /// The bytes the current frame is decoded against (nil for none).
-    func reference(in base: BaseContent) throws -> [UInt8]? {
+    /// What the current frame is decoded against: the whole base (`prefix`), or its extents
+    /// read into `buffer` (`reference`); neither when it has no extents.
+    func reference(in base: BaseContent, buffer: () -> ZstdReference) throws -> (prefix: [UInt8]?, reference: ZstdReference?) {
         let f = current
-        guard let extents = f.extents else { return try base.whole(for: f.name) }
-        guard !extents.isEmpty else { return nil }
-        return try base.reference(extents, for: f.name)
+        guard let extents = f.extents else { return (try base.whole(for: f.name), nil) }
+        guard !extents.isEmpty else { return (nil, nil) }
+        let r = buffer()
+        try base.fill(r, with: extents, for: f.name)
+        return (nil, r)
     }
 }

@@ -72,7 +72,7 @@ enum SegmentedPatcher {
         var check = SHA256Stream()
         /// One buffer for every segment's reference: allocated once, it does not scatter the heap
         /// (new buffers and contexts for each segment cost ~50 MB of peak RSS, measured).
-        private var reference: [UInt8] = []
+        private let reference = ZstdReference(capacity: Int(SegmentedPatcher.referenceSize))
         /// One zstd context for every frame, for the same reason.
         private let context: ZstdContext
 
@@ -80,7 +80,6 @@ enum SegmentedPatcher {
             self.base = base
             self.out = out
             context = try ZstdContext()
-            reference.reserveCapacity(Int(SegmentedPatcher.referenceSize))
         }
 
         /// Compresses one segment against its extents of the base (none: alone) onto the end of `out`.
@@ -100,10 +99,10 @@ enum SegmentedPatcher {
         }
 
         /// Writes one frame of `segment` to `out`; returns its size.
-        private func frame(_ segment: UnsafeRawBufferPointer, level: Int32, windowLog: Int32, reference: [UInt8]?) throws -> Int64 {
+        private func frame(_ segment: UnsafeRawBufferPointer, level: Int32, windowLog: Int32, reference: ZstdReference?) throws -> Int64 {
             var n: Int64 = 0
             let settings = ZstdSettings(level: level, windowLog: windowLog, longDistanceMatching: true)
-            let z = try ZstdCompressor(settings, pledgedSize: Int64(segment.count), prefix: reference, context: context) { [out] chunk in
+            let z = try ZstdCompressor(settings, pledgedSize: Int64(segment.count), reference: reference, context: context) { [out] chunk in
                 n += Int64(chunk.count)
                 try out.write(chunk)
             }
@@ -112,15 +111,11 @@ enum SegmentedPatcher {
             return n
         }
 
-        /// Reads the extents, one after another, into `reference`, within the capacity it already has.
-        private mutating func read(_ extents: [PatchSegment.Extent]) throws {
-            reference.removeAll(keepingCapacity: true)
+        /// Reads the extents, one after another, into `reference` (their sum is within its capacity).
+        private func read(_ extents: [PatchSegment.Extent]) throws {
+            reference.removeAll()
             for x in extents {
-                let start = reference.count
-                reference.append(contentsOf: repeatElement(0, count: Int(x.length)))
-                let n = try reference.withUnsafeMutableBytes { [base] in
-                    try base.readFully(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...]), fromOffset: x.offset)
-                }
+                let n = try reference.append(Int(x.length)) { [base] in try base.readFully(into: $0, fromOffset: x.offset) }
                 guard n == Int(x.length) else { throw ToolError.environment("the base's copy changed while the bundle was being built") }
             }
         }
