@@ -38,6 +38,9 @@ enum SegmentedPatcher {
         if f.offset > 0 { try input.seek(to: f.offset) }
         let out = try FileDescriptor.create(output, mode: 0o600)
         var made = try Made(base: base, out: out)
+        // Tens of seconds for a file of hundreds of MB: say so on a terminal.
+        let progress = Progress("patching", total: f.size)
+        defer { progress.finish() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(segmentSize, max(f.size, 1))), alignment: 64)
         defer { buffer.deallocate() }
         while made.check.count < f.size {
@@ -49,6 +52,7 @@ enum SegmentedPatcher {
             // Up to three times the segment: a short last segment needs less.
             let budget = min(referenceSize, max(3 * Int64(n), 1 << 20))
             try made.add(segment, extents: matcher.extents(for: segment, budget: budget))
+            progress.advance(Int64(n))
         }
         try out.close()
         guard made.check.count == f.size, made.check.finalize() == digest else {
