@@ -16,7 +16,7 @@ enum SegmentedPatcher {
     static let segmentSize: Int64 = 16 << 20
     /// The most base bytes a segment is made against: a window a quarter larger than the segment
     /// (moved rows drift either side), and granules elsewhere. 24 MiB to 44 MiB took a WITHOUT ROWID
-    /// database's patch from 7.5 to 5.9 MB (index pages a rebuild places anywhere) for 14 MB more
+    /// database's patch from 7.5 to 5.9 MB (index pages a rebuild places anywhere) for ~20 MB more
     /// peak RSS and no more time; a database whose rows are renumbered gained nothing (measured).
     static let referenceSize: Int64 = 44 << 20
     /// Every segment is first made at level 3 (dfast, ~100 MB/s with its reference loaded). A
@@ -24,7 +24,7 @@ enum SegmentedPatcher {
     /// keeps that frame: a stronger level gains next to nothing there.
     static let quickLevel: Int32 = 3
     /// The rest is made again at level 12 (btlazy2, ~10 MB/s): on a rebuilt database half the size
-    /// of level 3, and as small as levels 13-19, whose optimal parsers take 40x the time there.
+    /// of level 3, and smaller than levels 13-17, whose optimal parsers took 10-45x the time there.
     static let level: Int32 = 12
 
     /// The patch, written to `output`, or nil (and no file) when no segment shares content with
