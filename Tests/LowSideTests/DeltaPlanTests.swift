@@ -27,9 +27,9 @@ struct DeltaPlanTests {
     final class FakePatcher {
         var asked: [(String, String)] = []
         var refuse: String?
-        func make(_ f: CollectedFile, _ d: SHA256Digest, _ baseFile: String) throws -> [UInt8]? {
+        func make(_ f: CollectedFile, _ d: SHA256Digest, _ baseFile: String) throws -> PatchBody? {
             asked.append((f.logicalPath, baseFile))
-            return baseFile == refuse ? nil : Array("patch of \(f.logicalPath)".utf8)
+            return baseFile == refuse ? nil : .frame(Array("patch of \(f.logicalPath)".utf8))
         }
     }
 
@@ -43,7 +43,7 @@ struct DeltaPlanTests {
         let p = try plan([(Self.file("advisories/x/a"), "a1"), (Self.file("advisories/x/moved"), "b1"), (Self.file("advisories/x/b"), "b1")])
         #expect(p.sources == [.unchanged, .base, .unchanged])
         #expect(p.removed == ["advisories/x/gone"])
-        #expect(p.patches.isEmpty && p.patchFrames.isEmpty)
+        #expect(p.patches.isEmpty && p.patchBodies.isEmpty)
         #expect(p.reused == 1 && p.unchanged == 2)
         #expect(p.base == Self.base.ref)
     }
@@ -61,20 +61,21 @@ struct DeltaPlanTests {
                          patcher: patcher)
         #expect(p.sources == [.patch(0), .patch(0), .whole])
         #expect(p.patches == [BundleIndex.Patch(pack: 0, stored: Int64("patch of advisories/x/a".utf8.count), size: 120, base: Self.digest("a1"))])
-        #expect(p.patchFrames == [Array("patch of advisories/x/a".utf8)])
+        #expect(p.patchBodies == [.frame(Array("patch of advisories/x/a".utf8))])
         #expect(patcher.asked.map(\.0) == ["advisories/x/a"] && patcher.asked.map(\.1) == ["/scratch/base-a1"])
         #expect(p.removed == ["advisories/x/b", "advisories/x/gone"])
     }
 
-    @Test("carried whole: a patch no smaller, compressed data, a file too large to patch, a base without bytes (receipt)")
+    @Test("carried whole: a patch no smaller, compressed data, a base without bytes (receipt); any size may be patched")
     func whole() throws {
         let patcher = FakePatcher()
         patcher.refuse = "/scratch/base-b1"
         let p = try plan([(Self.file("advisories/x/a", compressed: true), "a2"), (Self.file("advisories/x/b"), "b2")], patcher: patcher)
         #expect(p.sources == [.whole, .whole])
         #expect(patcher.asked.map(\.0) == ["advisories/x/b"])
-        let large = try plan([(Self.file("advisories/x/a", size: DeltaBase.patchLimit + 1), "a2")])
-        #expect(large.sources == [.whole])
+        // Past the 64 MiB that once bounded a patch: a segmented patch now (issue 14).
+        let large = try plan([(Self.file("advisories/x/a", size: 400 << 20), "a2")])
+        #expect(large.sources == [.patch(0)] && large.patches[0].size == 400 << 20)
         var receipt = Self.base
         receipt.content = [:]
         let fromReceipt = try plan([(Self.file("advisories/x/a"), "a2"), (Self.file("advisories/x/b"), "b1")], base: receipt)

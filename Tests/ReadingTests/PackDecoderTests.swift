@@ -112,7 +112,7 @@ struct PackDecoderTests {
         let decoder = try makePackDecoder(Self.part(size: frames.joined().count, uncompressed: new.joined().count), holding: .patches(0..<2),
                                           index: index, sink: sink, base: { digest in
                                               #expect(digest == Self.d)
-                                              return base
+                                              return BaseContent(bytes: base)
                                           })
         #expect(decoder is PatchPack)
         try Self.feed(decoder, Array(frames.joined()), step: 5)
@@ -127,7 +127,7 @@ struct PackDecoderTests {
         let frame = try Self.compress(Array("based".utf8), prefix: base)
         let index = BundleIndex(objects: [], files: [], patches: [.init(pack: 0, stored: Int64(frame.count), size: 5, base: Self.d)])
         let decoder = try makePackDecoder(Self.part(size: frame.count, uncompressed: 5), holding: .patches(0..<1), index: index,
-                                          sink: RecordingSink(), base: { _ in base })
+                                          sink: RecordingSink(), base: { _ in BaseContent(bytes: base) })
         try Self.feed(decoder, Array(frame.dropLast()))
         let error = #expect(throws: ToolError.self) { try decoder.finish() }
         #expect(error?.message == "packs/p.zst ends inside a patch")

@@ -24,11 +24,15 @@ public struct BundleIndex: Equatable, Sendable {
         public var size: Int64
         /// The base file it was made against.
         public var base: SHA256Digest
-        public init(pack: Int, stored: Int64, size: Int64, base: SHA256Digest) {
+        /// nil: one frame made against the whole base file. Otherwise the frames, in order, of a
+        /// patch cut into segments, each made against a region of the base (see `PatchSegment`).
+        public var segments: [PatchSegment]?
+        public init(pack: Int, stored: Int64, size: Int64, base: SHA256Digest, segments: [PatchSegment]? = nil) {
             self.pack = pack
             self.stored = stored
             self.size = size
             self.base = base
+            self.segments = segments
         }
     }
 
@@ -123,7 +127,7 @@ public struct BundleIndex: Equatable, Sendable {
             }),
         ]
         // Only deltas carry these keys, so a full bundle's index does not depend on them.
-        if !patches.isEmpty { members["patches"] = .array(patches.map { .array([.int(Int64($0.pack)), .int($0.stored), .int($0.size), .string($0.base.hex)]) }) }
+        if !patches.isEmpty { members["patches"] = .array(patches.map(\.json)) }
         if !removed.isEmpty { members["removed"] = .array(removed.map { .string($0) }) }
         return .object(members)
     }
@@ -166,12 +170,13 @@ public struct BundleIndex: Equatable, Sendable {
 
     private static func parsePatches(_ o: JSONObject, into packs: inout PackFill) throws -> [Patch] {
         try o.array("patches").enumerated().map { i, v in
-            guard case .array(let a) = v, a.count == 4, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
+            guard case .array(let a) = v, a.count == 4 || a.count == 5, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
                   case .string(let h) = a[3], let d = SHA256Digest(hex: h), p >= 0, p < packs.count, stored > 0, s >= 0 else {
                 throw ToolError.refused("INDEX patch \(i) is malformed")
             }
             try packs.claim(Int(p), .patches, "patch \(i)", size: s, stored: stored)
-            return Patch(pack: Int(p), stored: stored, size: s, base: d)
+            let segments = a.count == 5 ? try PatchSegment.parse(a[4], patch: i, stored: stored, size: s) : nil
+            return Patch(pack: Int(p), stored: stored, size: s, base: d, segments: segments)
         }
     }
 
@@ -230,7 +235,7 @@ public struct BundleIndex: Equatable, Sendable {
 
     // Sizes are signed but still hostile input: no sum may wrap around, and none can be
     // larger than any part the manifest may declare.
-    fileprivate static func add(_ total: inout Int64, _ n: Int64, _ what: String) throws {
+    static func add(_ total: inout Int64, _ n: Int64, _ what: String) throws {
         let (sum, overflow) = total.addingReportingOverflow(n)
         guard !overflow, sum <= Manifest.maxPartSize else {
             throw ToolError.refused("INDEX \(what) add up to more than \(Manifest.maxPartSize) bytes")

@@ -99,7 +99,7 @@ public enum FuzzHarness {
             let index = try reader.readIndex()
             // A delta's patches are decoded against a base file: the same 4 KiB for every digest.
             let base = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-            let digests = try reader.readObjects(index, into: DiscardingSink(), base: { _ in base })
+            let digests = try reader.readObjects(index, into: DiscardingSink(), base: { _ in BaseContent(bytes: base) })
             let listing = reader.manifest.base == nil ? nil : TreeListing(entries: [])
             _ = try reader.checkTree(index, objectDigests: digests, base: listing)
         }

@@ -1,4 +1,5 @@
 import BundleFormat
+import BundleVerify
 import Support
 import SystemIO
 
@@ -41,22 +42,21 @@ struct CurrentVersion {
         return current
     }
 
-    /// Base bytes for a patch, re-checked against their digest first.
-    func content(_ digest: SHA256Digest) throws -> [UInt8] { try CurrentVersion.content(digest, at: pathByDigest[digest]) }
+    /// Base content for a patch, re-checked against its digest first.
+    func content(_ digest: SHA256Digest) throws -> BaseContent { try CurrentVersion.content(digest, at: pathByDigest[digest]) }
 
-    /// Base bytes for patches from `current`, which may be nil (no version yet: every patch is refused).
-    static func provider(_ current: CurrentVersion?) -> (SHA256Digest) throws -> [UInt8] {
+    /// Base content for patches from `current`, which may be nil (no version yet: every patch is refused).
+    static func provider(_ current: CurrentVersion?) -> BaseProvider {
         { try content($0, at: current?.pathByDigest[$0]) }
     }
 
-    private static func content(_ digest: SHA256Digest, at path: String?) throws -> [UInt8] {
+    private static func content(_ digest: SHA256Digest, at path: String?) throws -> BaseContent {
         guard let path, let info = try FS.info(path), info.kind == .regular else {
             throw ToolError.refused("a patch needs base content \(digest.hex), which the current version does not have")
         }
-        let bytes = try FS.readFile(path, limit: Int(BundleIndex.patchBaseLimit), followingLinks: false)
-        guard SHA256Digest.of(bytes) == digest else {
+        guard let content = try BaseContent.verified(path, digest: digest) else {
             throw ToolError.refused("the current version is damaged at '\(path)'; run `mirrorctl verify`")
         }
-        return bytes
+        return content
     }
 }

@@ -19,7 +19,7 @@ struct Staging {
     /// Streams every object into `sink` and rebuilds the tree, proven against the signed digest.
     /// The dry run calls this with a sink that keeps nothing; `stage` with the stager.
     static func check(_ reader: BundleReader, _ index: BundleIndex, into sink: ObjectSink, current: CurrentVersion?,
-                      base: ((SHA256Digest) throws -> [UInt8])?, progress: Progress) throws -> TreeListing {
+                      base: BaseProvider?, progress: Progress) throws -> TreeListing {
         let digests = try reader.readObjects(index, into: sink, base: base, progress: progress)
         return try reader.checkTree(index, objectDigests: digests, base: reader.manifest.base == nil ? nil : current?.listing)
     }

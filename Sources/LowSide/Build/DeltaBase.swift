@@ -11,9 +11,6 @@ struct DeltaBase {
     /// Scratch copies of base files a patch may be made against, by digest.
     var content: [SHA256Digest: String]
 
-    /// Patching holds the base and the new file in memory; larger files are carried whole.
-    static let patchLimit = BundleIndex.patchBaseLimit
-
     static func receipt(_ path: String) throws -> DeltaBase {
         guard let info = try FS.info(path), info.kind == .regular else { throw ToolError.usage("receipt '\(path)' does not exist") }
         let r = try Receipt(bytes: FS.readFile(path, limit: 1 << 30), what: "receipt '\(path)'")
@@ -22,9 +19,9 @@ struct DeltaBase {
 
     /// Reads a previous full bundle, checked against `trust` (the building key and any
     /// `--base-trust` keys: one signature by any of them will do), keeping the bytes of each file
-    /// whose path `wanted` says changed (and that is small enough to patch).
+    /// whose path the new tree has with other bytes (`newDigest` gives the new tree's digest at a path).
     static func bundle(_ path: String, trust: [PublicKey], scratch: String,
-                       wanted: @escaping (String, SHA256Digest) -> Bool) throws -> DeltaBase {
+                       newDigest: @escaping (String) -> SHA256Digest?) throws -> DeltaBase {
         let keys = distinct(trust)
         let reader: BundleReader
         do {
@@ -36,7 +33,7 @@ struct DeltaBase {
             throw ToolError.usage("base '\(path)' is itself a delta; give a full bundle, or the mirror's receipt with --base-receipt")
         }
         let index = try reader.readIndex()
-        let keeper = BaseKeeper(index: index, scratch: scratch, wanted: wanted)
+        let keeper = BaseKeeper(index: index, scratch: scratch, newDigest: newDigest)
         let digests = try reader.readObjects(index, into: keeper)
         let listing = try reader.checkTree(index, objectDigests: digests)
         let m = reader.manifest
@@ -65,39 +62,57 @@ struct DeltaBase {
     }
 }
 
-/// Keeps the base objects a patch may need, in scratch files named by digest.
+/// Keeps the base objects a patch may need, in scratch files named by digest. A small object is
+/// held in memory until its digest says whether it is needed; a large one goes to disk as it
+/// streams, so a base file of any size takes no more memory than `bufferLimit`.
 final class BaseKeeper: ObjectSink {
     let index: BundleIndex
     let scratch: String
-    let wanted: (String, SHA256Digest) -> Bool
+    let newDigest: (String) -> SHA256Digest?
+    /// Most objects are small and unchanged: kept in memory, they cost no scratch file at all.
+    static let bufferLimit = PackLayout.largeObject
     private var pathsByObject: [[String]]
     private var buffer: [UInt8] = []
     private var keeping = false
+    /// The large object being kept, in a scratch file until its digest is known.
+    private var file: FileDescriptor?
+    private var partial: String { "\(scratch)/base-partial" }
     private(set) var kept: [SHA256Digest: String] = [:]
 
-    init(index: BundleIndex, scratch: String, wanted: @escaping (String, SHA256Digest) -> Bool) {
+    init(index: BundleIndex, scratch: String, newDigest: @escaping (String) -> SHA256Digest?) {
         self.index = index
         self.scratch = scratch
-        self.wanted = wanted
+        self.newDigest = newDigest
         pathsByObject = Array(repeating: [], count: index.objects.count)
         for f in index.files { if case .object(let o) = f.source { pathsByObject[o].append(f.path) } }
     }
 
     func begin(object: Int, size: Int64) throws {
         buffer.removeAll(keepingCapacity: true)
-        keeping = size <= DeltaBase.patchLimit
+        // Only a path the new tree still has can be patched; which of them changed is known at the end.
+        keeping = pathsByObject[object].contains { newDigest($0) != nil }
+        if keeping && size > BaseKeeper.bufferLimit { file = try FileDescriptor.create(partial, mode: 0o600) }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if keeping { buffer.append(contentsOf: bytes) }
+        guard keeping else { return }
+        if let file { try file.write(bytes) } else { buffer.append(contentsOf: bytes) }
     }
 
     func end(object: Int, sha256: SHA256Digest) throws {
-        guard keeping, kept[sha256] == nil, pathsByObject[object].contains(where: { wanted($0, sha256) }) else { return }
+        guard keeping else { return }
+        let changed = pathsByObject[object].contains { p in newDigest(p).map { $0 != sha256 } ?? false }
+        let wanted = changed && kept[sha256] == nil
         let path = "\(scratch)/base-\(sha256.hex)"
-        let fd = try FileDescriptor.create(path, mode: 0o600)
-        try fd.write(buffer)
-        try fd.close()
-        kept[sha256] = path
+        if let fd = file {
+            file = nil
+            try fd.close()
+            if wanted { try FS.rename(partial, path) } else { try FS.remove(partial) }
+        } else if wanted {
+            let fd = try FileDescriptor.create(path, mode: 0o600)
+            try fd.write(buffer)
+            try fd.close()
+        }
+        if wanted { kept[sha256] = path }
     }
 }

@@ -151,6 +151,6 @@ public struct Packer {
         guard let choice = options.base else { return .full(files: inputs.files.count) }
         let base = try DeltaPlanner.loadBase(choice, for: inputs, name: options.spec.name, sequence: sequence,
                                              trust: [options.key.publicKey] + options.baseTrust, scratch: scratch)
-        return try DeltaPlanner.plan(inputs, against: base, patch: Patcher.frame)
+        return try DeltaPlanner.plan(inputs, against: base) { try Patcher.make($0, digest: $1, baseFile: $2, scratch: scratch) }
     }
 }

@@ -100,10 +100,10 @@ public final class BundleReader {
     /// objects for `sink`. Returns each item's SHA-256 (objects, then patches' results).
     /// Refuses any entry the manifest does not list.
     ///
-    /// - Parameter base: for a delta, the bytes of the base file with a given digest, which a
-    ///   patch was made against. Patches are decoded one frame at a time, in memory bounded by
-    ///   the largest base file a builder will patch.
-    public func readObjects(_ index: BundleIndex, into sink: ObjectSink, base: ((SHA256Digest) throws -> [UInt8])? = nil,
+    /// - Parameter base: for a delta, the base file with a given digest, which a patch was made
+    ///   against. Patches are decoded one frame at a time, in memory bounded by the largest base
+    ///   file a builder patches in one frame, or by one segment and its extents of the base.
+    public func readObjects(_ index: BundleIndex, into sink: ObjectSink, base: BaseProvider? = nil,
                             progress: Progress? = nil) throws -> [SHA256Digest] {
         try PackStream(tar: tar, manifest: manifest, path: path).read(index, into: sink, base: base, progress: progress)
     }

@@ -16,7 +16,7 @@ protocol PackDecoder: AnyObject {
 /// (`SolidPack`) or kept as they are (`StoredPack`), patches decoded against their base files
 /// (`PatchPack`), or passed over when no base is at hand (`UncheckedPatchPack`).
 func makePackDecoder(_ pack: PartRef, holding contents: PackContents, index: BundleIndex, sink: ObjectSink,
-                     base: ((SHA256Digest) throws -> [UInt8])?) throws -> PackDecoder {
+                     base: BaseProvider?) throws -> PackDecoder {
     switch contents {
     case .patches(let r):
         guard let base else { return UncheckedPatchPack() }

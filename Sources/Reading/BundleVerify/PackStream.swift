@@ -12,7 +12,7 @@ struct PackStream {
     let path: String
 
     /// Every item's SHA-256, in item order (see `BundleReader.readObjects`).
-    func read(_ index: BundleIndex, into sink: ObjectSink, base: ((SHA256Digest) throws -> [UInt8])?,
+    func read(_ index: BundleIndex, into sink: ObjectSink, base: BaseProvider?,
               progress: Progress?) throws -> [SHA256Digest] {
         var digests: [SHA256Digest] = []
         digests.reserveCapacity(index.itemCount)

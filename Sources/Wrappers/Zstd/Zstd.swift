@@ -30,23 +30,80 @@ public struct ZstdSettings: Sendable, Equatable {
     public static let maxLevel = Int32(ZSTD_maxCLevel())
 }
 
+/// A compression context kept from frame to frame, so zstd reuses its tables and buffers
+/// instead of allocating tens of MiB for each frame (a segmented patch makes one or two frames a
+/// segment). Use it for one frame at a time. The C functions are `ZSTD_createCCtx` and `ZSTD_CCtx_reset`.
+public final class ZstdContext {
+    fileprivate let ctx: OpaquePointer
+
+    public init() throws {
+        guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
+        ctx = c
+    }
+
+    deinit { ZSTD_freeCCtx(ctx) }
+}
+
+/// Bytes a frame is made against or decoded with (its zstd prefix, "patch-from"), in one buffer
+/// filled in place and reused from frame to frame: no array to allocate and zero for each.
+/// A frame keeps it alive, and its bytes must not change until the frame is finished.
+public final class ZstdReference {
+    public let capacity: Int
+    public private(set) var count = 0
+    fileprivate let buffer: UnsafeMutableRawBufferPointer
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 64)
+    }
+
+    deinit { buffer.deallocate() }
+
+    public func removeAll() { count = 0 }
+
+    /// Appends up to `n` bytes (at most the capacity left), written by `fill` into the space it is
+    /// handed, which returns how many it wrote. Returns that count.
+    @discardableResult
+    public func append(_ n: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
+        let room = UnsafeMutableRawBufferPointer(rebasing: buffer[count ..< count + min(n, capacity - count)])
+        let written = min(try fill(room), room.count)
+        count += written
+        return written
+    }
+
+    fileprivate var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[..<count]) }
+}
+
 /// Streaming compressor: feed chunks, get compressed chunks through `sink`, then `finish`.
 /// The C functions are `ZSTD_compressStream2` with `ZSTD_e_continue` and `ZSTD_e_end`.
 public final class ZstdCompressor {
     private let ctx: OpaquePointer
+    /// The context this frame borrows (it then frees nothing); nil when it owns `ctx`.
+    private let context: ZstdContext?
     private var out: UnsafeMutableRawBufferPointer
     private let sink: (UnsafeRawBufferPointer) throws -> Void
 
     /// A reference the frame is compressed against ("patch-from"); kept alive until `finish`.
     private let prefix: [UInt8]?
+    private let reference: ZstdReference?
 
     /// - Parameter prefix: the previous version of the data; the frame then holds only what
     ///   differs, and stock `zstd -d --patch-from=BASE` decodes it. The C function is `ZSTD_CCtx_refPrefix`.
-    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, prefix: [UInt8]? = nil,
-                sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// - Parameter reference: the same, in a reusable buffer (given instead of `prefix`).
+    /// - Parameter context: a context to borrow, reset here; nil makes one for this frame.
+    public init(_ settings: ZstdSettings, pledgedSize: Int64? = nil, prefix: [UInt8]? = nil, reference: ZstdReference? = nil,
+                context: ZstdContext? = nil, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         self.prefix = prefix
-        guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
-        ctx = c
+        self.reference = reference
+        self.context = context
+        if let context {
+            ZSTD_CCtx_reset(context.ctx, ZSTD_reset_session_and_parameters)
+            ctx = context.ctx
+        } else {
+            guard let c = ZSTD_createCCtx() else { throw ToolError.environment("out of memory creating a zstd compressor") }
+            ctx = c
+        }
+        let c = ctx
         out = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
         self.sink = sink
         do {
@@ -76,20 +133,28 @@ public final class ZstdCompressor {
             if let prefix, !prefix.isEmpty {
                 // The prefix pointer must outlive the frame: `self.prefix` owns the bytes.
                 _ = try zstdCheck(self.prefix!.withUnsafeBytes { ZSTD_CCtx_refPrefix(c, $0.baseAddress, $0.count) }, "zstd reference")
+            } else if let reference, reference.count > 0 {
+                // `self.reference` keeps the buffer alive for the frame.
+                _ = try zstdCheck(ZSTD_CCtx_refPrefix(c, reference.bytes.baseAddress, reference.count), "zstd reference")
             }
             if let size = pledgedSize {
                 // Lets zstd size its tables to the input: less memory for small packs.
                 _ = try zstdCheck(ZSTD_CCtx_setPledgedSrcSize(c, UInt64(size)), "zstd pledged size")
             }
         } catch {
-            ZSTD_freeCCtx(c)
+            if context == nil { ZSTD_freeCCtx(c) }
             out.deallocate()
             throw error
         }
     }
 
     deinit {
-        ZSTD_freeCCtx(ctx)
+        if context == nil {
+            ZSTD_freeCCtx(ctx)
+        } else {
+            // The prefix is referenced for this frame only; a frame left unfinished must not pass it on.
+            ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters)
+        }
         out.deallocate()
     }
 
@@ -135,10 +200,12 @@ public final class ZstdDecompressor {
     ///   - limit: the most output allowed; more is an error naming `what`.
     ///   - maxWindowLog: frames needing a larger window are refused (27 = 128 MiB).
     private let prefix: [UInt8]?
+    private let reference: ZstdReference?
 
-    public init(_ what: String, limit: Int64, maxWindowLog: Int32 = 27, prefix: [UInt8]? = nil,
+    public init(_ what: String, limit: Int64, maxWindowLog: Int32 = 27, prefix: [UInt8]? = nil, reference: ZstdReference? = nil,
                 sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         self.prefix = prefix
+        self.reference = reference
         guard let d = ZSTD_createDCtx() else { throw ToolError.environment("out of memory creating a zstd decompressor") }
         ctx = d
         self.limit = limit
@@ -149,6 +216,8 @@ public final class ZstdDecompressor {
         if let prefix, !prefix.isEmpty {
             // Valid for one frame, which is how patches are stored. `ZSTD_DCtx_refPrefix`.
             _ = try zstdCheck(self.prefix!.withUnsafeBytes { ZSTD_DCtx_refPrefix(d, $0.baseAddress, $0.count) }, "zstd reference")
+        } else if let reference, reference.count > 0 {
+            _ = try zstdCheck(ZSTD_DCtx_refPrefix(d, reference.bytes.baseAddress, reference.count), "zstd reference")
         }
     }
 

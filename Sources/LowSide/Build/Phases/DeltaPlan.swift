@@ -14,13 +14,33 @@ enum FileSource: Equatable {
     case unchanged
 }
 
+/// The stored bytes of one patch, as the patch maker made them.
+enum PatchBody: Equatable {
+    /// One zstd frame made against the whole base file (files under `PackLayout.largeObject`).
+    case frame([UInt8])
+    /// The frames of a segmented patch, one per segment, concatenated in a scratch file.
+    case segmented(file: String, stored: Int64, segments: [PatchSegment])
+
+    var stored: Int64 {
+        switch self {
+        case .frame(let f): Int64(f.count)
+        case .segmented(_, let stored, _): stored
+        }
+    }
+
+    var segments: [PatchSegment]? {
+        if case .segmented(_, _, let s) = self { return s }
+        return nil
+    }
+}
+
 /// What a bundle carries for each file, and for a delta what it patches and removes.
 struct DeltaPlan {
     /// `sources[i]` says how `files[i]` reaches the mirror.
     var sources: [FileSource]
     var patches: [BundleIndex.Patch] = []
-    /// `patchFrames[k]` is patch k: a zstd frame made against its base file.
-    var patchFrames: [[UInt8]] = []
+    /// `patchBodies[k]` holds the stored bytes of patch k.
+    var patchBodies: [PatchBody] = []
     /// Paths of the base that the new tree no longer has.
     var removed: [String] = []
     /// The version the delta is built against; nil for a full bundle.
@@ -36,7 +56,7 @@ struct DeltaPlan {
 /// Phase 2 of a build: for a delta, what the base already has, what can be patched, what goes whole.
 enum DeltaPlanner {
     /// Makes a patch of a new file against a base file (its scratch path), or nil to carry it whole.
-    typealias PatchMaker = (_ file: CollectedFile, _ digest: SHA256Digest, _ baseFile: String) throws -> [UInt8]?
+    typealias PatchMaker = (_ file: CollectedFile, _ digest: SHA256Digest, _ baseFile: String) throws -> PatchBody?
 
     /// Reads the base named by `choice` and checks that the new bundle can follow it.
     static func loadBase(_ choice: BaseChoice, for inputs: HashedInputs, name: String, sequence: Int64,
@@ -47,7 +67,7 @@ enum DeltaPlanner {
         case .bundle(let path):
             var newByPath: [String: SHA256Digest] = [:]
             for (i, f) in inputs.files.enumerated() { newByPath[f.logicalPath] = inputs.digests[i] }
-            base = try DeltaBase.bundle(path, trust: trust, scratch: scratch) { p, d in newByPath[p].map { $0 != d } ?? false }
+            base = try DeltaBase.bundle(path, trust: trust, scratch: scratch) { newByPath[$0] }
         }
         guard base.ref.name == name else {
             throw ToolError.usage("the base is bundle '\(base.ref.name)'; this spec builds '\(name)'")
@@ -79,12 +99,12 @@ enum DeltaPlanner {
                 plan.sources[i] = .base
             } else if let k = patched[d] {
                 plan.sources[i] = .patch(k)
-            } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], f.size <= DeltaBase.patchLimit, !f.compressed,
-                      let frame = try patch(f, d, baseFile) {
+            } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], !f.compressed,
+                      let body = try patch(f, d, baseFile) {
                 patched[d] = plan.patches.count
                 plan.sources[i] = .patch(plan.patches.count)
-                plan.patches.append(BundleIndex.Patch(pack: 0, stored: Int64(frame.count), size: f.size, base: b.sha256))
-                plan.patchFrames.append(frame)
+                plan.patches.append(BundleIndex.Patch(pack: 0, stored: body.stored, size: f.size, base: b.sha256, segments: body.segments))
+                plan.patchBodies.append(body)
             }
         }
         let present = Set(inputs.files.map(\.logicalPath))

@@ -33,7 +33,7 @@ struct PackWriter {
             written.files.append(scratchFile)
         }
         compressing.finish()
-        if !plan.patchFrames.isEmpty {
+        if !plan.patchBodies.isEmpty {
             for k in plan.patches.indices { plan.patches[k].pack = written.refs.count }
             try writePatches(plan, into: &written)
         }
@@ -45,9 +45,13 @@ struct PackWriter {
         let scratchFile = "\(scratch)/pack-patches"
         let out = try FileDescriptor.create(scratchFile, mode: 0o600)
         var hash = SHA256Stream()
-        for frame in plan.patchFrames {
-            hash.update(frame)
-            try out.write(frame)
+        for body in plan.patchBodies {
+            let start = hash.count
+            try body.forEachChunk { chunk in
+                hash.update(chunk)
+                try out.write(chunk)
+            }
+            guard hash.count - start == body.stored else { throw ToolError.environment("a patch's scratch file changed while the bundle was being built") }
         }
         try out.close()
         let digest = hash.finalize()
