@@ -1,0 +1,216 @@
+/// A strict JSON reader for feed records that builds only what it is asked for.
+///
+/// `JSON.parse` (BundleFormat) reads the project's own documents: integers only, everything
+/// materialized. Feed records are other people's JSON: floats, numbers of any size, and a KEV
+/// catalog of a megabyte and more, of which the report needs a few fields. So this reader checks
+/// every byte against the JSON grammar (RFC 8259) but materializes only the strings a caller
+/// reads; a skipped value is checked and passed over without allocating. Nesting is bounded
+/// (`maxDepth`) so a hostile file cannot exhaust the stack; any violation throws `Invalid`,
+/// which the report turns into "a changed file", never an error.
+struct RecordJSON {
+    struct Invalid: Error {}
+
+    static let maxDepth = 64
+
+    private let p: UnsafeBufferPointer<UInt8>
+    private var i = 0
+
+    private init(_ p: UnsafeBufferPointer<UInt8>) { self.p = p }
+
+    /// Runs `body` over `bytes` as one JSON document: `body` reads the top-level value, and
+    /// only white space may follow it. The bytes must be UTF-8 (checked once, up front, so the
+    /// strings read later need no second check).
+    static func read<T>(_ bytes: [UInt8], _ body: (inout RecordJSON) throws -> T) throws -> T {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw Invalid() }
+        return try bytes.withUnsafeBufferPointer { buffer in
+            var r = RecordJSON(buffer)
+            r.space()
+            let v = try body(&r)
+            r.space()
+            guard r.i == buffer.count else { throw Invalid() }
+            return v
+        }
+    }
+
+    /// The first byte of the next value, after white space.
+    mutating func peek() -> UInt8? {
+        space()
+        return i < p.count ? p[i] : nil
+    }
+
+    private mutating func space() {
+        while i < p.count, p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
+    }
+
+    private mutating func expect(_ c: UInt8) throws {
+        space()
+        guard i < p.count, p[i] == c else { throw Invalid() }
+        i += 1
+    }
+
+    /// Checks and passes over one value of any kind.
+    mutating func skip(depth: Int) throws {
+        guard depth < RecordJSON.maxDepth, let c = peek() else { throw Invalid() }
+        switch c {
+        case UInt8(ascii: "{"): try members(depth: depth) { r, _ in try r.skip(depth: depth + 1) }
+        case UInt8(ascii: "["): try elements(depth: depth) { r in try r.skip(depth: depth + 1) }
+        case UInt8(ascii: "\""): try passString()
+        case UInt8(ascii: "t"): try word("true")
+        case UInt8(ascii: "f"): try word("false")
+        case UInt8(ascii: "n"): try word("null")
+        default: try number()
+        }
+    }
+
+    /// Visits each member of an object: `body` gets the key and must read or skip the value.
+    mutating func members(depth: Int, _ body: (inout RecordJSON, [UInt8]) throws -> Void) throws {
+        guard depth < RecordJSON.maxDepth else { throw Invalid() }
+        try expect(UInt8(ascii: "{"))
+        if peek() == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            guard peek() == UInt8(ascii: "\"") else { throw Invalid() }
+            let key = try stringBytes(limit: 4096) ?? []
+            try expect(UInt8(ascii: ":"))
+            try body(&self, key)
+            space()
+            guard i < p.count else { throw Invalid() }
+            i += 1
+            if p[i - 1] == UInt8(ascii: "}") { return }
+            guard p[i - 1] == UInt8(ascii: ",") else { throw Invalid() }
+        }
+    }
+
+    /// Visits each element of an array: `body` must read or skip it.
+    mutating func elements(depth: Int, _ body: (inout RecordJSON) throws -> Void) throws {
+        guard depth < RecordJSON.maxDepth else { throw Invalid() }
+        try expect(UInt8(ascii: "["))
+        if peek() == UInt8(ascii: "]") { i += 1; return }
+        while true {
+            try body(&self)
+            space()
+            guard i < p.count else { throw Invalid() }
+            i += 1
+            if p[i - 1] == UInt8(ascii: "]") { return }
+            guard p[i - 1] == UInt8(ascii: ",") else { throw Invalid() }
+        }
+    }
+
+    /// A string value, decoded; nil (the value still consumed and checked) when it is longer
+    /// than `limit` bytes once decoded. Throws if the value is not a string.
+    mutating func string(limit: Int) throws -> String? {
+        guard peek() == UInt8(ascii: "\"") else { throw Invalid() }
+        guard let bytes = try stringBytes(limit: limit) else { return nil }
+        // UTF-8 was checked for the whole document; escapes are checked as they are decoded.
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A string, or null (nil), or any other value (skipped; `other` is set).
+    mutating func optionalString(limit: Int, depth: Int, other: inout Bool) throws -> String? {
+        switch peek() {
+        case UInt8(ascii: "\"")?: return try string(limit: limit)
+        case UInt8(ascii: "n")?: try word("null"); return nil
+        default: other = true; try skip(depth: depth); return nil
+        }
+    }
+
+    private mutating func word(_ w: StaticString) throws {
+        let n = w.utf8CodeUnitCount
+        guard p.count - i >= n else { throw Invalid() }
+        for k in 0..<n where p[i + k] != w.utf8Start[k] { throw Invalid() }
+        i += n
+    }
+
+    /// A number, checked against the grammar and never converted: its size does not matter.
+    private mutating func number() throws {
+        if i < p.count, p[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < p.count else { throw Invalid() }
+        if p[i] == UInt8(ascii: "0") { i += 1 } else { try digits() }
+        if i < p.count, p[i] == UInt8(ascii: ".") { i += 1; try digits() }
+        if i < p.count, p[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < p.count, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i += 1 }
+            try digits()
+        }
+    }
+
+    private mutating func digits() throws {
+        let start = i
+        while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") { i += 1 }
+        guard i > start else { throw Invalid() }
+    }
+
+    /// Passes over a string without decoding it (escapes are still checked).
+    private mutating func passString() throws {
+        var none: [UInt8] = []
+        try stringBody(into: &none, keep: false)
+    }
+
+    /// Decodes a string (the cursor on its opening quote); nil when longer than `limit`.
+    private mutating func stringBytes(limit: Int) throws -> [UInt8]? {
+        var out: [UInt8] = []
+        try stringBody(into: &out, keep: true, limit: limit)
+        return out.count > limit ? nil : out
+    }
+
+    /// Reads a string from its opening quote to its closing one, appending the decoded bytes
+    /// to `out` when `keep` (and only up to just past `limit`, so a huge value costs no memory).
+    private mutating func stringBody(into out: inout [UInt8], keep: Bool, limit: Int = 0) throws {
+        i += 1
+        while i < p.count {
+            let start = i
+            while i < p.count, p[i] != UInt8(ascii: "\""), p[i] != UInt8(ascii: "\\"), p[i] >= 0x20 { i += 1 }
+            if keep, out.count <= limit { out += p[start..<min(i, start + limit + 1 - out.count)] }
+            guard i < p.count, p[i] >= 0x20 else { throw Invalid() }
+            if p[i] == UInt8(ascii: "\"") { i += 1; return }
+            let decoded = try escape()
+            if keep, out.count <= limit { out += decoded }
+        }
+        throw Invalid()
+    }
+
+    /// One escape sequence (the cursor on the backslash), decoded to UTF-8.
+    private mutating func escape() throws -> [UInt8] {
+        guard i + 1 < p.count else { throw Invalid() }
+        let e = p[i + 1]
+        i += 2
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return [e]
+        case UInt8(ascii: "b"): return [8]
+        case UInt8(ascii: "f"): return [12]
+        case UInt8(ascii: "n"): return [10]
+        case UInt8(ascii: "r"): return [13]
+        case UInt8(ascii: "t"): return [9]
+        case UInt8(ascii: "u"): break
+        default: throw Invalid()
+        }
+        var code = try hex4()
+        if (0xD800..<0xDC00).contains(code) {
+            guard p.count - i >= 2, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else { throw Invalid() }
+            i += 2
+            let low = try hex4()
+            guard (0xDC00..<0xE000).contains(low) else { throw Invalid() }
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+        } else if (0xDC00..<0xE000).contains(code) {
+            throw Invalid()
+        }
+        guard let scalar = Unicode.Scalar(code) else { throw Invalid() }
+        return Array(String(Character(scalar)).utf8)
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard p.count - i >= 4 else { throw Invalid() }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = p[i] | 0x20
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            default: throw Invalid()
+            }
+            v = v << 4 | UInt32(d)
+            i += 1
+        }
+        return v
+    }
+}
