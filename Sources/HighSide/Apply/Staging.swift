@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Changes
 import Support
 import SystemIO
 
@@ -12,6 +13,8 @@ struct Staging {
         var listing: TreeListing
         var linkedFiles: Int
         var writtenBytes: Int64
+        /// What it changes against the current version (CHANGES.json).
+        var report: ChangeReport
     }
 
     let paths: MirrorPaths
@@ -28,8 +31,10 @@ struct Staging {
     func folder(_ id: String) -> String { paths.staging + "/" + id }
 
     /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
-    /// `current`), then MANIFEST, its signatures, FILES.json and BUNDLE.json.
-    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress) throws -> Staged {
+    /// `current`), then MANIFEST, its signatures, FILES.json, CHANGES.json (read from the staged
+    /// tree and `current`'s, both checked by then) and BUNDLE.json.
+    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, previousImages: [ImageSummary], now: Int64,
+               progress: Progress) throws -> Staged {
         let stage = folder(id)
         try FS.makeDirectory(stage, mode: 0o755)
         let index = try reader.readIndex()
@@ -39,16 +44,19 @@ struct Staging {
                                         base: CurrentVersion.provider(current), progress: progress)
         try stager.carryOver(listing)
         progress.finish()
-        try writeRecords(reader, listing: listing, into: stage, now: now)
-        return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written)
+        let report = VersionChanges.report(current: current, previousImages: previousImages, paths: paths, to: id, listing: listing,
+                                           images: reader.manifest.images) { VersionChanges.records(in: stage + "/tree", $0) }
+        try writeRecords(reader, listing: listing, report: report, into: stage, now: now)
+        return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written, report: report)
     }
 
     /// What a version keeps beside its tree, and BUNDLE.json in it.
-    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64) throws {
+    private func writeRecords(_ reader: BundleReader, listing: TreeListing, report: ChangeReport, into stage: String, now: Int64) throws {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
         try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
+        try FS.writeAtomically(stage + "/" + VersionChanges.file, report.json.canonicalBytes + [10])
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
             "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
