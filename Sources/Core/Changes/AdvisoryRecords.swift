@@ -102,31 +102,38 @@ public enum RecordFile {
 /// OSV or KEV in JSON, read field by field with `RecordJSON`: only the fields the report uses
 /// are decoded, so a 1.3 MB catalog costs a pass over its bytes and a few thousand strings.
 private enum JSONRecord {
-    static let id = Array("id".utf8), modified = Array("modified".utf8), withdrawn = Array("withdrawn".utf8)
-    static let aliases = Array("aliases".utf8), vulnerabilities = Array("vulnerabilities".utf8)
+    /// The top-level fields the report reads, as bits: one given twice could mean either value,
+    /// and the file is then not a record.
+    static func field(_ key: RecordJSON.Key) -> UInt8? {
+        if key.is("id") { return 1 }
+        if key.is("modified") { return 2 }
+        if key.is("withdrawn") { return 4 }
+        if key.is("aliases") { return 8 }
+        if key.is("vulnerabilities") { return 16 }
+        return nil
+    }
 
     static func read(_ r: inout RecordJSON) throws -> FileRecords {
         guard r.peek() == UInt8(ascii: "{") else {
             try r.skip(depth: 0)
             return .other
         }
-        var idValue: String?, modifiedValue: String?, withdrawnValue: String?, aliasValues: [String] = []
-        var catalog: [ExploitedEntry]?, wrongType = false
-        var seen: Set<[UInt8]> = []
+        var id: String?, modified: String?, withdrawn: String?, aliases: [String] = []
+        var catalog: [ExploitedEntry]?, wrongType = false, seen: UInt8 = 0
         try r.members(depth: 0) { r, key in
-            // A field the report reads, given twice, could mean either value: not a record then.
-            if [id, modified, withdrawn, aliases, vulnerabilities].contains(key), !seen.insert(key).inserted { throw RecordJSON.Invalid() }
-            switch key {
-            case id: idValue = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
-            case modified: modifiedValue = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
-            case withdrawn: withdrawnValue = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
-            case aliases: aliasValues = try strings(&r)
-            case vulnerabilities: catalog = try entries(&r)
-            default: try r.skip(depth: 1)
+            guard let f = field(key) else { return try r.skip(depth: 1) }
+            guard seen & f == 0 else { throw RecordJSON.Invalid() }
+            seen |= f
+            switch f {
+            case 1: id = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
+            case 2: modified = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
+            case 4: withdrawn = try r.optionalString(limit: RecordFile.fieldLimit, depth: 1, other: &wrongType)
+            case 8: aliases = try strings(&r)
+            default: catalog = try entries(&r)
             }
         }
-        if idValue != nil || modifiedValue != nil {
-            return wrongType ? .other : RecordFile.advisory(id: idValue, modified: modifiedValue, withdrawn: withdrawnValue, aliases: aliasValues)
+        if id != nil || modified != nil {
+            return wrongType ? .other : RecordFile.advisory(id: id, modified: modified, withdrawn: withdrawn, aliases: aliases)
         }
         return catalog.map { .exploited($0) } ?? .other
     }
@@ -148,10 +155,6 @@ private enum JSONRecord {
         return out
     }
 
-    static let cveID = Array("cveID".utf8), dateAdded = Array("dateAdded".utf8)
-    static let ransomware = Array("knownRansomwareCampaignUse".utf8)
-    static let vendor = Array("vendorProject".utf8), product = Array("product".utf8)
-
     /// A KEV `vulnerabilities` array; nil unless it is an array of objects that all have a
     /// string `cveID`.
     static func entries(_ r: inout RecordJSON) throws -> [ExploitedEntry]? {
@@ -171,15 +174,23 @@ private enum JSONRecord {
     }
 
     static func entry(_ r: inout RecordJSON) throws -> ExploitedEntry? {
-        var fields: [[UInt8]: String] = [:], wrong = false
+        var e = ExploitedEntry(cve: ""), seen: UInt8 = 0, wrong = false
         try r.members(depth: 2) { r, key in
-            guard [cveID, dateAdded, ransomware, vendor, product].contains(key) else { return try r.skip(depth: 3) }
-            guard fields[key] == nil else { throw RecordJSON.Invalid() }
-            fields[key] = try r.optionalString(limit: RecordFile.fieldLimit, depth: 3, other: &wrong) ?? ""
+            let n: UInt8
+            if key.is("cveID") { n = 1 } else if key.is("dateAdded") { n = 2 } else if key.is("knownRansomwareCampaignUse") { n = 4 }
+            else if key.is("vendorProject") { n = 8 } else if key.is("product") { n = 16 } else { return try r.skip(depth: 3) }
+            guard seen & n == 0 else { throw RecordJSON.Invalid() }
+            seen |= n
+            let v = try r.optionalString(limit: RecordFile.fieldLimit, depth: 3, other: &wrong).flatMap { $0.isEmpty ? nil : $0 }
+            switch n {
+            case 1: e.cve = v ?? ""
+            case 2: e.dateAdded = v
+            case 4: e.ransomware = v
+            case 8: e.vendor = v
+            default: e.product = v
+            }
         }
-        guard !wrong, let cve = fields[cveID], !cve.isEmpty else { return nil }
-        func field(_ k: [UInt8]) -> String? { fields[k].flatMap { $0.isEmpty ? nil : $0 } }
-        return ExploitedEntry(cve: cve, dateAdded: field(dateAdded), ransomware: field(ransomware), vendor: field(vendor), product: field(product))
+        return wrong || e.cve.isEmpty ? nil : e
     }
 }
 
@@ -189,7 +200,8 @@ private enum JSONRecord {
 private enum YAMLRecord {
     static func read(_ bytes: [UInt8]) -> FileRecords {
         guard let text = String(validating: bytes, as: UTF8.self),
-              let root = try? Yams.compose(yaml: text, .basic), let top = root.mapping else { return .other }
+              // UTF-8 named: Yams' default encoding reads the process environment on every call.
+              let root = try? Yams.compose(yaml: text, .basic, .default, .utf8), let top = root.mapping else { return .other }
         var fields: [String: Node] = [:]
         for (k, v) in top {
             guard case .scalar(let key) = k else { continue }

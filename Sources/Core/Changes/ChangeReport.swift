@@ -78,6 +78,22 @@ public struct ChangeReport: Sendable {
         return report
     }
 
+    /// Every file `make` may ask `records` for: the candidates among the added (new side),
+    /// removed (old side) and changed files (both sides, when the bytes differ). A caller that
+    /// reads them ahead (on several threads) then answers `make` from what it read.
+    public static func reads(old: TreeListing?, new: TreeListing) -> [(Side, TreeListing.Entry)] {
+        var before: [String: TreeListing.Entry] = [:], out: [(Side, TreeListing.Entry)] = []
+        for e in old?.entries ?? [] { before[e.path] = e }
+        for e in new.entries {
+            let o = before.removeValue(forKey: e.path)
+            if o?.sha256 == e.sha256 { continue }
+            if let o, RecordFile.isCandidate(o.path, size: o.size) { out.append((.old, o)) }
+            if RecordFile.isCandidate(e.path, size: e.size) { out.append((.new, e)) }
+        }
+        for o in before.values where RecordFile.isCandidate(o.path, size: o.size) { out.append((.old, o)) }
+        return out
+    }
+
     private static func sameKind(_ a: FileRecords, _ b: FileRecords) -> Bool {
         switch (a, b) {
         case (.advisory, .advisory), (.exploited, .exploited): true

@@ -62,16 +62,34 @@ struct RecordJSON {
         }
     }
 
+    /// An object member's name, decoded, valid only during the call that receives it.
+    struct Key {
+        let bytes: UnsafeBufferPointer<UInt8>
+
+        func `is`(_ name: StaticString) -> Bool {
+            guard bytes.count == name.utf8CodeUnitCount else { return false }
+            for k in 0..<bytes.count where bytes[k] != name.utf8Start[k] { return false }
+            return true
+        }
+    }
+
     /// Visits each member of an object: `body` gets the key and must read or skip the value.
-    mutating func members(depth: Int, _ body: (inout RecordJSON, [UInt8]) throws -> Void) throws {
+    /// A key without escapes is handed over in place, so a catalog's thousands of keys cost no
+    /// allocation.
+    mutating func members(depth: Int, _ body: (inout RecordJSON, Key) throws -> Void) throws {
         guard depth < RecordJSON.maxDepth else { throw Invalid() }
         try expect(UInt8(ascii: "{"))
         if peek() == UInt8(ascii: "}") { i += 1; return }
         while true {
             guard peek() == UInt8(ascii: "\"") else { throw Invalid() }
-            let key = try stringBytes(limit: 4096) ?? []
-            try expect(UInt8(ascii: ":"))
-            try body(&self, key)
+            if let plain = plainString() {
+                try expect(UInt8(ascii: ":"))
+                try body(&self, Key(bytes: UnsafeBufferPointer(rebasing: p[plain])))
+            } else {
+                let decoded = try stringBytes(limit: 4096) ?? []
+                try expect(UInt8(ascii: ":"))
+                try decoded.withUnsafeBufferPointer { try body(&self, Key(bytes: $0)) }
+            }
             space()
             guard i < p.count else { throw Invalid() }
             i += 1
@@ -99,6 +117,7 @@ struct RecordJSON {
     /// than `limit` bytes once decoded. Throws if the value is not a string.
     mutating func string(limit: Int) throws -> String? {
         guard peek() == UInt8(ascii: "\"") else { throw Invalid() }
+        if let plain = plainString() { return plain.count > limit ? nil : String(decoding: UnsafeBufferPointer(rebasing: p[plain]), as: UTF8.self) }
         guard let bytes = try stringBytes(limit: limit) else { return nil }
         // UTF-8 was checked for the whole document; escapes are checked as they are decoded.
         return String(decoding: bytes, as: UTF8.self)
@@ -139,6 +158,16 @@ struct RecordJSON {
         guard i > start else { throw Invalid() }
     }
 
+    /// The bytes of a string without escapes (the cursor on its opening quote, then past its
+    /// closing one); nil, the cursor unmoved, for a string with escapes or a control character.
+    private mutating func plainString() -> Range<Int>? {
+        var k = i + 1
+        while k < p.count, p[k] != UInt8(ascii: "\""), p[k] != UInt8(ascii: "\\"), p[k] >= 0x20 { k += 1 }
+        guard k < p.count, p[k] == UInt8(ascii: "\"") else { return nil }
+        defer { i = k + 1 }
+        return (i + 1)..<k
+    }
+
     /// Passes over a string without decoding it (escapes are still checked).
     private mutating func passString() throws {
         var none: [UInt8] = []
@@ -162,27 +191,33 @@ struct RecordJSON {
             if keep, out.count <= limit { out += p[start..<min(i, start + limit + 1 - out.count)] }
             guard i < p.count, p[i] >= 0x20 else { throw Invalid() }
             if p[i] == UInt8(ascii: "\"") { i += 1; return }
-            let decoded = try escape()
-            if keep, out.count <= limit { out += decoded }
+            try escape(into: &out, keep: keep && out.count <= limit)
         }
         throw Invalid()
     }
 
-    /// One escape sequence (the cursor on the backslash), decoded to UTF-8.
-    private mutating func escape() throws -> [UInt8] {
+    /// One escape sequence (the cursor on the backslash), checked, and appended to `out` as
+    /// UTF-8 when `keep`.
+    private mutating func escape(into out: inout [UInt8], keep: Bool) throws {
         guard i + 1 < p.count else { throw Invalid() }
         let e = p[i + 1]
         i += 2
+        let byte: UInt8
         switch e {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return [e]
-        case UInt8(ascii: "b"): return [8]
-        case UInt8(ascii: "f"): return [12]
-        case UInt8(ascii: "n"): return [10]
-        case UInt8(ascii: "r"): return [13]
-        case UInt8(ascii: "t"): return [9]
-        case UInt8(ascii: "u"): break
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): byte = e
+        case UInt8(ascii: "b"): byte = 8
+        case UInt8(ascii: "f"): byte = 12
+        case UInt8(ascii: "n"): byte = 10
+        case UInt8(ascii: "r"): byte = 13
+        case UInt8(ascii: "t"): byte = 9
+        case UInt8(ascii: "u"): return try unicodeEscape(into: &out, keep: keep)
         default: throw Invalid()
         }
+        if keep { out.append(byte) }
+    }
+
+    /// The rest of a \uXXXX escape (or a surrogate pair of them).
+    private mutating func unicodeEscape(into out: inout [UInt8], keep: Bool) throws {
         var code = try hex4()
         if (0xD800..<0xDC00).contains(code) {
             guard p.count - i >= 2, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else { throw Invalid() }
@@ -194,7 +229,7 @@ struct RecordJSON {
             throw Invalid()
         }
         guard let scalar = Unicode.Scalar(code) else { throw Invalid() }
-        return Array(String(Character(scalar)).utf8)
+        if keep { out += Array(String(Character(scalar)).utf8) }
     }
 
     private mutating func hex4() throws -> UInt32 {

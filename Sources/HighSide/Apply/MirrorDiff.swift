@@ -46,9 +46,8 @@ extension OfflineMirror {
     private func computed(from: String, to: String) throws -> ChangeReport {
         let (old, oldImages) = try checkedListing(from)
         let (new, newImages) = try checkedListing(to)
-        var report = ChangeReport.make(old: old, new: new, images: ImageChanges.between(oldImages, newImages)) { side, e in
-            VersionChanges.records(in: paths.tree(side == .old ? from : to), e)
-        }
+        var report = VersionChanges.report(old: old, oldTree: .init(path: paths.tree(from), check: true), new: new,
+                                           newTree: .init(path: paths.tree(to), check: true), images: ImageChanges.between(oldImages, newImages))
         (report.from, report.to) = (from, to)
         return report
     }

@@ -44,8 +44,9 @@ struct Staging {
                                         base: CurrentVersion.provider(current), progress: progress)
         try stager.carryOver(listing)
         progress.finish()
-        let report = VersionChanges.report(current: current, previousImages: previousImages, paths: paths, to: id, listing: listing,
-                                           images: reader.manifest.images) { VersionChanges.records(in: stage + "/tree", $0) }
+        // The staged files were just written from verified bytes: read back without re-hashing.
+        let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
+                                           images: reader.manifest.images, newTree: .init(path: stage + "/tree", check: false))
         try writeRecords(reader, listing: listing, report: report, into: stage, now: now)
         return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written, report: report)
     }
