@@ -108,6 +108,29 @@ struct RecordReadingTests {
         #expect(RecordFile.read("advisories/a/deep.yaml", Array("id: A\nmodified: m\nx: \(deepYAML)\n".utf8)) == .other)
     }
 
+    @Test("strings are scanned eight bytes at a time: a quote, backslash or control at any offset is found")
+    func stringScan() {
+        for length in 0..<24 {
+            for at in 0..<length {
+                let plain = String(repeating: "é", count: length / 2) + String(repeating: "x", count: length - length / 2)
+                var chars = Array(plain)
+                chars[at] = "\\"
+                let escaped = String(chars).replacingOccurrences(of: "\\", with: "\\\\")  // a backslash, escaped in JSON
+                let ok = RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(escaped)\",\"modified\":\"m\"}".utf8))
+                #expect(ok == .advisory(Advisory(id: String(chars), modified: "m")), "backslash at \(at) of \(length)")
+                chars[at] = "\""
+                let quoted = String(chars).replacingOccurrences(of: "\"", with: "\\\"")
+                #expect(RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(quoted)\",\"modified\":\"m\"}".utf8))
+                    == .advisory(Advisory(id: String(chars), modified: "m")), "quote at \(at) of \(length)")
+                chars[at] = "\u{1}"
+                #expect(RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(String(chars))\",\"modified\":\"m\"}".utf8)) == .other,
+                        "a raw control character at \(at) of \(length)")
+            }
+            let id = String(repeating: "y", count: length + 1)
+            #expect(RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(id)\",\"modified\":\"m\"}".utf8)) == .advisory(Advisory(id: id, modified: "m")))
+        }
+    }
+
     @Test("only candidates are read: under advisories/, JSON up to 64 MiB, YAML up to 4 MiB")
     func candidates() {
         #expect(RecordFile.isCandidate("advisories/kev/kev.json", size: 64 << 20))

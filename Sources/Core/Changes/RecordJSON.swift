@@ -161,11 +161,30 @@ struct RecordJSON {
     /// The bytes of a string without escapes (the cursor on its opening quote, then past its
     /// closing one); nil, the cursor unmoved, for a string with escapes or a control character.
     private mutating func plainString() -> Range<Int>? {
-        var k = i + 1
-        while k < p.count, p[k] != UInt8(ascii: "\""), p[k] != UInt8(ascii: "\\"), p[k] >= 0x20 { k += 1 }
+        let k = plainRun(from: i + 1)
         guard k < p.count, p[k] == UInt8(ascii: "\"") else { return nil }
         defer { i = k + 1 }
         return (i + 1)..<k
+    }
+
+    /// The index of the first quote, backslash or control character at or after `k` (or the
+    /// end). Eight bytes at a time while none of them is one: a KEV catalog is mostly long
+    /// descriptions the report skips.
+    private func plainRun(from start: Int) -> Int {
+        var k = start
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        if let base = UnsafeRawPointer(p.baseAddress) {
+            while p.count - k >= 8 {
+                let x = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: k, as: UInt64.self))
+                // A byte is zero in v exactly when (v - 1) borrows into its high bit while v's is clear.
+                func anyZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+                let control = (x &- 0x2020_2020_2020_2020) & ~x & highs != 0  // some byte below 0x20
+                if control || anyZero(x ^ 0x2222_2222_2222_2222) || anyZero(x ^ 0x5C5C_5C5C_5C5C_5C5C) { break }
+                k += 8
+            }
+        }
+        while k < p.count, p[k] != UInt8(ascii: "\""), p[k] != UInt8(ascii: "\\"), p[k] >= 0x20 { k += 1 }
+        return k
     }
 
     /// Passes over a string without decoding it (escapes are still checked).
@@ -187,7 +206,7 @@ struct RecordJSON {
         i += 1
         while i < p.count {
             let start = i
-            while i < p.count, p[i] != UInt8(ascii: "\""), p[i] != UInt8(ascii: "\\"), p[i] >= 0x20 { i += 1 }
+            i = plainRun(from: i)
             if keep, out.count <= limit { out += p[start..<min(i, start + limit + 1 - out.count)] }
             guard i < p.count, p[i] >= 0x20 else { throw Invalid() }
             if p[i] == UInt8(ascii: "\"") { i += 1; return }
