@@ -147,24 +147,31 @@ public struct RecordChanges: Equatable, Sendable {
         for i in [\RecordChanges.added, \.modified, \.withdrawn, \.removed] { self[keyPath: i].sort { LogicalPath.bytewiseLess($0.id, $1.id) } }
     }
 
-    /// KEV entries by CVE id across the changed catalogs of each side.
+    /// KEV entries by CVE id across the changed catalogs of each side (a catalog holds
+    /// thousands: indexes into the lists, not copies of the entries).
     private mutating func compareCatalogs(_ old: [ParsedFile], _ new: [ParsedFile]) {
-        func entries(_ files: [ParsedFile]) -> [String: ExploitedChange] {
-            var out: [String: ExploitedChange] = [:]
+        typealias Catalogs = (lists: [(path: String, entries: [ExploitedEntry])], at: [String: (list: Int, entry: Int)])
+        func catalogs(_ files: [ParsedFile]) -> Catalogs {
+            var c: Catalogs = ([], [:])
             for f in files.sorted(by: { LogicalPath.bytewiseLess($0.path, $1.path) }) {
                 guard case .exploited(let list) = f.records else { continue }
-                for e in list where out[e.cve] == nil { out[e.cve] = ExploitedChange(entry: e, path: f.path) }
+                c.lists.append((f.path, list))
+                for (k, e) in list.enumerated() where c.at[e.cve] == nil { c.at[e.cve] = (c.lists.count - 1, k) }
             }
-            return out
+            return c
         }
-        let before = entries(old), after = entries(new)
-        for (cve, n) in after {
-            guard let o = before[cve] else { exploitedAdded.append(n); continue }
-            if o.entry.ransomware != n.entry.ransomware {
-                ransomwareChanged.append(RansomwareChange(cve: cve, path: n.path, from: o.entry.ransomware, to: n.entry.ransomware))
+        func change(_ c: Catalogs, _ i: (list: Int, entry: Int)) -> ExploitedChange {
+            ExploitedChange(entry: c.lists[i.list].entries[i.entry], path: c.lists[i.list].path)
+        }
+        let before = catalogs(old), after = catalogs(new)
+        for (cve, i) in after.at {
+            guard let j = before.at[cve] else { exploitedAdded.append(change(after, i)); continue }
+            let (o, n) = (before.lists[j.list].entries[j.entry], after.lists[i.list].entries[i.entry])
+            if o.ransomware != n.ransomware {
+                ransomwareChanged.append(RansomwareChange(cve: cve, path: after.lists[i.list].path, from: o.ransomware, to: n.ransomware))
             }
         }
-        exploitedRemoved = before.filter { after[$0.key] == nil }.map(\.value)
+        exploitedRemoved = before.at.filter { after.at[$0.key] == nil }.map { change(before, $0.value) }
         exploitedAdded.sort { LogicalPath.bytewiseLess($0.entry.cve, $1.entry.cve) }
         exploitedRemoved.sort { LogicalPath.bytewiseLess($0.entry.cve, $1.entry.cve) }
         ransomwareChanged.sort { LogicalPath.bytewiseLess($0.cve, $1.cve) }

@@ -42,11 +42,13 @@ enum VersionChanges {
         }
     }
 
-    /// Reads many files on up to 4 threads (a first version's thousands of YAML records take
-    /// Yams about 0.3 ms each); a few on this one. Results by side (0 old, 1 new), then path.
+    /// Reads the files on up to 4 threads when there is much to read (a first version's
+    /// thousands of YAML records take Yams about 0.3 ms each; a KEV catalog, old and new, 1 MB
+    /// and more each), else on this one. Results by side (0 old, 1 new), then path.
     static func parallelRecords(_ wanted: [(ChangeReport.Side, TreeListing.Entry)],
                                 _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry) -> FileRecords?) -> [[String: FileRecords]] {
-        let workers = wanted.count < 64 ? 1 : min(4, CurrentProcess.processorCount)
+        let bytes = wanted.reduce(Int64(0)) { $0 + $1.1.size }
+        let workers = wanted.count >= 64 || bytes >= 1 << 20 ? min(4, CurrentProcess.processorCount, wanted.count) : 1
         let results = Results(count: workers)
         let stripe: @Sendable (Int) -> Void = { k in
             var mine: [(Int, String, FileRecords)] = []
