@@ -45,8 +45,10 @@ let package = Package(
         .target(name: "BundleVerify", dependencies: ["SystemIO", "BundleFormat", "Sodium", "Libarchive", "Zstd", "Support"], path: "Sources/Reading/BundleVerify", swiftSettings: strict),
 
         // What one tree, image list or trust policy changes against another: apply's report and
-        // `bundlectl diff`. Pure, so both tools share it without either side's code.
-        .target(name: "Changes", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/Changes", swiftSettings: strict),
+        // `bundlectl diff`; and record by record (OSV advisories, KEV entries) for CHANGES.json,
+        // `mirrorctl diff` and `bundlectl inspect --base`. Pure, so both tools share it without either
+        // side's code. Yams reads the OSV records published as YAML (PyPA), as Collect reads specs.
+        .target(name: "Changes", dependencies: ["BundleFormat", "Support", "Yams"], path: "Sources/Core/Changes", swiftSettings: strict),
 
         // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
         .target(name: "OCI", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/OCI", swiftSettings: strict),

@@ -1,26 +1,46 @@
 import ArgumentParser
 import BundleFormat
 import BundleVerify
+import Changes
 import CommandSupport
 import Support
 
 extension Bundlectl {
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show what a bundle holds. The signature is not checked: use `verify` for that.")
+            abstract: "Show what a bundle holds. The signature is not checked: use `verify` for that.",
+            discussion: """
+                With --base, also what the bundle changes against a base bundle, record by record (advisories with their \
+                CVE ids, CVEs newly known exploited, images, other files), as `mirrorctl apply` reports it. Both bundles are \
+                read through and checked against their tree digests; signatures are not checked.
+                """)
 
         @Argument(help: "The bundle file.")
         var bundle: String
+        @Option(help: "A full bundle to report the changes against (last month's).")
+        var base: String?
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
 
         func run() async throws {
             let reader = try BundleReader(path: bundle, trust: nil)
             let index = try reader.readIndex()
+            let changes = try base.map { try BaseChanges.report(reader, index, base: $0) }
             if json {
-                printJSON(jsonReport(reader, index))
+                var o = jsonReport(reader, index)
+                if let (report, b) = changes {
+                    o = Fields.adding(["base": .object(Fields.bundle(b.manifest, manifest: b.manifestDigest).merging(["bundle": .string(b.path)]) { $1 }),
+                                       "changeReport": report.json], to: o)
+                }
+                printJSON(o)
             } else {
-                textReport(reader, index).print()
+                var s = textReport(reader, index)
+                if let (report, b) = changes {
+                    s.add("against", "\(b.manifest.name) \(b.manifest.version) (sequence \(b.manifest.sequence))  \(b.path)  sha256:\(b.manifestDigest.hex)")
+                    s.add("files", "\(report.files.added) added, \(report.files.changed) changed, \(report.files.removed) removed")
+                    s.add(report)
+                }
+                s.print()
             }
         }
 

@@ -94,6 +94,7 @@ extension Mirrorctl {
             }
             s.add(r.changes)
             s.add(r.imageChanges)
+            s.add(r.changeReport, images: false)
             if !dryRun {
                 s.add("disk", "\(Format.grouped(r.writtenBytes)) bytes written, \(r.linkedFiles) unchanged files shared by hard link")
                 if !r.pruned.isEmpty { s.add("pruned", r.pruned.joined(separator: ", ")) }
@@ -112,6 +113,7 @@ extension Mirrorctl {
             o["images"] = .array(r.manifest.images.map(Fields.image))
             o["changes"] = r.changes.json
             o["imageChanges"] = r.imageChanges.json
+            o["changeReport"] = r.changeReport.json
             o["trustPolicy"] = Fields.policy(r.trustUpdate)
             o["trustChange"] = r.policyChange?.json ?? .null
             o["volumes"] = intake.map(Apply.volumes) ?? .null

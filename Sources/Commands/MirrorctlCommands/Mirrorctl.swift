@@ -10,7 +10,7 @@ public struct Mirrorctl: AsyncParsableCommand {
         abstract: "Apply signed bundles to an offline mirror, atomically (high side).",
         discussion: "Exit codes: 0 ok, 1 verification or policy refusal, 2 usage or spec error, 3 I/O or environment.",
         version: ToolVersion.current,
-        subcommands: [Init.self, Apply.self, Status.self, Rollback.self, Switch.self, Repair.self, Verify.self, Log.self, Receipt.self, PushImages.self, MediaKeyGroup.self, Config.self])
+        subcommands: [Init.self, Apply.self, Status.self, Diff.self, Rollback.self, Switch.self, Repair.self, Verify.self, Log.self, Receipt.self, PushImages.self, MediaKeyGroup.self, Config.self])
 
     public init() {}
 }

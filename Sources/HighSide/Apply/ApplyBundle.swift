@@ -24,6 +24,8 @@ public struct ApplyReport {
     /// The keys whose signatures counted, and what the mirror held before (ApplyReportContext.swift).
     public var signers: [String] = []
     public var before = Before()
+    /// What the version changes, record by record (the version's CHANGES.json; VersionChanges.swift).
+    public var changeReport = ChangeReport()
 }
 
 /// An apply, as a sequence of named steps over the current version loaded once under the lock:
@@ -59,11 +61,12 @@ extension OfflineMirror {
         report.note(reader, current: current?.id, policy: config.policy, paths: paths)
         if dryRun {
             let index = try reader.readIndex()
-            // The same check as staging, into a sink that keeps nothing.
-            let listing = try Staging.check(reader, index, into: DiscardingSink(), current: current,
-                                            base: current.map { c in { try c.content($0) } }, progress: progress)
+            // The same check as staging, into a sink that keeps only the records it reads.
+            let (listing, changeReport) = try dryRunReport(reader, index, current: current, previousImages: report.before.images, id: id,
+                                                           progress: progress)
             progress.finish()
             report.changes = ChangeSummary.between(current?.listing, listing)
+            report.changeReport = changeReport
         } else {
             try stageCommitRecord(reader, bundle: bundle, id: id, state: state, current: current, config: config, now: now, progress: progress,
                                   into: &report)
@@ -78,8 +81,9 @@ extension OfflineMirror {
                                    config: MirrorConfig, now: Int64, progress: Progress, into report: inout ApplyReport) throws {
         let staging = Staging(paths: paths)
         do {
-            let staged = try staging.stage(reader, id: id, current: current, now: now, progress: progress)
+            let staged = try staging.stage(reader, id: id, current: current, previousImages: report.before.images, now: now, progress: progress)
             report.changes = ChangeSummary.between(current?.listing, staged.listing)
+            report.changeReport = staged.report
             let adopting = try Commit(paths: paths, config: config).commit(staged.folder, id: id, trust: reader.trustUpdate, bundle: bundle,
                                                                            manifest: reader.manifestDigest)
             (report.pruned, report.warnings) = try record.applied(reader, bundle: bundle, id: id, state: state, previous: current?.id, now: now)

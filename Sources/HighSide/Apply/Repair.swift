@@ -102,7 +102,7 @@ struct Repair {
         let staging = Staging(paths: paths)
         let progress = Progress("repairing", total: reader.manifest.packs.reduce(0) { $0 + $1.size })
         do {
-            let staged = try staging.stage(reader, id: id, current: base, now: now, progress: progress,
+            let staged = try staging.stage(reader, id: id, current: base, previousImages: [], now: now, progress: progress,
                                            record: ["repairedAt": .string(Timestamp.format(now))].merging(appliedAt(id)) { $1 })
             try FS.syncFileSystem(containing: staged.folder)
             return staged
@@ -133,7 +133,10 @@ struct Repair {
             try FS.rename(stage, version)
             return try FS.syncDirectory(paths.versions)
         }
-        for name in try FS.list(stage) where name != "tree" { try FS.rename(stage + "/" + name, version + "/" + name) }
+        // The version's own change report stays: the staged one compares it with its base (or
+        // with itself, for a full bundle), not with the version that was current when it came.
+        let keep: Set<String> = (try FS.info(version + "/CHANGES.json")) != nil ? ["tree", "CHANGES.json"] : ["tree"]
+        for name in try FS.list(stage) where !keep.contains(name) { try FS.rename(stage + "/" + name, version + "/" + name) }
         if try !FS.exchange(stage + "/tree", version + "/tree") {
             // A file system without RENAME_EXCHANGE: two renames, with the tree gone in between.
             try FS.rename(version + "/tree", stage + "/damaged")

@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Changes
 import Support
 import SystemIO
 
@@ -12,6 +13,8 @@ struct Staging {
         var listing: TreeListing
         var linkedFiles: Int
         var writtenBytes: Int64
+        /// What it changes against the current version (CHANGES.json).
+        var report: ChangeReport
     }
 
     let paths: MirrorPaths
@@ -28,10 +31,11 @@ struct Staging {
     func folder(_ id: String) -> String { paths.staging + "/" + id }
 
     /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
-    /// `current`), then MANIFEST, its signatures, FILES.json and BUNDLE.json (with `record`'s
-    /// fields over its own: a repair keeps when the version was first applied).
-    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, now: Int64, progress: Progress,
-               record: [String: JSON] = [:]) throws -> Staged {
+    /// `current`), then MANIFEST, its signatures, FILES.json, CHANGES.json (read from the staged
+    /// tree and `current`'s, both checked by then) and BUNDLE.json (with `record`'s fields over
+    /// its own: a repair keeps when the version was first applied).
+    func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, previousImages: [ImageSummary], now: Int64,
+               progress: Progress, record: [String: JSON] = [:]) throws -> Staged {
         let stage = folder(id)
         try FS.makeDirectory(stage, mode: 0o755)
         let index = try reader.readIndex()
@@ -41,16 +45,25 @@ struct Staging {
                                         base: CurrentVersion.provider(current), progress: progress)
         try stager.carryOver(listing)
         progress.finish()
-        try writeRecords(reader, listing: listing, into: stage, now: now, extra: record)
-        return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written)
+        // The staged files were just written from verified bytes: read back without re-hashing.
+        let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
+                                           images: reader.manifest.images, newTree: .init(path: stage + "/tree", check: false))
+        try writeRecords(reader, listing: listing, report: report, into: stage, now: now, extra: record)
+        return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written, report: report)
     }
 
     /// What a version keeps beside its tree, and BUNDLE.json in it.
-    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64, extra: [String: JSON]) throws {
+    private func writeRecords(_ reader: BundleReader, listing: TreeListing, report: ChangeReport, into stage: String, now: Int64,
+                              extra: [String: JSON]) throws {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
         try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
+        // Written once into a fresh staging folder, which Commit flushes (syncfs) before the swap:
+        // no fsync of its own, which on a busy disk costs more than building the report.
+        let changes = try FileDescriptor.create(stage + "/" + VersionChanges.file)
+        try changes.write(report.json.canonicalBytes + [10])
+        try changes.close()
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
             "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,

@@ -1,0 +1,105 @@
+import BundleFormat
+import Support
+
+/// What a version changes against the one before it, record by record: advisories added,
+/// modified, withdrawn and removed (with their CVE ids), KEV entries newly listed or gone,
+/// images by name, and every other file (policies, and any file that is not a record the report
+/// can read) by path. `mirrorctl apply` keeps it as a version's CHANGES.json; `mirrorctl diff`
+/// and `bundlectl inspect --base` show it.
+///
+/// Only the files that differ between the two trees are read, so the cost follows the size of
+/// the change, not of the feed.
+public struct ChangeReport: Sendable {
+    public static let format = "airgap-changes/1"
+
+    public enum Side: Sendable { case old, new }
+
+    public struct Counts: Equatable, Sendable {
+        public var added = 0, changed = 0, removed = 0
+        public init(added: Int = 0, changed: Int = 0, removed: Int = 0) { (self.added, self.changed, self.removed) = (added, changed, removed) }
+    }
+
+    public struct OtherFiles: Equatable, Sendable {
+        public var added: [String] = [], changed: [String] = [], removed: [String] = []
+        public init(added: [String] = [], changed: [String] = [], removed: [String] = []) {
+            (self.added, self.changed, self.removed) = (added, changed, removed)
+        }
+    }
+
+    /// The versions compared (`mirrorctl`: version ids); nil where there is none (a first version).
+    public var from: String?
+    public var to: String?
+    /// Every path of the tree, as `ChangeSummary` counts them.
+    public var files = Counts()
+    public var records = RecordChanges()
+    public var images = ImageChanges()
+    /// Files that are not records, outside images/: policies, other files, unreadable records.
+    public var other = OtherFiles()
+
+    public init() {}
+
+    /// The report of `new` against `old` (nil: an empty mirror). `records` gives the records of
+    /// one side's file, and is asked only for changed files `RecordFile.isCandidate` accepts;
+    /// nil or `.other` makes the path a changed file. A changed path is read as records only when
+    /// both sides hold the same kind of record; else it is a changed file.
+    public static func make(old: TreeListing?, new: TreeListing, images: ImageChanges,
+                            records: (Side, TreeListing.Entry) -> FileRecords?) -> ChangeReport {
+        let summary = ChangeSummary.between(old, new)
+        var report = ChangeReport()
+        report.images = images
+        report.files = Counts(added: summary.totalAdded, changed: summary.totalChanged, removed: summary.totalRemoved)
+        var before: [String: TreeListing.Entry] = [:], after: [String: TreeListing.Entry] = [:]
+        for e in old?.entries ?? [] { before[e.path] = e }
+        for e in new.entries { after[e.path] = e }
+        func parsed(_ side: Side, _ e: TreeListing.Entry?) -> ParsedFile? {
+            guard let e, RecordFile.isCandidate(e.path, size: e.size), let r = records(side, e), r != .other else { return nil }
+            return ParsedFile(path: e.path, sha256: e.sha256, records: r)
+        }
+        var oldFiles: [ParsedFile] = [], newFiles: [ParsedFile] = []
+        // Image files are the images' blobs: the images themselves are compared by name.
+        for (source, c) in summary.sources where source != "images" {
+            for p in c.added {
+                if let f = parsed(.new, after[p]) { newFiles.append(f) } else { report.other.added.append(p) }
+            }
+            for p in c.removed {
+                if let f = parsed(.old, before[p]) { oldFiles.append(f) } else { report.other.removed.append(p) }
+            }
+            for p in c.changed {
+                if before[p]?.sha256 != after[p]?.sha256, let o = parsed(.old, before[p]), let n = parsed(.new, after[p]), sameKind(o.records, n.records) {
+                    oldFiles.append(o)
+                    newFiles.append(n)
+                } else {
+                    report.other.changed.append(p)
+                }
+            }
+        }
+        for k in [\OtherFiles.added, \.changed, \.removed] { report.other[keyPath: k].sort(by: LogicalPath.bytewiseLess) }
+        report.records = RecordChanges.between(old: oldFiles, new: newFiles)
+        return report
+    }
+
+    /// Every file `make` may ask `records` for: the candidates among the added (new side),
+    /// removed (old side) and changed files (both sides, when the bytes differ). A caller that
+    /// reads them ahead (on several threads) then answers `make` from what it read.
+    public static func reads(old: TreeListing?, new: TreeListing) -> [(Side, TreeListing.Entry)] {
+        var before: [String: TreeListing.Entry] = [:], out: [(Side, TreeListing.Entry)] = []
+        for e in old?.entries ?? [] { before[e.path] = e }
+        for e in new.entries {
+            let o = before.removeValue(forKey: e.path)
+            if o?.sha256 == e.sha256 { continue }
+            if let o, RecordFile.isCandidate(o.path, size: o.size) { out.append((.old, o)) }
+            if RecordFile.isCandidate(e.path, size: e.size) { out.append((.new, e)) }
+        }
+        for o in before.values where RecordFile.isCandidate(o.path, size: o.size) { out.append((.old, o)) }
+        return out
+    }
+
+    private static func sameKind(_ a: FileRecords, _ b: FileRecords) -> Bool {
+        switch (a, b) {
+        case (.advisory, .advisory), (.exploited, .exploited): true
+        default: false
+        }
+    }
+
+    public var cves: [String] { records.cves }
+}

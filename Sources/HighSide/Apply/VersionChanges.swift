@@ -1,0 +1,130 @@
+import BundleFormat
+import BundleVerify
+import Changes
+import Support
+import SystemIO
+
+/// The change report on the mirror: made while staging (CHANGES.json beside FILES.json, outside
+/// the tree `verify` checks), in memory for a dry run, and between any two retained versions
+/// for `mirrorctl diff`. Files are read from version trees, never through a link; a file of a
+/// version already in place is used only when it still holds the bytes its listing names, else
+/// it is reported as a changed file (`mirrorctl verify` is where damage is judged).
+enum VersionChanges {
+    static let file = "CHANGES.json"
+    /// A report of the size of its tree's listing at most (every file of a version added).
+    static let readLimit = 1 << 30
+
+    /// Where one side's files are read: a version's tree, and whether to re-hash what is read
+    /// (not for a tree just staged from verified bytes).
+    struct Tree: Sendable {
+        var path: String
+        var check: Bool
+    }
+
+    /// The records of the file at `path`, if it holds the listed bytes of `e` (checked when `check`).
+    static func records(at path: String, _ e: TreeListing.Entry, check: Bool = true) -> FileRecords? {
+        guard e.size <= RecordFile.jsonLimit, let bytes = try? FS.readFile(path, limit: Int(e.size), followingLinks: false),
+              Int64(bytes.count) == e.size, !check || SHA256Digest.of(bytes) == e.sha256 else { return nil }
+        return RecordFile.read(e.path, bytes)
+    }
+
+    /// The report of `listing` against `old` (nil: none). Each side's files come from its tree;
+    /// `collected` answers first for the new side (a dry run's records read as they streamed).
+    static func report(old: TreeListing?, oldTree: Tree?, new listing: TreeListing, newTree: Tree?, collected: [String: FileRecords] = [:],
+                       fallback: (TreeListing.Entry) -> FileRecords? = { _ in nil }, images: ImageChanges) -> ChangeReport {
+        let wanted = ChangeReport.reads(old: old, new: listing).filter { $0.0 == .old || collected[$0.1.path] == nil }
+        let read = parallelRecords(wanted) { side, e in
+            (side == .old ? oldTree : newTree).flatMap { records(at: $0.path + "/" + e.path, e, check: $0.check) }
+        }
+        return ChangeReport.make(old: old, new: listing, images: images) { side, e in
+            if side == .new, let r = collected[e.path] { return r }
+            return read[side == .old ? 0 : 1][e.path] ?? (side == .new ? fallback(e) : nil)
+        }
+    }
+
+    /// Reads the files on up to 4 threads when there is much to read (a first version's
+    /// thousands of YAML records take Yams about 0.3 ms each; a KEV catalog, old and new, 1 MB
+    /// and more each), else on this one. Results by side (0 old, 1 new), then path.
+    static func parallelRecords(_ wanted: [(ChangeReport.Side, TreeListing.Entry)],
+                                _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry) -> FileRecords?) -> [[String: FileRecords]] {
+        let bytes = wanted.reduce(Int64(0)) { $0 + $1.1.size }
+        let workers = wanted.count >= 64 || bytes >= 1 << 20 ? min(4, CurrentProcess.processorCount, wanted.count) : 1
+        let results = Results(count: workers)
+        let stripe: @Sendable (Int) -> Void = { k in
+            var mine: [(Int, String, FileRecords)] = []
+            for (n, (side, e)) in wanted.enumerated() where n % workers == k {
+                if let r = read(side, e) { mine.append((side == .old ? 0 : 1, e.path, r)) }
+            }
+            results.store(k, mine)
+        }
+        // A thread that cannot be started leaves its stripe to this one.
+        let threads = (1..<workers).map { k in (k, try? JoinableThread("a record-reading thread") { stripe(k) }) }
+        stripe(0)
+        for (k, t) in threads {
+            if let t { t.join() } else { stripe(k) }
+        }
+        return results.merged
+    }
+
+    /// A report stored with version `id`, if it reads as one.
+    static func stored(_ id: String, paths: MirrorPaths) -> ChangeReport? {
+        guard let bytes = try? FS.readFile(paths.version(id) + "/" + file, limit: readLimit, followingLinks: false),
+              let json = try? JSON.parse(bytes, what: file) else { return nil }
+        return ChangeReport(json: json)
+    }
+}
+
+/// What each record-reading thread read, kept under a lock until all have finished.
+private final class Results: @unchecked Sendable {
+    private let lock = Mutex()
+    private var stripes: [[(Int, String, FileRecords)]]
+    init(count: Int) { stripes = Array(repeating: [], count: count) }
+    func store(_ k: Int, _ items: [(Int, String, FileRecords)]) { lock.locked { stripes[k] = items } }
+    var merged: [[String: FileRecords]] {
+        lock.locked {
+            var out: [[String: FileRecords]] = [[:], [:]]
+            for s in stripes { for (side, path, r) in s { out[side][path] = r } }
+            return out
+        }
+    }
+}
+
+/// An `ObjectSink` that hands what streams to a `RecordCollector` and keeps nothing else: the
+/// dry run's sink, so it reads the same records an apply reads back from its staged tree.
+final class CollectingSink: ObjectSink {
+    let collector: RecordCollector
+    init(_ collector: RecordCollector) { self.collector = collector }
+    func begin(object: Int, size: Int64) throws { collector.begin(item: object, size: size) }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { collector.write(bytes) }
+    func end(object: Int, sha256: SHA256Digest) throws { collector.end(item: object, sha256: sha256) }
+}
+
+extension VersionChanges {
+    /// The report of version `to` (being staged, or checked by a dry run) against `current`.
+    static func report(_ listing: TreeListing, to: String, current: CurrentVersion?, paths: MirrorPaths, previousImages: [ImageSummary],
+                       images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:]) -> ChangeReport {
+        var report = report(old: current?.listing, oldTree: current.map { Tree(path: paths.tree($0.id), check: true) },
+                            new: listing, newTree: newTree, collected: collected,
+                            // A delta's file the current version holds under another path.
+                            fallback: { e in current?.pathByDigest[e.sha256].flatMap { records(at: $0, e) } },
+                            images: ImageChanges.between(previousImages, images))
+        (report.from, report.to) = (current?.id, to)
+        return report
+    }
+}
+
+extension OfflineMirror {
+    /// A dry run's report: the bundle's records as they stream (its tree is checked before the
+    /// report is used), the current version's from its tree.
+    func dryRunReport(_ reader: BundleReader, _ index: BundleIndex, current: CurrentVersion?, previousImages: [ImageSummary],
+                      id: String, progress: Progress) throws -> (TreeListing, ChangeReport) {
+        var before: [String: SHA256Digest] = [:]
+        for e in current?.listing.entries ?? [] { before[e.path] = e.sha256 }
+        let collector = RecordCollector(index: index) { path, digest in before[path] != digest }
+        let listing = try Staging.check(reader, index, into: CollectingSink(collector), current: current,
+                                        base: current.map { c in { try c.content($0) } }, progress: progress)
+        let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
+                                           images: reader.manifest.images, newTree: nil, collected: collector.records)
+        return (listing, report)
+    }
+}
