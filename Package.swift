@@ -48,7 +48,7 @@ let package = Package(
         // `bundlectl diff`; and record by record (OSV advisories, KEV entries) for CHANGES.json,
         // `mirrorctl diff` and `bundlectl inspect --base`. Pure, so both tools share it without either
         // side's code. Yams reads the OSV records published as YAML (PyPA), as Collect reads specs.
-        .target(name: "Changes", dependencies: ["BundleFormat", "Support", "Yams"], path: "Sources/Core/Changes", swiftSettings: strict),
+        .target(name: "Changes", dependencies: ["BundleFormat", "Support", .product(name: "Yams", package: "Yams")], path: "Sources/Core/Changes", swiftSettings: strict),
 
         // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
         .target(name: "OCI", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/OCI", swiftSettings: strict),

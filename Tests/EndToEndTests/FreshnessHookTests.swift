@@ -48,7 +48,7 @@ struct FreshnessHookTests {
         #expect((entry["before"] as? [String: Any])?["maxAge"] as? String == "35d" && (entry["after"] as? [String: Any])?["maxAge"] as? String == "3650d", "\(entry)")
         #expect(try mirrorctl("config", "--mirror", f.mirror, "--max-age", "none").status == 0)
         #expect(try mirrorctl("status", "--mirror", f.mirror, "--json").out.contains("\"maxAgeSeconds\":null"))
-        for bad in ["35", "-1d", "1.5d", "35x", "d"] where bad != "35" {
+        for bad in ["-1d", "1.5d", "35x", "d"] {
             #expect(try mirrorctl("config", "--mirror", f.mirror, "--max-age", bad).status == 2, "\(bad)")
         }
     }
@@ -76,7 +76,6 @@ struct FreshnessHookTests {
         #expect(try mirrorctl("apply", f.bundles[0], "--mirror", f.mirror).status == 1)  // a replay: the last apply was refused
         let p = try mirrorctl("status", "--mirror", f.mirror, "--prometheus")
         #expect(p.status == 0, "\(p.text)")
-        try p.out.write(toFile: f.s.at("mirror.prom"), atomically: true, encoding: .utf8)
         let check = try run("/usr/bin/promtool", ["check", "metrics"], stdin: p.out)
         #expect(check.status == 0, "promtool: \(check.text)")
         let values = Dictionary(uniqueKeysWithValues: p.out.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line -> (String, String) in

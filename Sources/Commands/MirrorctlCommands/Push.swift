@@ -53,9 +53,7 @@ extension Mirrorctl {
         func run() async throws {
             let mirror = try OfflineMirror(options.mirror)
             // Stale data still goes up (the registry may need it), but not without a word.
-            if let f = try mirror.freshness(), let cur = try mirror.status().current, let e = f.error(version: cur.id) {
-                warn("mirrorctl", e.message)
-            }
+            if let e = try mirror.staleness() { warn("mirrorctl", e.message) }
             if insecure && credentials != nil {
                 warn("mirrorctl", "--insecure with --credentials: the user name and password, and the tokens they buy, cross the network in plain HTTP, readable on the way")
             }

@@ -44,4 +44,11 @@ extension OfflineMirror {
         let m = try paths.storedManifest(cur)
         return Freshness(created: m.created, expires: m.expires, maxAge: config.maxAge, now: now)
     }
+
+    /// The stale error for the current version, or nil when it is fresh or there is none: one
+    /// MANIFEST read, for a command that only warns (`push`).
+    public func staleness(now: Int64 = Timestamp.now()) throws -> ToolError? {
+        guard let cur = try paths.currentID() else { return nil }
+        return try freshness(now: now)?.error(version: cur)
+    }
 }
