@@ -140,6 +140,18 @@ final class TokenService {
                         self.send_header('Content-Length', '0')
                         self.end_headers()
                         return
+                    self.issue(q)
+                # OAuth2's refresh-token grant (an identity token): alice's is "refresh-alice".
+                def do_POST(self):
+                    form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get('Content-Length', '0'))).decode())
+                    open(log, 'a').write('POST ' + self.path + ' ' + form.get('grant_type', [''])[0] + '\n')
+                    if form.get('grant_type') != ['refresh_token'] or form.get('refresh_token') != ['refresh-alice']:
+                        self.send_response(401)
+                        self.send_header('Content-Length', '0')
+                        self.end_headers()
+                        return
+                    self.issue(form)
+                def issue(self, q):
                     access = []
                     for s in q.get('scope', []):
                         kind, name, actions = s.split(':')

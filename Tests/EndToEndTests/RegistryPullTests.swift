@@ -332,6 +332,7 @@ struct RegistryPullTests {
         _ = try p.authFile("home/.docker/config.json", key: "http://\(host)/", "alice:s3cret")
         let docker = try p.build(spec, "docker.bundle")
         #expect(docker.status == 0, "\(docker.text)")
+        try helperCases(p, spec)
 
         // Bearer: a token service (Python, tokens signed RS256 by openssl) the registry trusts.
         let tokenPort = try freePort()
@@ -351,6 +352,15 @@ struct RegistryPullTests {
                         + "(REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json): log in with `skopeo login \(t.reg.host)`",
                       wrong: { "\(realm) refused the user name and password from \($0) (\(t.reg.host))" })
         #expect((service?.requests() ?? 0) > 0)
+        // A helper's Username "<token>": its Secret is an identity token, traded at the realm by
+        // OAuth2's refresh-token grant (POST), never sent to the registry as a password.
+        let helpers = try CredentialHelpers(t.s)
+        let tokenFile = try helpers.file("token.json", #"{"credHelpers": {"\#(t.reg.host)": "token"}}"#)
+        let identity = try t.build(tspec, "identity.bundle", insecure: [t.reg.host, "127.0.0.1:\(tokenPort)"],
+                                   env: helpers.env(["REGISTRY_AUTH_FILE": tokenFile]))
+        #expect(identity.status == 0, "\(identity.text)")
+        #expect(try String(contentsOfFile: t.s.at("token.log"), encoding: .utf8).contains("POST /token refresh_token"))
+        #expect(!identity.text.contains("refresh-alice"))
         // A realm on plain HTTP gets the credentials only when --insecure-registry names it too.
         let plain = try t.build(tspec, "plain.bundle", env: ["REGISTRY_AUTH_FILE": t.s.at("right.json")])
         #expect(plain.status == 3 && plain.err == "bundlectl: source 'platform': image \(t.reg.host)/example/app:1.0: registry \(t.reg.host) names a token realm "

@@ -1,7 +1,7 @@
 import Collect
 import Foundation
 import OCI
-import Registry
+@testable import Registry
 import Support
 import Testing
 
@@ -81,18 +81,55 @@ struct RegistryRefTests {
     @Test("auth files: Docker Hub's legacy key, schemes and slashes, the most specific namespace first")
     func authLookup() throws {
         let file = try Self.auth(["https://index.docker.io/v1/": "hub:pw", "http://host:5000/": "plain:pw", "quay.io": "quay:pw", "quay.io/team": "team:p:w"])
-        let hub = try AuthFiles.lookup(file, registry: "docker.io", repository: "library/nginx", file: "f.json")
-        #expect(hub == RegistryCredentials(user: "hub", password: "pw", origin: "f.json (https://index.docker.io/v1/)"))
-        #expect(try AuthFiles.lookup(file, registry: "host:5000", repository: "x", file: "f.json")?.user == "plain")
-        #expect(try AuthFiles.lookup(file, registry: "quay.io", repository: "other/app", file: "f.json")?.user == "quay")
+        func inline(_ registry: String, _ repository: String) throws -> RegistryCredentials? {
+            guard case .inline(let c)? = try AuthFiles.lookup(file, registry: registry, repository: repository, file: "f.json") else { return nil }
+            return c
+        }
+        #expect(try inline("docker.io", "library/nginx") == RegistryCredentials(user: "hub", password: "pw", origin: "f.json (https://index.docker.io/v1/)"))
+        #expect(try inline("host:5000", "x")?.user == "plain")
+        #expect(try inline("quay.io", "other/app")?.user == "quay")
         // A password may hold colons: only the first one ends the user name.
-        let team = try AuthFiles.lookup(file, registry: "quay.io", repository: "team/app", file: "f.json")
+        let team = try inline("quay.io", "team/app")
         #expect(team?.user == "team" && team?.password == "p:w")
         #expect(try AuthFiles.lookup(file, registry: "ghcr.io", repository: "a", file: "f.json") == nil)
-        // A credential helper's entry has no "auth": not ours to read.
-        #expect(try AuthFiles.lookup(Array(#"{"auths":{"ghcr.io":{}},"credsStore":"desktop"}"#.utf8), registry: "ghcr.io", repository: "a", file: "f") == nil)
+        // An identity token (containers-auth.json's "identitytoken") is never HTTP basic.
+        let token = try AuthFiles.lookup(Array(#"{"auths":{"ghcr.io":{"identitytoken":"rt"}}}"#.utf8), registry: "ghcr.io", repository: "a", file: "f")
+        #expect(token == .inline(RegistryCredentials(identityToken: "rt", origin: "f (ghcr.io)")))
         #expect(throws: ToolError.self) { try AuthFiles.lookup(Array(#"{"auths":{"ghcr.io":{"auth":"bm9jb2xvbg=="}}}"#.utf8), registry: "ghcr.io", repository: "a", file: "f") }
         #expect(throws: ToolError.self) { try AuthFiles.lookup(Array("[1]".utf8), registry: "ghcr.io", repository: "a", file: "f") }
+    }
+
+    @Test("credential helpers as docker reads them: credHelpers for the registry, else credsStore, else auths; the key as written goes to the helper")
+    func authHelpers() throws {
+        func lookup(_ json: String, _ registry: String) throws -> CredentialSource? {
+            try AuthFiles.lookup(Array(json.utf8), registry: registry, repository: "team/app", file: "f")
+        }
+        let both = #"{"auths":{"ghcr.io":{"auth":"dTpw"}},"credHelpers":{"https://index.docker.io/v1/":"hub","Quay.io":"quay"},"credsStore":"pass"}"#
+        #expect(try lookup(both, "docker.io") == .helper(name: "hub", serverURL: "https://index.docker.io/v1/", origin: "credHelpers in f"))
+        #expect(try lookup(both, "quay.io") == .helper(name: "quay", serverURL: "Quay.io", origin: "credHelpers in f"))
+        // credsStore stands for every other registry, the file's own "auths" entries too, as in docker.
+        #expect(try lookup(both, "ghcr.io") == .helper(name: "pass", serverURL: "ghcr.io", origin: "credsStore in f"))
+        #expect(try lookup(#"{"credsStore":"pass"}"#, "docker.io") == .helper(name: "pass", serverURL: "https://index.docker.io/v1/", origin: "credsStore in f"))
+        #expect(try lookup(#"{"credsStore":"","auths":{"ghcr.io":{"auth":"dTpw"}}}"#, "ghcr.io") == .inline(RegistryCredentials(user: "u", password: "p", origin: "f (ghcr.io)")))
+        // A helper's name becomes a program name: no paths, no shell words.
+        for bad in ["../../bin/sh", "a b", "x;rm", "-x"] {
+            #expect(throws: ToolError.self) { try lookup(#"{"credsStore":"\#(bad)"}"#, "ghcr.io") }
+        }
+        #expect(throws: ToolError.self) { try lookup(#"{"credHelpers":{"ghcr.io":7}}"#, "ghcr.io") }
+        #expect(throws: ToolError.self) { try lookup(#"{"credsStore":["pass"]}"#, "ghcr.io") }
+    }
+
+    @Test("a helper's answer is hostile JSON: strings only, a secret, a user name without ':'; <token> is an identity token")
+    func helperAnswers() throws {
+        let h = CredentialHelper(name: "t", serverURL: "r", origin: "credsStore in f", timeout: 1)
+        #expect(try h.parse(Array(#"{"ServerURL":"r","Username":"u","Secret":"s"}"#.utf8), who: "w") == RegistryCredentials(user: "u", password: "s", origin: "docker-credential-t (credsStore in f)"))
+        #expect(try h.parse(Array(#"{"Username":"<token>","Secret":"rt"}"#.utf8), who: "w").identityToken == "rt")
+        for bad in [#"{"Username":"u"}"#, #"{"Username":"u","Secret":""}"#, #"{"Username":"a:b","Secret":"s"}"#, #"{"Username":1,"Secret":"s"}"#, "[]", "x"] {
+            #expect(throws: ToolError.self) { try h.parse(Array(bad.utf8), who: "w") }
+        }
+        // A failed helper's words reach the message unless they may hold a secret.
+        #expect(CredentialHelper.words("no vault\nmore") == ": no vault")
+        #expect(CredentialHelper.words(#"{"Secret":"x"}"#) == "" && CredentialHelper.words("the secret is x") == "")
     }
 
     @Test("auth files are looked for where skopeo, podman and crane look: REGISTRY_AUTH_FILE replaces the runtime one")

@@ -4,3 +4,5 @@ extern int syncfs(int fd);
 #include <malloc.h>
 // renameat2(2) (glibc 2.28) is declared only under _GNU_SOURCE, which Swift's Glibc module does not set.
 extern int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+// pipe2(2) is declared only under _GNU_SOURCE, which Swift's Glibc module does not set.
+extern int pipe2(int pipefd[2], int flags);

@@ -72,10 +72,11 @@ extension Bundlectl {
         }
 
         /// Where pulled images are cached, which registries speak plain HTTP, and the variables
-        /// auth files are found by; nil without a cache folder (no --cache, no HOME).
+        /// auth files and credential helpers are found by; nil without a cache folder (no --cache, no HOME).
         private func pullOptions() -> PullOptions? {
             var env: [String: String] = [:]
-            for name in ["REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "HOME", "XDG_CACHE_HOME"] {
+            // PATH finds credential helpers (docker-credential-NAME), which run with this environment over the process's.
+            for name in ["REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "HOME", "XDG_CACHE_HOME", "PATH", AuthFiles.helperTimeoutVariable] {
                 env[name] = CommandEnvironment.value(name)
             }
             guard let root = cache ?? BlobCache.defaultRoot(environment: env) else { return nil }

@@ -110,10 +110,24 @@ final class Client: @unchecked Sendable {
         parts.queryItems = query
         guard let tokenURL = parts.url else { throw ToolError.environment("registry \(name) names a token realm that makes no URL: \(shown)") }
         let who = "the token service \(shown) of registry \(name)"
-        let r = try await exchange("GET", tokenURL, headers: [:], authorization: credentials?.basic, target: .memory(limit: 1 << 20), who: who)
+        let r: Answer
+        if let refresh = credentials?.identityToken {
+            // An identity token is an OAuth2 refresh token, traded by POST as docker's and
+            // containers/image's clients trade it (RFC 6749 section 6).
+            let form = Client.form([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "bundlectl")]
+                + query.filter { $0.name != "account" }.map { ($0.name, $0.value ?? "") })
+            var post = URLComponents(string: realm)
+            post?.query = nil
+            guard let postURL = post?.url else { throw ToolError.environment("registry \(name) names a token realm that makes no URL: \(shown)") }
+            r = try await exchange("POST", postURL, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(form.utf8),
+                                   authorization: nil, target: .memory(limit: 1 << 20), who: who)
+        } else {
+            r = try await exchange("GET", tokenURL, headers: [:], authorization: credentials?.basic, target: .memory(limit: 1 << 20), who: who)
+        }
         guard r.status == 200 else {
-            let why = r.status == 401 || r.status == 403
-                ? (credentials.map { " to the user name and password from \($0.origin); check them" } ?? missing) : ""
+            let what = credentials?.identityToken == nil ? "user name and password" : "identity token"
+            let why = r.status == 401 || r.status == 403 || r.status == 400
+                ? (credentials.map { " to the \(what) from \($0.origin); check them" } ?? missing) : ""
             throw ToolError.environment("\(who) answered HTTP \(r.status)\(why)")
         }
         let o = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
@@ -124,14 +138,21 @@ final class Client: @unchecked Sendable {
         return token
     }
 
+    /// application/x-www-form-urlencoded: every byte but unreserved ones percent-encoded ('+' too).
+    static func form(_ fields: [(String, String)]) -> String {
+        let safe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let enc = { (s: String) in s.addingPercentEncoding(withAllowedCharacters: safe) ?? "" }
+        return fields.map { enc($0.0) + "=" + enc($0.1) }.joined(separator: "&")
+    }
+
     /// One exchange, its failures in words: transient ones for a retry, the rest final.
-    private func exchange(_ method: String, _ url: URL, headers: [String: String], authorization: String?, target: BodyTarget,
+    private func exchange(_ method: String, _ url: URL, headers: [String: String], body: Data? = nil, authorization: String?, target: BodyTarget,
                           progress: SystemIO.Progress? = nil, who: String? = nil) async throws -> Answer {
         let registryAnswer = who == nil
         let who = who ?? "registry \(name)"
         let r: Answer
         do {
-            r = try await transport.send(method, url, headers: headers, authorization: authorization, target: target, progress: progress)
+            r = try await transport.send(method, url, headers: headers, body: body, authorization: authorization, target: target, progress: progress)
         } catch Stop.tooLarge(let limit) where registryAnswer {
             // The caller knows which manifest or blob it asked for.
             throw Oversize(limit: limit)
@@ -170,6 +191,8 @@ final class Client: @unchecked Sendable {
         case .tooLarge(let limit): return ToolError.refused("\(who) sent more than the \(limit) bytes expected")
         case .noCredentials: return ToolError.environment("\(who) asks for a user name and password\(missing)")
         case .rejected: return ToolError.environment("\(who) refused the user name and password from \(credentials?.origin ?? "the auth file")")
+        case .tokenForBasic:
+            return ToolError.environment("\(who) asks for a user name and password, but \(credentials?.origin ?? "the auth file") holds an identity token")
         case .elsewhere(let url):
             return ToolError.environment("\(ToolError.shown(Endpoint(url)?.description ?? "a server")), outside \(who) and its token realm, "
                 + "asks for credentials; bundlectl sends them only to the registry and its realm")

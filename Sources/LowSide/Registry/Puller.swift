@@ -28,6 +28,7 @@ public final class Puller: @unchecked Sendable {
     let cache: BlobCache
     private let lock = Mutex()
     private var clients: [String: Client] = [:]
+    private let helperAnswers = CredentialHelperAnswers()
     private var counted: Set<SHA256Digest> = []
     private var temporaries = 0
     private var _counts = PullCounts()
@@ -43,13 +44,20 @@ public final class Puller: @unchecked Sendable {
     public func pull(_ written: String, platforms: [String]?) async throws -> PulledImage {
         let ref: ImageReference
         do { ref = try ImageReference.parse(written) } catch { throw ToolError.usage("image reference \"\(ToolError.shown(written))\" \(error.reason)") }
-        let pull = try ImagePull(puller: self, client: client(for: ref), ref: ref, written: written)
+        let client: Client
+        do { client = try self.client(for: ref) } catch let e as ToolError {
+            // Credentials (an auth file, a helper) are looked up per image: say which one asked.
+            throw ToolError(e.status, "image \(ToolError.shown(written)): " + e.message, cause: e.cause)
+        }
+        let pull = try ImagePull(puller: self, client: client, ref: ref, written: written)
         return try await pull.run(platforms: platforms)
     }
 
-    /// One client per registry and credentials: the first auth file entry that matches wins.
+    /// One client per registry and credentials: the first auth file entry that matches wins
+    /// (a credential helper is asked once per registry in a build).
     private func client(for ref: ImageReference) throws -> Client {
-        let credentials = try AuthFiles.find(registry: ref.registry, repository: ref.repository, environment: options.environment)
+        let credentials = try AuthFiles.find(registry: ref.registry, repository: ref.repository, environment: options.environment,
+                                             answers: helperAnswers)
         let key = ref.registry + "|" + (credentials?.origin ?? "")
         return try lock.locked {
             if let c = clients[key] { return c }

@@ -60,6 +60,8 @@ enum Stop: Error {
     case tooLarge(limit: Int64)
     /// An HTTP basic challenge with no credentials, or a second one after ours (refused).
     case noCredentials, rejected
+    /// An HTTP basic challenge when the credentials are an identity token.
+    case tokenForBasic
     /// A server other than the registry and its token realm asked for credentials.
     case elsewhere(URL?)
     /// A redirect not followed, said in words.
@@ -136,10 +138,11 @@ final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
 
     /// Sends one request and reads its answer into `target`. Transport failures come as
     /// URLError, stops as `Stop`; the HTTP status is the caller's to judge.
-    func send(_ method: String, _ url: URL, headers: [String: String], authorization: String?, target: BodyTarget,
+    func send(_ method: String, _ url: URL, headers: [String: String], body: Data? = nil, authorization: String?, target: BodyTarget,
               progress: SystemIO.Progress? = nil) async throws -> Answer {
         var req = URLRequest(url: url)
         req.httpMethod = method
+        req.httpBody = body
         for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
         if let authorization { req.setValue(authorization, forHTTPHeaderField: "Authorization") }
         req.setValue("bundlectl", forHTTPHeaderField: "User-Agent")
@@ -253,6 +256,9 @@ final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         }
         if !allowed {
             exchange(task)?.stop = .elsewhere(url)
+            completionHandler(.cancelAuthenticationChallenge, nil)
+        } else if let c = credentials, c.identityToken != nil {
+            exchange(task)?.stop = .tokenForBasic
             completionHandler(.cancelAuthenticationChallenge, nil)
         } else if let c = credentials, challenge.previousFailureCount == 0 {
             completionHandler(.useCredential, URLCredential(user: c.user, password: c.password, persistence: .none))

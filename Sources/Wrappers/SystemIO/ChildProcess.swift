@@ -46,6 +46,19 @@ public struct ChildProcess {
 
     /// posix_spawn of /bin/sh -c, in a new process group, output to `output`, input from /dev/null.
     private func spawn(output: FileDescriptor) throws -> pid_t {
+        try Self.spawn("/bin/sh", ["/bin/sh", "-c", command], environment: environment) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            output.withUnsafeDescriptor { fd in
+                posix_spawn_file_actions_adddup2(&actions, fd, 1)
+                posix_spawn_file_actions_adddup2(&actions, fd, 2)
+            }
+        }
+    }
+
+    /// posix_spawn of `path` with `arguments` (argv[0] first) in a new process group, the
+    /// inherited environment with `environment` over it; `setup` says where its descriptors go.
+    static func spawn(_ path: String, _ arguments: [String], environment: [String: String],
+                      setup: (inout posix_spawn_file_actions_t) -> Void) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -54,24 +67,19 @@ public struct ChildProcess {
             posix_spawn_file_actions_destroy(&actions)
             posix_spawnattr_destroy(&attributes)
         }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        output.withUnsafeDescriptor { fd in
-            posix_spawn_file_actions_adddup2(&actions, fd, 1)
-            posix_spawn_file_actions_adddup2(&actions, fd, 2)
-        }
+        setup(&actions)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let args: [String] = ["/bin/sh", "-c", command]
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = mergedEnvironment().map { strdup($0) } + [nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = mergedEnvironment(environment).map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw systemError("run", command, errno: rc) }
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw systemError("run", path, errno: rc) }
         return pid
     }
 
-    private func mergedEnvironment() -> [String] {
+    private static func mergedEnvironment(_ environment: [String: String]) -> [String] {
         var merged: [String: String] = [:]
         var p = environ
         while let entry = p.pointee {
@@ -85,27 +93,16 @@ public struct ChildProcess {
 
     /// Waits for `pid`; at the time limit its whole group gets SIGTERM, and SIGKILL 2 s later.
     private func wait(_ pid: pid_t, group: pid_t) -> (status: Int32, timedOut: Bool) {
-        let deadline = Clock.now() + timeout
+        var stopper = GroupStopper(group: group, timeout: timeout)
         var status: Int32 = 0
-        var timedOut = false
-        var killAt: Double?
         while true {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid || (r < 0 && errno != EINTR) { break }
-            let now = Clock.now()
-            if !timedOut && now >= deadline {
-                timedOut = true
-                kill(-group, SIGTERM)
-                killAt = now + 2
-            } else if let k = killAt, now >= k {
-                kill(-group, SIGKILL)
-                killAt = nil
-            }
+            stopper.check()
             usleep(20_000)
         }
-        // What it left running in its group does not outlive a timed-out hook.
-        if timedOut { kill(-group, SIGKILL) }
-        return (status, timedOut)
+        stopper.finish()
+        return (status, stopper.timedOut)
     }
 
     private static func tail(_ fd: FileDescriptor, limit: Int64) throws -> ([UInt8], Bool) {
@@ -115,4 +112,34 @@ public struct ChildProcess {
         let n = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0, fromOffset: start) }
         return (Array(buffer.prefix(n)), start > 0)
     }
+}
+
+/// A process group's time limit: SIGTERM to the whole group at the deadline, SIGKILL 2 s later,
+/// and SIGKILL once more when it ended late, so nothing it started outlives it.
+struct GroupStopper {
+    let group: pid_t
+    let deadline: Double
+    private(set) var timedOut = false
+    private var killAt: Double?
+
+    init(group: pid_t, timeout: Double) {
+        self.group = group
+        deadline = Clock.now() + timeout
+    }
+
+    /// Called while waiting: signals the group when its time has come.
+    mutating func check() {
+        let now = Clock.now()
+        if !timedOut && now >= deadline {
+            timedOut = true
+            kill(-group, SIGTERM)
+            killAt = now + 2
+        } else if let k = killAt, now >= k {
+            kill(-group, SIGKILL)
+            killAt = nil
+        }
+    }
+
+    /// What a timed-out process left running in its group does not outlive it.
+    func finish() { if timedOut { kill(-group, SIGKILL) } }
 }
