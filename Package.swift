@@ -53,11 +53,17 @@ let package = Package(
         // OCI image-spec documents: descriptors, manifests, indexes, the layout's own files.
         .target(name: "OCI", dependencies: ["BundleFormat", "Support"], path: "Sources/Core/OCI", swiftSettings: strict),
 
+        // The registry HTTP conversation's rules and words, shared by pull (low side) and push
+        // (high side): origins, where a redirect or Location may go, who may get HTTP basic, the
+        // token protocol's request and answer, transient failures and TLS errors in words.
+        // Foundation only: the URLSession plumbing stays in Registry and in Push.
+        .target(name: "RegistryHTTP", dependencies: ["SystemIO", "OCI", "Support"], path: "Sources/Reading/RegistryHTTP", swiftSettings: strict),
+
         // Low side: spec -> sources -> objects -> packs -> signed archive.
         .target(name: "Fetch", dependencies: ["SystemIO", "Support"], path: "Sources/LowSide/Fetch", swiftSettings: strict),
         // Pulling images and OCI artifacts by reference over the distribution API, into a
         // content-addressed cache (FoundationNetworking). Low side only: `mirrorctl` never links it.
-        .target(name: "Registry", dependencies: ["SystemIO", "OCI", "Support"], path: "Sources/LowSide/Registry", swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["SystemIO", "OCI", "RegistryHTTP", "Support"], path: "Sources/LowSide/Registry", swiftSettings: strict),
         // The spec and its sources: files, URLs (through Fetch), image tarballs and pulled images (through Registry), as files to carry.
         .target(name: "Collect", dependencies: ["SystemIO", "BundleFormat", "Fetch", "Registry", "OCI", "Libarchive", "Support", "Yams"], path: "Sources/LowSide/Collect", swiftSettings: strict),
         // Making minisign signatures: bundles, co-signatures, trust files, volume labels.
@@ -73,7 +79,7 @@ let package = Package(
         .target(name: "Apply", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Changes", "Media", "Sodium", "Support"], path: "Sources/HighSide/Apply", swiftSettings: strict),
         // High side, optional: copy the active version's images to a registry. The only network
         // code `mirrorctl` links (FoundationNetworking); Apply never depends on it.
-        .target(name: "Push", dependencies: ["SystemIO", "OCI", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
+        .target(name: "Push", dependencies: ["SystemIO", "OCI", "RegistryHTTP", "BundleFormat", "Support"], path: "Sources/HighSide/Push", swiftSettings: strict),
 
         .target(name: "CommandSupport", dependencies: ["SystemIO", "BundleFormat", "Changes", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/CommandSupport", swiftSettings: strict),
         .target(name: "BundlectlCommands", dependencies: ["SystemIO", "CommandSupport", "Collect", "Registry", "Build", "BundleVerify", "Changes", "Media", "MediaWrite", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Commands/BundlectlCommands", swiftSettings: strict),
@@ -89,7 +95,7 @@ let package = Package(
         .testTarget(name: "WrapperTests", dependencies: ["Sodium", "Zstd", "Libarchive", "SystemIO", "Support"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "BundleFormat", "Support"]),
         // The high side's pure parts (admission, change summary, pruning, names) and the journal, without binaries.
-        .testTarget(name: "HighSideTests", dependencies: ["Apply", "Push", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
+        .testTarget(name: "HighSideTests", dependencies: ["Apply", "Push", "RegistryHTTP", "SystemIO", "BundleFormat", "Support"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["BundleFormat", "Support"]),
         // The low side's pure parts, in process: pack layout, delta plan, spec, co-signing.
         .testTarget(name: "LowSideTests", dependencies: ["Collect", "Registry", "OCI", "SystemIO", "Build", "BundleFormat", "BundleVerify", "Libarchive", "Support"], path: "Tests/LowSideTests", swiftSettings: strict),

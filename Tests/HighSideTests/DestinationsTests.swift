@@ -1,5 +1,6 @@
 import Foundation
 @testable import Push
+import RegistryHTTP
 import Support
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryHTTP
 import Support
 import SystemIO
 
@@ -21,5 +22,5 @@ public struct Credentials: Sendable {
         password = String(trimmed[trimmed.index(after: colon)...])
     }
 
-    var basic: String { "Basic " + Data("\(user):\(password)".utf8).base64EncodedString() }
+    var basic: String { basicAuthorization(user: user, password: password) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import OCI
+import RegistryHTTP
 import Support
 import SystemIO
 

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import OCI
+import RegistryHTTP
 import Support
 import SystemIO
 
@@ -16,20 +17,7 @@ struct HTTPResponse: Sendable {
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// The registry's own words for an error ("BLOB_UPLOAD_UNKNOWN: blob upload unknown"), if it gave any.
-    var errorText: String? {
-        guard let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let errors = o["errors"] as? [[String: Any]], let first = errors.first else { return nil }
-        let code = first["code"] as? String ?? ""
-        let message = first["message"] as? String ?? ""
-        return [code, message].filter { !$0.isEmpty }.joined(separator: ": ")
-    }
-}
-
-/// A failure worth another attempt: no connection, a reset, a timeout, HTTP 5xx or 429.
-struct Transient: Error {
-    var reason: String
-    /// Seconds the registry asked us to wait (Retry-After).
-    var retryAfter: Double?
+    var errorText: String? { RegistryWords.text(body) }
 }
 
 /// Talks HTTP to one registry: requests, authentication and error wording. Retrying is the
@@ -126,9 +114,10 @@ final class RegistryClient: @unchecked Sendable {
     /// What a refusal from the delegate means, for `who` (the registry or its token service).
     private func explain(_ refusal: Refusal, _ who: String, suffix: String = "") -> ToolError {
         switch refusal {
-        case .noCredentials: return ToolError.environment("\(who) asks for a user name and password; give them with --credentials FILE")
-        case .rejected: return ToolError.environment("\(who) refused the user name and password from --credentials\(suffix)")
-        case .elsewhere(let url): return ToolError.environment(elsewhere(url))
+        case .basic(.noCredentials), .basic(.tokenForBasic):
+            return ToolError.environment("\(who) asks for a user name and password; give them with --credentials FILE")
+        case .basic(.rejected): return ToolError.environment("\(who) refused the user name and password from --credentials\(suffix)")
+        case .basic(.elsewhere(let url)): return ToolError.environment(elsewhere(url))
         case .redirect(let e): return e
         }
     }
@@ -140,7 +129,7 @@ final class RegistryClient: @unchecked Sendable {
 
     private func authorization(_ scopes: [String]) -> String? {
         // Once the registry asked for basic, send it up front: no 401 and no second copy of a body.
-        if delegate.registryAskedBasic { return credentials?.basic }
+        if delegate.gate.registryAskedBasic { return credentials?.basic }
         guard let challenge else { return nil }
         if challenge.scheme == "basic" { return credentials?.basic }
         return tokens[scopes.joined(separator: " ")].map { "Bearer " + $0 }
@@ -165,20 +154,13 @@ final class RegistryClient: @unchecked Sendable {
     /// A bearer token from the realm the challenge names, once the realm passes `Destinations`
     /// (with the credentials if there are any, anonymously otherwise).
     private func bearer(_ ch: Challenge, scopes: [String]) async throws -> String {
-        guard let realm = ch.parameters["realm"], var parts = URLComponents(string: realm), parts.scheme != nil, let realmURL = parts.url else {
+        guard let realm = ch.parameters["realm"], let realmURL = URL(string: realm), realmURL.scheme != nil,
+              let tokenURL = TokenRealm.url(realm, challenge: ch, scopes: scopes) else {
             throw ToolError.environment("registry \(host) asks for a bearer token but names no usable realm")
         }
         let realmOrigin = try destinations.realm(realmURL, text: realm)
-        delegate.trust(realmOrigin)
+        delegate.gate.trust(realmOrigin)
         let shownRealm = ToolError.shown(realm)
-        var wanted = scopes
-        if let s = ch.parameters["scope"] { wanted.insert(contentsOf: s.split(separator: " ").map(String.init), at: 0) }
-        var query = parts.queryItems ?? []
-        if let service = ch.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
-        var asked = Set<String>()
-        for s in wanted where asked.insert(s).inserted { query.append(URLQueryItem(name: "scope", value: s)) }
-        parts.queryItems = query
-        guard let tokenURL = parts.url else { throw ToolError.environment("registry \(host) names a token realm that is not a URL: \(shownRealm)") }
         let r: HTTPResponse
         do {
             r = try await transport("GET", tokenURL, headers: [:], body: nil, authorization: credentials?.basic)
@@ -191,8 +173,7 @@ final class RegistryClient: @unchecked Sendable {
             let why = r.status == 401 || r.status == 403 ? (credentials == nil ? "; give credentials with --credentials FILE" : "; check the credentials") : ""
             throw ToolError.environment("the token service \(shownRealm) of registry \(host) answered HTTP \(r.status)\(why)")
         }
-        let o = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any]
-        guard let token = (o?["token"] as? String) ?? (o?["access_token"] as? String), !token.isEmpty else {
+        guard let token = TokenRealm.token(in: r.body) else {
             throw ToolError.environment("the token service \(shownRealm) of registry \(host) answered without a token")
         }
         lock.locked { tokens[scopes.joined(separator: " ")] = token }
@@ -219,13 +200,12 @@ final class RegistryClient: @unchecked Sendable {
         } catch {
             if let refusal = delegate.refusal(task: taskID.value) { throw refusal }
             // A plain-HTTP server answering a TLS handshake answers the same every time: no retries.
-            if RegistryClient.isPlainHTTPAnswer(error) { throw plainHTTP(url, error) }
+            if NetworkFailure.isPlainHTTPAnswer(error) { throw plainHTTP(url, error) }
             // A certificate the system does not trust stays untrusted: say so at once, no retries.
-            if RegistryClient.isTLS(error) {
-                throw ToolError.environment("cannot talk HTTPS to registry \(host): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
-                    + "trust its certificate authority in the system's store (update-ca-certificates); --insecure is only for registries that speak plain HTTP")
+            if NetworkFailure.isTLS(error) {
+                throw NetworkFailure.tls(error, who: "registry \(host)", more: "; --insecure is only for registries that speak plain HTTP")
             }
-            throw Transient(reason: RegistryClient.describe(error))
+            throw Transient(reason: NetworkFailure.describe(error))
         }
         // A redirect the delegate would not follow ends the task with the 3xx answer itself.
         if let refusal = delegate.refusal(task: taskID.value) { throw refusal }
@@ -235,11 +215,7 @@ final class RegistryClient: @unchecked Sendable {
             if let k = k as? String, let v = v as? String { h[k.lowercased()] = v }
         }
         let r = HTTPResponse(status: http.statusCode, headers: h, body: data)
-        if r.status >= 500 || r.status == 429 {
-            // Seconds only (an HTTP date counts as none); a negative or non-finite value would trap the sleep.
-            let after = r.header("retry-after").flatMap { Double($0) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
-            throw Transient(reason: "the registry answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
-        }
+        if let t = Transient.answer(r.status, method, url.path, who: "the registry", body: data, retryAfter: r.header("retry-after")) { throw t }
         return r
     }
 
@@ -268,27 +244,6 @@ final class RegistryClient: @unchecked Sendable {
         var value = -1
     }
 
-    static func describe(_ error: Error) -> String {
-        guard let e = error as? URLError else { return "\(error)" }
-        switch e.code {
-        case .cannotConnectToHost: return "connection refused"
-        case .timedOut: return "timed out"
-        case .cannotFindHost, .dnsLookupFailed: return "host not found"
-        case .networkConnectionLost: return "connection lost"
-        case .notConnectedToInternet: return "no network"
-        default: return e.localizedDescription
-        }
-    }
-
-    /// A TLS handshake answered by something that is not TLS: OpenSSL reads the first bytes of
-    /// an HTTP answer ("HTTP/1.1 400") as a record of an unknown version ("wrong version number";
-    /// GnuTLS: "unexpected TLS packet"). Deterministic, so never retried.
-    static func isPlainHTTPAnswer(_ error: Error) -> Bool {
-        guard let e = error as? URLError else { return false }
-        let text = e.localizedDescription
-        return text.contains("wrong version number") || text.contains("unexpected TLS packet")
-    }
-
     private func plainHTTP(_ url: URL, _ error: Error) -> ToolError {
         let said = (error as? URLError)?.localizedDescription ?? "\(error)"
         guard url.absoluteString.hasPrefix(base + "/") else {
@@ -297,18 +252,6 @@ final class RegistryClient: @unchecked Sendable {
         }
         return ToolError.environment("registry \(host) speaks plain HTTP, not HTTPS: it answered the TLS handshake without TLS (\(said)); "
             + "if it is a plain-HTTP registry, pass --insecure (no TLS at all: only on a network you trust)")
-    }
-
-    /// TLS failures: libcurl's reach us as "unknown" URLErrors whose text starts with "SSL".
-    static func isTLS(_ error: Error) -> Bool {
-        guard let e = error as? URLError else { return false }
-        switch e.code {
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-             .serverCertificateHasUnknownRoot, .clientCertificateRejected, .clientCertificateRequired:
-            return true
-        default:
-            return e.localizedDescription.hasPrefix("SSL")
-        }
     }
 
     /// Fails with the registry's words unless the answer is one of `expected`.

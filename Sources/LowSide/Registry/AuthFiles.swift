@@ -1,4 +1,5 @@
 import Foundation
+import RegistryHTTP
 import Support
 import SystemIO
 
@@ -28,7 +29,7 @@ public struct RegistryCredentials: Equatable, Sendable {
     }
 
     /// The Authorization header for HTTP basic; nil for an identity token.
-    var basic: String? { identityToken == nil ? "Basic " + Data("\(user):\(password)".utf8).base64EncodedString() : nil }
+    var basic: String? { identityToken == nil ? basicAuthorization(user: user, password: password) : nil }
 }
 
 /// Registry credentials read the way skopeo, podman, crane and ORAS read them: from auth files,

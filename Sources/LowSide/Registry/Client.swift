@@ -3,15 +3,9 @@ import Foundation
 import FoundationNetworking
 #endif
 import OCI
+import RegistryHTTP
 import Support
 import SystemIO
-
-/// A failure worth another attempt: no connection, a reset, a timeout, HTTP 5xx or 429.
-struct Transient: Error {
-    var reason: String
-    /// Seconds the registry asked us to wait (Retry-After).
-    var retryAfter: Double?
-}
 
 /// A body longer than its limit: the caller names what it was.
 struct Oversize: Error {
@@ -40,7 +34,7 @@ final class Client: @unchecked Sendable {
         self.insecure = insecure
         let plain = insecure.contains(registry) || insecure.contains(apiHost)
         base = (plain ? "http://" : "https://") + apiHost
-        guard let endpoint = Endpoint(URL(string: base + "/v2/")) else { throw ToolError.usage("registry '\(registry)' makes no URL") }
+        guard let endpoint = Origin(URL(string: base + "/v2/")) else { throw ToolError.usage("registry '\(registry)' makes no URL") }
         transport = Transport(registry: endpoint, credentials: credentials, insecure: insecure, connections: connections)
     }
 
@@ -71,7 +65,7 @@ final class Client: @unchecked Sendable {
         let scope = "repository:\(repository):pull"
         var auth = lock.locked { tokens[scope].map { "Bearer " + $0 } }
         // Once the registry asked for basic, send it up front: no 401 before every request.
-        if auth == nil, transport.registryAskedBasic { auth = credentials?.basic }
+        if auth == nil, transport.gate.registryAskedBasic { auth = credentials?.basic }
         var r = try await exchange(method, url, headers: headers, authorization: auth, target: target, progress: progress)
         guard r.status == 401, let header = r.header("www-authenticate"), let challenge = Challenge(header), challenge.scheme == "bearer" else {
             if r.status == 401 { throw ToolError.environment("registry \(name) answered HTTP 401 to \(method) \(url.path)\(r.errorText.map { " (\($0))" } ?? "")\(missing)") }
@@ -93,7 +87,7 @@ final class Client: @unchecked Sendable {
     /// A token for `scope` from the realm the challenge names, with the credentials if there are
     /// any (HTTP basic), anonymously otherwise. The token is kept for later requests.
     private func bearer(_ ch: Challenge, scope: String) async throws -> String {
-        guard let realm = ch.parameters["realm"], var parts = URLComponents(string: realm), let realmURL = parts.url, let endpoint = Endpoint(realmURL) else {
+        guard let realm = ch.parameters["realm"], let endpoint = Origin(URL(string: realm)), let tokenURL = TokenRealm.url(realm, challenge: ch, scopes: [scope]) else {
             throw ToolError.environment("registry \(name) asks for a bearer token but names no http or https realm")
         }
         let shown = ToolError.shown(realm)
@@ -101,24 +95,18 @@ final class Client: @unchecked Sendable {
             throw ToolError.environment("registry \(name) names a token realm on plain HTTP, \(shown); "
                 + "bundlectl speaks plain HTTP only to a HOST:PORT named with --insecure-registry (here \(endpoint.hostPort))")
         }
-        transport.trust(endpoint)
-        var query = parts.queryItems ?? []
-        if let service = ch.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
-        var scopes = [scope]
-        if let s = ch.parameters["scope"] { scopes += s.split(separator: " ").map(String.init).filter { $0 != scope } }
-        for s in scopes { query.append(URLQueryItem(name: "scope", value: s)) }
-        parts.queryItems = query
-        guard let tokenURL = parts.url else { throw ToolError.environment("registry \(name) names a token realm that makes no URL: \(shown)") }
+        transport.gate.trust(endpoint)
         let who = "the token service \(shown) of registry \(name)"
         let r: Answer
         if let refresh = credentials?.identityToken {
             // An identity token is an OAuth2 refresh token, traded by POST as docker's and
             // containers/image's clients trade it (RFC 6749 section 6).
-            let form = Client.form([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "bundlectl")]
-                + query.filter { $0.name != "account" }.map { ($0.name, $0.value ?? "") })
-            var post = URLComponents(string: realm)
+            var post = URLComponents(url: tokenURL, resolvingAgainstBaseURL: false)
+            let query = post?.queryItems ?? []
             post?.query = nil
             guard let postURL = post?.url else { throw ToolError.environment("registry \(name) names a token realm that makes no URL: \(shown)") }
+            let form = Client.form([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "bundlectl")]
+                + query.filter { $0.name != "account" }.map { ($0.name, $0.value ?? "") })
             r = try await exchange("POST", postURL, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(form.utf8),
                                    authorization: nil, target: .memory(limit: 1 << 20), who: who)
         } else {
@@ -130,10 +118,7 @@ final class Client: @unchecked Sendable {
                 ? (credentials.map { " to the \(what) from \($0.origin); check them" } ?? missing) : ""
             throw ToolError.environment("\(who) answered HTTP \(r.status)\(why)")
         }
-        let o = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
-        guard let token = (o?["token"] as? String) ?? (o?["access_token"] as? String), !token.isEmpty else {
-            throw ToolError.environment("\(who) answered without a token")
-        }
+        guard let token = TokenRealm.token(in: Data(r.body)) else { throw ToolError.environment("\(who) answered without a token") }
         lock.locked { tokens[scope] = token }
         return token
     }
@@ -163,24 +148,17 @@ final class Client: @unchecked Sendable {
         } catch {
             // Another pull of the build failed and this one was called off: not worth a retry.
             if (error as? URLError)?.code == .cancelled || Task.isCancelled { throw CancellationError() }
-            if Client.isPlainHTTPAnswer(error) {
+            if NetworkFailure.isPlainHTTPAnswer(error) {
                 throw ToolError.environment("\(who) speaks plain HTTP, not HTTPS (it answered the TLS handshake without TLS); "
-                    + "if the network to it is trusted, name it with --insecure-registry \(Endpoint(url)?.hostPort ?? name)")
+                    + "if the network to it is trusted, name it with --insecure-registry \(Origin(url)?.hostPort ?? name)")
             }
-            if Client.isTLS(error) {
-                throw ToolError.environment("cannot talk HTTPS to \(who): \((error as? URLError)?.localizedDescription ?? "\(error)"); "
-                    + "trust its certificate authority in the system's store (update-ca-certificates)")
-            }
-            throw Transient(reason: Client.describe(error))
+            if NetworkFailure.isTLS(error) { throw NetworkFailure.tls(error, who: who) }
+            throw Transient(reason: NetworkFailure.describe(error))
         }
-        if r.status >= 500 || r.status == 429 {
-            // Seconds only (an HTTP date counts as none); a negative or non-finite value would trap the sleep.
-            let after = r.header("retry-after").flatMap { Double($0) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
-            throw Transient(reason: "\(who) answered HTTP \(r.status)\(r.errorText.map { " (\($0))" } ?? "") to \(method) \(url.path)", retryAfter: after)
-        }
+        if let t = Transient.answer(r.status, method, url.path, who: who, body: Data(r.body), retryAfter: r.header("retry-after")) { throw t }
         // What an HTTPS server says to plain HTTP (Go's: "Client sent an HTTP request to an HTTPS
         // server"); a HEAD gets no body to say it in, and names are checked before they are sent.
-        if r.status == 400, let e = Endpoint(url), e.plain {
+        if r.status == 400, let e = Origin(url), e.plain {
             throw ToolError.environment("\(who) answered HTTP 400 to plain HTTP; if it speaks HTTPS, drop --insecure-registry \(e.hostPort)")
         }
         return r
@@ -189,45 +167,14 @@ final class Client: @unchecked Sendable {
     private func explain(_ stop: Stop, _ who: String) -> ToolError {
         switch stop {
         case .tooLarge(let limit): return ToolError.refused("\(who) sent more than the \(limit) bytes expected")
-        case .noCredentials: return ToolError.environment("\(who) asks for a user name and password\(missing)")
-        case .rejected: return ToolError.environment("\(who) refused the user name and password from \(credentials?.origin ?? "the auth file")")
-        case .tokenForBasic:
+        case .basic(.noCredentials): return ToolError.environment("\(who) asks for a user name and password\(missing)")
+        case .basic(.rejected): return ToolError.environment("\(who) refused the user name and password from \(credentials?.origin ?? "the auth file")")
+        case .basic(.tokenForBasic):
             return ToolError.environment("\(who) asks for a user name and password, but \(credentials?.origin ?? "the auth file") holds an identity token")
-        case .elsewhere(let url):
-            return ToolError.environment("\(ToolError.shown(Endpoint(url)?.description ?? "a server")), outside \(who) and its token realm, "
+        case .basic(.elsewhere(let url)):
+            return ToolError.environment("\(ToolError.shown(Origin(url)?.description ?? "a server")), outside \(who) and its token realm, "
                 + "asks for credentials; bundlectl sends them only to the registry and its realm")
         case .redirect(let e), .io(let e): return e
-        }
-    }
-
-    static func describe(_ error: Error) -> String {
-        guard let e = error as? URLError else { return "\(error)" }
-        switch e.code {
-        case .cannotConnectToHost: return "connection refused"
-        case .timedOut: return "timed out"
-        case .cannotFindHost, .dnsLookupFailed: return "host not found"
-        case .networkConnectionLost: return "connection lost"
-        case .notConnectedToInternet: return "no network"
-        default: return e.localizedDescription
-        }
-    }
-
-    /// A TLS handshake answered by something that is not TLS: OpenSSL reads "HTTP/1.1 400" as a
-    /// record of an unknown version ("wrong version number"; GnuTLS: "unexpected TLS packet").
-    static func isPlainHTTPAnswer(_ error: Error) -> Bool {
-        guard let e = error as? URLError else { return false }
-        return e.localizedDescription.contains("wrong version number") || e.localizedDescription.contains("unexpected TLS packet")
-    }
-
-    /// TLS failures: libcurl's reach us as "unknown" URLErrors whose text starts with "SSL".
-    static func isTLS(_ error: Error) -> Bool {
-        guard let e = error as? URLError else { return false }
-        switch e.code {
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-             .serverCertificateHasUnknownRoot, .clientCertificateRejected, .clientCertificateRequired:
-            return true
-        default:
-            return e.localizedDescription.hasPrefix("SSL")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import RegistryHTTP
 import Support
 import SystemIO
 
@@ -27,43 +28,16 @@ struct Answer: Sendable {
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// The registry's own words for an error ("MANIFEST_UNKNOWN: manifest unknown"), if it gave any.
-    var errorText: String? {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let errors = o["errors"] as? [[String: Any]], let first = errors.first else { return nil }
-        let words = [first["code"] as? String ?? "", first["message"] as? String ?? ""].filter { !$0.isEmpty }.joined(separator: ": ")
-        return words.isEmpty ? nil : ToolError.shown(words, limit: 200)
-    }
-}
-
-/// Scheme, host and port: what credentials are tied to.
-struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-    var scheme: String
-    var host: String
-    var port: Int
-
-    init?(_ url: URL?) {
-        guard let url, let s = url.scheme?.lowercased(), s == "http" || s == "https", let h = url.host?.lowercased(), !h.isEmpty else { return nil }
-        scheme = s
-        host = h.hasPrefix("[") && h.hasSuffix("]") ? String(h.dropFirst().dropLast()) : h
-        port = url.port ?? (s == "https" ? 443 : 80)
-    }
-
-    var plain: Bool { scheme == "http" }
-    /// "host:port" as --insecure-registry names it (IPv6 in brackets).
-    var hostPort: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
-    var description: String { "\(scheme)://\(hostPort)" }
+    var errorText: String? { RegistryWords.text(Data(body)) }
 }
 
 /// Why the transport stopped a request before its answer was whole.
 enum Stop: Error {
     /// The body passed `limit` bytes.
     case tooLarge(limit: Int64)
-    /// An HTTP basic challenge with no credentials, or a second one after ours (refused).
-    case noCredentials, rejected
-    /// An HTTP basic challenge when the credentials are an identity token.
-    case tokenForBasic
-    /// A server other than the registry and its token realm asked for credentials.
-    case elsewhere(URL?)
+    /// An HTTP basic challenge not answered: no credentials, refused ones, an identity token,
+    /// or a server other than the registry and its token realm.
+    case basic(BasicRefusal)
     /// A redirect not followed, said in words.
     case redirect(ToolError)
     /// Writing a blob to the cache failed.
@@ -97,24 +71,25 @@ private final class Exchange: @unchecked Sendable {
 /// Linux keeps a `WWW-Authenticate: Basic` 401 to itself without one) for the registry and the
 /// token realms it named only, and drops Authorization on a redirect to another origin.
 final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    static let redirectLimit = 10
     static let errorBodyLimit: Int64 = 64 << 10
-    let registry: Endpoint
+    let registry: Origin
+    /// Who may be answered with the credentials: the registry and the realms it named.
+    let gate: BasicGate
+    private let redirects: RedirectTracker
     let credentials: RegistryCredentials?
     /// HOST:PORT that may be spoken to in plain HTTP (--insecure-registry).
     let insecure: Set<String>
     private let lock = Mutex()
     private var exchanges: [Int: Exchange] = [:]
-    private var redirects: [Int: Int] = [:]
-    private var trusted: Set<Endpoint>
-    private var askedBasic: Set<Endpoint> = []
     private var session: URLSession?
 
-    init(registry: Endpoint, credentials: RegistryCredentials?, insecure: Set<String>, connections: Int) {
+    init(registry: Origin, credentials: RegistryCredentials?, insecure: Set<String>, connections: Int) {
         self.registry = registry
         self.credentials = credentials
         self.insecure = insecure
-        trusted = [registry]
+        gate = BasicGate(registry: registry)
+        redirects = RedirectTracker(registry: registry.hostPort, plainAllowed: { [insecure] in insecure.contains($0.hostPort) },
+                                    advice: "bundlectl speaks plain HTTP only to a HOST:PORT named with --insecure-registry")
         super.init()
         let config = URLSessionConfiguration.ephemeral
         // Seconds without a byte: a registry's storage may be slow to start a large blob.
@@ -130,11 +105,6 @@ final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     /// Ends the session; its delegate (this object) is released with it.
     func close() { session?.finishTasksAndInvalidate() }
 
-    /// Whether the registry asked for HTTP basic: later requests send it up front.
-    var registryAskedBasic: Bool { lock.locked { askedBasic.contains(registry) } }
-
-    /// Lets a token realm be answered with the credentials.
-    func trust(_ e: Endpoint) { _ = lock.locked { trusted.insert(e) } }
 
     /// Sends one request and reads its answer into `target`. Transport failures come as
     /// URLError, stops as `Stop`; the HTTP status is the caller's to judge.
@@ -221,9 +191,9 @@ final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        redirects.forget(task: task.taskIdentifier)
         let e = lock.locked { () -> Exchange? in
-            redirects.removeValue(forKey: task.taskIdentifier)
-            return exchanges.removeValue(forKey: task.taskIdentifier)
+            exchanges.removeValue(forKey: task.taskIdentifier)
         }
         guard let e, let k = e.continuation else { return }
         do {
@@ -249,47 +219,34 @@ final class Transport: NSObject, URLSessionDataDelegate, @unchecked Sendable {
             return completionHandler(.performDefaultHandling, nil)
         }
         let url = task.currentRequest?.url ?? task.originalRequest?.url
-        let endpoint = Endpoint(url)
-        let allowed = lock.locked { () -> Bool in
-            if let endpoint { askedBasic.insert(endpoint) }
-            return endpoint.map { trusted.contains($0) } ?? false
-        }
-        if !allowed {
-            exchange(task)?.stop = .elsewhere(url)
-            completionHandler(.cancelAuthenticationChallenge, nil)
-        } else if let c = credentials, c.identityToken != nil {
-            exchange(task)?.stop = .tokenForBasic
-            completionHandler(.cancelAuthenticationChallenge, nil)
-        } else if let c = credentials, challenge.previousFailureCount == 0 {
-            completionHandler(.useCredential, URLCredential(user: c.user, password: c.password, persistence: .none))
-        } else {
-            exchange(task)?.stop = credentials == nil ? .noCredentials : .rejected
+        let c = credentials
+        switch gate.answer(url, user: c?.user, password: c?.password, identityToken: c?.identityToken != nil, previousFailures: challenge.previousFailureCount) {
+        case .success(let (user, password)):
+            completionHandler(.useCredential, URLCredential(user: user, password: password, persistence: .none))
+        case .failure(let why):
+            exchange(task)?.stop = .basic(why)
             completionHandler(.cancelAuthenticationChallenge, nil)
         }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-        let count = lock.locked { () -> Int in
-            redirects[task.taskIdentifier, default: 0] += 1
-            return redirects[task.taskIdentifier, default: 0]
+        switch redirects.follow(task: task.taskIdentifier, from: response.url ?? task.currentRequest?.url, to: request.url) {
+        case .success(let keep):
+            // A blob's storage elsewhere (a CDN) gets no credentials and no token for the registry.
+            completionHandler(keep ? request : request.droppingAuthorization)
+        case .failure(let e):
+            exchange(task)?.stop = .redirect(e)
+            completionHandler(nil)
         }
-        guard let to = Endpoint(request.url) else {
-            exchange(task)?.stop = .redirect(ToolError.environment("registry \(registry.hostPort) redirected to something that is not an http or https URL"))
-            return completionHandler(nil)
-        }
-        if to.plain && !insecure.contains(to.hostPort) {
-            exchange(task)?.stop = .redirect(ToolError.environment("registry \(registry.hostPort) redirected to plain HTTP, \(to); "
-                + "bundlectl speaks plain HTTP only to a HOST:PORT named with --insecure-registry"))
-            return completionHandler(nil)
-        }
-        guard count <= Transport.redirectLimit else {
-            exchange(task)?.stop = .redirect(ToolError.environment("registry \(registry.hostPort) redirected more than \(Transport.redirectLimit) times in a row"))
-            return completionHandler(nil)
-        }
-        var next = request
-        // A blob's storage elsewhere (a CDN) gets no credentials and no token for the registry.
-        if to != Endpoint(response.url ?? task.currentRequest?.url) { next.setValue(nil, forHTTPHeaderField: "Authorization") }
-        completionHandler(next)
+    }
+}
+
+extension URLRequest {
+    /// The same request without its Authorization header.
+    var droppingAuthorization: URLRequest {
+        var r = self
+        r.setValue(nil, forHTTPHeaderField: "Authorization")
+        return r
     }
 }
