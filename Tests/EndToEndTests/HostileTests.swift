@@ -323,13 +323,14 @@ struct HostileBundleTests {
         try f.expectIdenticalTree(f.next, label: "the whole bundle")
     }
 
-    @Test("a flipped byte at 200 random offsets of a tar and 60 of a compressed container: refused, or the identical tree")
+    @Test("a flipped byte at 100 random offsets of a tar and 30 of a compressed container: refused, or the identical tree")
     func flippedBytes() throws {
         let f = try HostileFixture()
         let zst = try f.s.build(f.s.at("b.yaml"), key: f.key, output: "b.tar.zst.bundle", container: "tar.zst")
         var random = SeededRandom(state: 20_260_601)
         var refused = 0, identical = 0
-        for (bundle, count) in [(f.next, 200), (zst, 60)] {
+        // The crafted corpus and the cuts cover each section on purpose; these sample the rest.
+        for (bundle, count) in [(f.next, 100), (zst, 30)] {
             let data = try Data(contentsOf: URL(fileURLWithPath: bundle))
             for _ in 0..<count {
                 let offset = Int.random(in: 0..<data.count, using: &random)
@@ -353,7 +354,7 @@ struct HostileBundleTests {
             }
         }
         print("flipped bytes: \(refused) refused, \(identical) accepted with the identical tree")
-        #expect(refused > 200)
+        #expect(refused > 100)
     }
 }
 

@@ -132,23 +132,60 @@ public struct BundleIndex: Equatable, Sendable {
         return .object(members)
     }
 
+    /// The canonical encoding of `json`, written row by row instead of through a tree of values.
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
+        var w = CanonicalRowsWriter { out += $0 }
+        // Keys in byte order: files, objects, patches, removed.
+        try? w.rows("files", files) { f, row in
+            row.string(f.path)
+            row.int(Int64(f.mode))
+            switch f.source {
+            case .object(let i): row.int(Int64(i))
+            case .patch(let k): row.int(Int64(number(of: .patch(k))))
+            case .base(let d): row.string(d.hex)
+            }
+        }
+        try? w.rows("objects", objects) { o, row in
+            row.int(Int64(o.pack))
+            row.int(o.size)
+        }
+        // Only deltas carry these keys, so a full bundle's index does not depend on them.
+        if !patches.isEmpty { try? w.member("patches", .array(patches.map(\.json))) }
+        if !removed.isEmpty { try? w.member("removed", .array(removed.map { .string($0) })) }
+        try? w.finish()
+        return out
+    }
+
     /// Parses and checks the index against the manifest it came with.
     ///
     /// In steps, in this order (each refusal names the first thing wrong): objects, patches, the
-    /// packs they fill, files, removals, and for a full bundle the tree the manifest signs.
+    /// packs they fill, files, removals, and for a full bundle the tree the manifest signs. The
+    /// rows are read one at a time in the document's (key) order, files first, and checked after.
     public init(canonical bytes: [UInt8], manifest: Manifest) throws {
         let what = "INDEX"
         let isDelta = manifest.base != nil
-        let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
-        try o.allowOnly(isDelta ? ["objects", "files", "patches", "removed"] : ["objects", "files"])
+        var rows = CanonicalRows(bytes, what: what)
+        var raw = RawIndex()
+        while let key = try rows.nextKey() {
+            guard isDelta ? ["objects", "files", "patches", "removed"].contains(key) : ["objects", "files"].contains(key) else {
+                throw ToolError.refused("\(what) has an unknown field \"\(ToolError.shown(key))\"")
+            }
+            try raw.read(key, &rows, limit: manifest.treeFiles)
+        }
+        try self.init(raw, manifest: manifest)
+    }
+
+    private init(_ raw: RawIndex, manifest: Manifest) throws {
+        let isDelta = manifest.base != nil
         var packs = PackFill(manifest)
-        let objects = try BundleIndex.parseObjects(o, into: &packs)
-        let patches = isDelta && o.members["patches"] != nil ? try BundleIndex.parsePatches(o, into: &packs) : []
+        let objects = try BundleIndex.parseObjects(try raw.required(raw.objects, "objects"), into: &packs)
+        let patches = isDelta ? try BundleIndex.parsePatches(raw.patches ?? [], into: &packs) : []
         try packs.check()
         self.init(objects: objects, files: [], patches: patches)
-        let (files, total) = try parseFiles(o, isDelta: isDelta, limit: manifest.treeFiles)
+        let (files, total) = try parseFiles(try raw.required(raw.files, "files"), isDelta: isDelta, limit: manifest.treeFiles)
         self.files = files
-        if isDelta, o.members["removed"] != nil { removed = try BundleIndex.parseRemoved(o, files: files) }
+        if isDelta, let removed = raw.removed { self.removed = try BundleIndex.parseRemoved(removed, files: files) }
         if !isDelta {
             guard Int64(files.count) == manifest.treeFiles, total == manifest.treeSize else {
                 throw ToolError.refused("INDEX describes \(files.count) files of \(total) bytes; the manifest says \(manifest.treeFiles) of \(manifest.treeSize)")
@@ -157,19 +194,17 @@ public struct BundleIndex: Equatable, Sendable {
         }
     }
 
-    private static func parseObjects(_ o: JSONObject, into packs: inout PackFill) throws -> [Object] {
-        try o.array("objects").enumerated().map { i, v in
-            guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1], p >= 0, s >= 0 else {
-                throw ToolError.refused("INDEX object \(i) is malformed")
-            }
+    private static func parseObjects(_ rows: [(pack: Int64, size: Int64)?], into packs: inout PackFill) throws -> [Object] {
+        try rows.enumerated().map { i, row in
+            guard let (p, s) = row, p >= 0, s >= 0 else { throw ToolError.refused("INDEX object \(i) is malformed") }
             guard p < packs.count else { throw ToolError.refused("INDEX object \(i) is in pack \(p), which the manifest does not list") }
             try packs.claim(Int(p), .objects, "object \(i)", size: s)
             return Object(pack: Int(p), size: s)
         }
     }
 
-    private static func parsePatches(_ o: JSONObject, into packs: inout PackFill) throws -> [Patch] {
-        try o.array("patches").enumerated().map { i, v in
+    private static func parsePatches(_ rows: [JSON], into packs: inout PackFill) throws -> [Patch] {
+        try rows.enumerated().map { i, v in
             guard case .array(let a) = v, a.count == 4 || a.count == 5, case .int(let p) = a[0], case .int(let stored) = a[1], case .int(let s) = a[2],
                   case .string(let h) = a[3], let d = SHA256Digest(hex: h), p >= 0, p < packs.count, stored > 0, s >= 0 else {
                 throw ToolError.refused("INDEX patch \(i) is malformed")
@@ -183,14 +218,13 @@ public struct BundleIndex: Equatable, Sendable {
     /// The files, sorted and each under a source kind, with the bytes their objects add up to.
     /// Stops at `limit` (the signed tree's file count, which admission bounds): an index lists
     /// no more files than the tree it makes.
-    private func parseFiles(_ o: JSONObject, isDelta: Bool, limit: Int64) throws -> ([File], Int64) {
+    private func parseFiles(_ rows: [RawIndex.File], isDelta: Bool, limit: Int64) throws -> ([File], Int64) {
         var files: [File] = []
+        files.reserveCapacity(rows.count)
         var total: Int64 = 0
-        for (i, v) in try o.array("files").enumerated() {
-            guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1] else {
-                throw ToolError.refused("INDEX file \(i) is malformed")
-            }
-            let source = try self.source(a[2], file: i, isDelta: isDelta)
+        for (i, row) in rows.enumerated() {
+            guard let (path, mode, ref) = row.fields else { throw ToolError.refused("INDEX file \(i) is malformed") }
+            let source = try self.source(ref, file: i, isDelta: isDelta)
             if case .object(let n) = source { try BundleIndex.add(&total, objects[n].size, "files") }
             guard mode == 0o644 || mode == 0o755 else { throw ToolError.refused("INDEX file \"\(ToolError.shown(path))\" has mode \(String(mode, radix: 8)); only 644 and 755 are carried") }
             try BundleIndex.checkPath(path)
@@ -220,10 +254,10 @@ public struct BundleIndex: Equatable, Sendable {
         }
     }
 
-    private static func parseRemoved(_ o: JSONObject, files: [File]) throws -> [String] {
+    private static func parseRemoved(_ rows: [JSON], files: [File]) throws -> [String] {
         let listed = Set(files.map(\.path))
         var removed: [String] = []
-        for (i, v) in try o.array("removed").enumerated() {
+        for (i, v) in rows.enumerated() {
             guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
             try BundleIndex.checkPath(path)
             if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(ToolError.shown(path))\"") }
@@ -248,6 +282,64 @@ public struct BundleIndex: Equatable, Sendable {
         guard let top = path.split(separator: "/").first, SourceKind(rawValue: String(top)) != nil, path.contains("/") else {
             throw ToolError.refused("INDEX path \"\(ToolError.shown(path))\" is not under advisories/, policies/ or images/")
         }
+    }
+}
+
+/// The index's rows as read, before they are checked: files come first in the document, but are
+/// checked after the objects and patches they name. A file row is kept as its three fields, not
+/// as a JSON tree, so a large index costs about its own size.
+private struct RawIndex {
+    enum File {
+        case row(path: String, mode: Int64, ref: JSON)
+        case malformed
+
+        var fields: (String, Int64, JSON)? {
+            if case .row(let p, let m, let r) = self { return (p, m, r) }
+            return nil
+        }
+    }
+
+    var objects: [(pack: Int64, size: Int64)?]?
+    var files: [File]?
+    var patches: [JSON]?
+    var removed: [JSON]?
+
+    /// Reads the member `key`. Files stop one past `limit` (the signed tree's file count, which
+    /// admission bounds): the check then names that too many are listed.
+    mutating func read(_ key: String, _ rows: inout CanonicalRows, limit: Int64) throws {
+        var items: [JSON] = []
+        switch key {
+        case "files":
+            var files: [File] = []
+            try rows.rows { i, v in
+                guard Int64(i) <= limit else { return }
+                guard case .array(let a) = v, a.count == 3, case .string(let path) = a[0], case .int(let mode) = a[1] else {
+                    return files.append(.malformed)
+                }
+                files.append(.row(path: path, mode: mode, ref: a[2]))
+            }
+            self.files = files
+            return
+        case "objects":
+            var objects: [(pack: Int64, size: Int64)?] = []
+            try rows.rows { _, v in
+                guard case .array(let a) = v, a.count == 2, case .int(let p) = a[0], case .int(let s) = a[1] else { return objects.append(nil) }
+                objects.append((p, s))
+            }
+            self.objects = objects
+            return
+        default:
+            try rows.rows { _, v in items.append(v) }
+        }
+        switch key {
+        case "patches": patches = items
+        default: removed = items
+        }
+    }
+
+    func required<T>(_ member: [T]?, _ key: String) throws -> [T] {
+        guard let member else { throw ToolError.refused("INDEX: field \"\(key)\" must be an array") }
+        return member
     }
 }
 
@@ -319,8 +411,29 @@ public struct TreeListing: Equatable, Sendable {
         .object(["files": .array(entries.map { .array([.string($0.path), .int(Int64($0.mode)), .int($0.size), .string($0.sha256.hex)]) })])
     }
 
-    public var canonicalBytes: [UInt8] { json.canonicalBytes }
-    public var digest: SHA256Digest { SHA256Digest.of(canonicalBytes) }
+    /// Streams the canonical encoding to `sink`, row by row: a large listing is never held twice.
+    public func write(to sink: @escaping ([UInt8]) throws -> Void) throws {
+        var w = CanonicalRowsWriter(sink: sink)
+        try w.rows("files", entries) { e, row in
+            row.string(e.path)
+            row.int(Int64(e.mode))
+            row.int(e.size)
+            row.string(e.sha256.hex)
+        }
+        try w.finish()
+    }
+
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
+        try? write { out += $0 }
+        return out
+    }
+
+    public var digest: SHA256Digest {
+        var hash = SHA256Stream()
+        try? write { hash.update($0) }
+        return hash.finalize()
+    }
     /// Saturates instead of wrapping: a hostile listing's sum then matches no signed size.
     public var totalSize: Int64 {
         entries.reduce(0) { sum, e in
@@ -330,16 +443,45 @@ public struct TreeListing: Equatable, Sendable {
     }
 
     public init(canonical bytes: [UInt8], what: String) throws {
-        let o = try JSONObject(JSON.parseCanonical(bytes, what: what), what: what)
-        try o.allowOnly(["files"])
-        entries = try o.array("files").enumerated().map { i, v in
-            guard case .array(let a) = v, a.count == 4, case .string(let p) = a[0], case .int(let m) = a[1],
-                  case .int(let s) = a[2], case .string(let h) = a[3], let d = SHA256Digest(hex: h),
-                  LogicalPath.problem(p) == nil, s >= 0, m == 0o644 || m == 0o755 else {
-                throw ToolError.refused("\(what) entry \(i) is malformed")
+        var rows = CanonicalRows(bytes, what: what)
+        try self.init(&rows, what: what)
+    }
+
+    /// Reads a listing row by row from `rows`, which may stream it from a file.
+    public init(_ rows: inout CanonicalRows, what: String) throws {
+        var entries: [Entry] = []
+        var sawFiles = false
+        while let key = try rows.nextKey() {
+            guard key == "files" else { throw ToolError.refused("\(what) has an unknown field \"\(ToolError.shown(key))\"") }
+            sawFiles = true
+            try rows.rows { i, v in
+                let e = try TreeListing.entry(v, i, what)
+                // Sorted as written, so `contains(path:)` can search it instead of indexing it.
+                if let last = entries.last, !LogicalPath.bytewiseLess(last.path, e.path) { throw ToolError.refused("\(what) is not sorted at entry \(i)") }
+                entries.append(e)
             }
-            return Entry(path: p, mode: UInt32(m), size: s, sha256: d)
         }
+        guard sawFiles else { throw ToolError.refused("\(what): field \"files\" must be an array") }
+        self.entries = entries
+    }
+
+    private static func entry(_ v: JSON, _ i: Int, _ what: String) throws -> Entry {
+        guard case .array(let a) = v, a.count == 4, case .string(let p) = a[0], case .int(let m) = a[1],
+              case .int(let s) = a[2], case .string(let h) = a[3], let d = SHA256Digest(hex: h),
+              LogicalPath.problem(p) == nil, s >= 0, m == 0o644 || m == 0o755 else {
+            throw ToolError.refused("\(what) entry \(i) is malformed")
+        }
+        return Entry(path: p, mode: UInt32(m), size: s, sha256: d)
+    }
+
+    /// Whether a file of the listing has this path: a binary search, as the entries are sorted.
+    public func contains(path: String) -> Bool {
+        var lo = 0, hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if LogicalPath.bytewiseLess(entries[mid].path, path) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < entries.count && entries[lo].path == path
     }
 
     /// A path cannot be both a file and a folder ("a" and "a/b"), nor the mirror's own BUNDLE.json.

@@ -23,7 +23,7 @@ public indirect enum JSON: Equatable, Sendable {
 
     public var canonicalString: String { String(decoding: canonicalBytes, as: UTF8.self) }
 
-    private func encode(into out: inout [UInt8]) {
+    func encode(into out: inout [UInt8]) {
         switch self {
         case .null: out += Array("null".utf8)
         case .bool(let b): out += Array((b ? "true" : "false").utf8)
@@ -51,7 +51,7 @@ public indirect enum JSON: Equatable, Sendable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private static func encodeString(_ s: String, into out: inout [UInt8]) {
+    static func encodeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {
@@ -90,13 +90,16 @@ public indirect enum JSON: Equatable, Sendable {
         return v
     }
 
-    private struct Parser {
+    /// `CanonicalRows` parses one row at a time with it, from a window of a longer document
+    /// that starts `offset` bytes into it.
+    struct Parser {
         let bytes: [UInt8]
         let what: String
         var i = 0
+        var offset = 0
 
         func fail(_ m: String) -> ToolError {
-            ToolError.refused("\(what) is not valid JSON: \(m) at byte \(i)")
+            ToolError.refused("\(what) is not valid JSON: \(m) at byte \(offset + i)")
         }
 
         mutating func skipSpace() {

@@ -84,18 +84,18 @@ struct Audit {
         let manifestBytes = try FS.readFile(paths.version(id) + "/MANIFEST", limit: Manifest.maxBytes)
         do { _ = try judge(id, manifestBytes) } catch let e as ToolError where e.status == .refused { return [e.message] }
         let manifest = try Manifest(canonical: manifestBytes)
-        let listingBytes = try FS.readFile(paths.version(id) + "/FILES.json", limit: 1 << 30)
-        guard SHA256Digest.of(listingBytes) == manifest.tree else {
+        // A listing that does not parse cannot be the signed one, which was checked when applied.
+        let read: (listing: TreeListing, digest: SHA256Digest)?
+        do { read = try MirrorPaths.readListing(paths.version(id) + "/FILES.json", what: "FILES.json") } catch let e as ToolError where e.status == .refused { read = nil }
+        guard let (listing, digest) = read, digest == manifest.tree else {
             return ["FILES.json of version \(id) does not match the signed tree digest"]
         }
-        return try checkFiles(paths.tree(id), TreeListing(canonical: listingBytes, what: "FILES.json"))
+        return try checkFiles(paths.tree(id), listing)
     }
     /// Every file of `listing` in `tree` with its size, bytes and mode, and nothing else there.
     private func checkFiles(_ tree: String, _ listing: TreeListing) throws -> [String] {
         var problems: [String] = []
-        var expected: Set<String> = ["BUNDLE.json"]
         for e in listing.entries {
-            expected.insert(e.path)
             let full = tree + "/" + e.path
             guard let info = try FS.info(full) else { problems.append("missing: \(e.path)"); continue }
             guard info.kind == .regular else { problems.append("not a plain file: \(e.path) (\(Audit.described(info.kind)))"); continue }
@@ -105,18 +105,18 @@ struct Audit {
             // The full mode: setuid, setgid, sticky and every permission bit, not only execute.
             if !StoredMode.matches(info.mode, listed: e.mode) { problems.append("mode changed: \(e.path) (mode \(String(info.mode, radix: 8)), listed \(String(e.mode, radix: 8)))") }
         }
-        try walkExtras(tree, relative: "", expected: expected, problems: &problems)
+        try walkExtras(tree, relative: "", expected: listing, problems: &problems)
         return problems
     }
 
-    private func walkExtras(_ dir: String, relative: String, expected: Set<String>, problems: inout [String]) throws {
+    private func walkExtras(_ dir: String, relative: String, expected: TreeListing, problems: inout [String]) throws {
         for name in try FS.list(dir) {
             let rel = relative.isEmpty ? name : relative + "/" + name
             guard let info = try FS.info(dir + "/" + name) else { continue }
             if info.kind == .directory {
                 if info.isWritableByOthers { problems.append("folder writable by others: \(rel) (mode \(String(info.mode, radix: 8)))") }
                 try walkExtras(dir + "/" + name, relative: rel, expected: expected, problems: &problems)
-            } else if !expected.contains(rel) {
+            } else if rel != "BUNDLE.json" && !expected.contains(path: rel) {
                 problems.append("unexpected: \(rel)")
             }
         }

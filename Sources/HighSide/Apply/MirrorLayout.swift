@@ -89,8 +89,17 @@ struct MirrorPaths {
 
     /// A version's FILES.json, and the SHA-256 of its bytes (its signed tree digest when intact).
     func storedListing(_ id: String) throws -> (listing: TreeListing, digest: SHA256Digest) {
-        let bytes = try FS.readFile(version(id) + "/FILES.json", limit: 1 << 30, followingLinks: false)
-        return (try TreeListing(canonical: bytes, what: "FILES.json of version \(id)"), SHA256Digest.of(bytes))
+        try MirrorPaths.readListing(version(id) + "/FILES.json", what: "FILES.json of version \(id)")
+    }
+
+    /// Reads a listing row by row as it streams from the file, hashing its bytes on the way: a
+    /// listing of a million files is never held as bytes and values at once.
+    static func readListing(_ path: String, what: String) throws -> (listing: TreeListing, digest: SHA256Digest) {
+        let fd = try FileDescriptor.open(path, options: .noFollow)
+        defer { try? fd.close() }
+        var rows = CanonicalRows(what: what, limit: 1 << 30) { try fd.read(into: $0) }
+        let listing = try TreeListing(&rows, what: what)
+        return (listing, rows.sha256)
     }
 
     /// The signed MANIFEST a version keeps.

@@ -58,7 +58,9 @@ struct Staging {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
-        try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
+        let files = try FileDescriptor.create(stage + "/FILES.json")
+        try listing.write { try files.write($0) }
+        try files.close()
         // Written once into a fresh staging folder, which Commit flushes (syncfs) before the swap:
         // no fsync of its own, which on a busy disk costs more than building the report.
         let changes = try FileDescriptor.create(stage + "/" + VersionChanges.file)

@@ -53,7 +53,7 @@ struct BundleAssembler {
 
     /// INDEX.zst: the canonical index at zstd -19, and what the manifest says of it.
     static func compress(_ index: BundleIndex) throws -> ([UInt8], PartRef) {
-        let plain = index.json.canonicalBytes
+        let plain = index.canonicalBytes
         var compressed: [UInt8] = []
         let z = try ZstdCompressor(ZstdSettings(level: 19), pledgedSize: Int64(plain.count)) { compressed.append(contentsOf: $0) }
         try z.write(plain)
