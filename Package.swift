@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(name: "mirrorctl", dependencies: ["MirrorctlCommands"], path: "Sources/Executables/mirrorctl", swiftSettings: strict),
 
         // The parsers of hostile input, one entry per fuzz target; Tests/FuzzTests replays kept inputs.
-        .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
+        .target(name: "FuzzHarness", dependencies: ["SystemIO", "BundleFormat", "BundleVerify", "Changes", "Libarchive", "Collect", "Support", "Zstd"], path: "Sources/Fuzz/FuzzHarness", swiftSettings: strict),
 
         .testTarget(name: "FormatTests", dependencies: ["BundleFormat", "Changes", "Sodium", "Support"]),
         .testTarget(name: "ReadingTests", dependencies: ["BundleVerify", "Signing", "BundleFormat", "Sodium", "Zstd", "Support"]),

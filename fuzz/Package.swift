@@ -9,7 +9,7 @@ import PackageDescription
 // `main` (so tests can link it), which clashes with libFuzzer's; a 5.4 target with a main.swift
 // is linked as it is, as swift-protobuf's FuzzTesting does.
 
-let targets = ["manifest", "spec", "index", "archive", "packs"]
+let targets = ["manifest", "spec", "index", "archive", "packs", "records"]
 
 let package = Package(
     name: "airgap-fuzz",

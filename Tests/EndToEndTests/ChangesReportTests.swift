@@ -83,8 +83,13 @@ struct ChangesReportTests {
     @Test("each month's report lists exactly the advisories and CVEs that differ; every command shows the same one")
     func realMonths() throws {
         let m = try Months()
-        #expect(try mirrorctl("apply", m.bundles[0], "--mirror", m.mirror).status == 0)
+        // Month 1 to an empty mirror: a first version's report, counts only, the same in a dry run.
+        let dry1 = try mirrorctl("apply", m.bundles[0], "--mirror", m.mirror, "--dry-run", "--json")
+        let first = try mirrorctl("apply", m.bundles[0], "--mirror", m.mirror)
+        #expect(first.status == 0 && first.out.split(separator: "\n").contains { $0.hasPrefix("records ") && $0.contains("a first version: ") }, "\(first.text)")
         try oracle("-", m.trees[0], try m.version(1) + "/CHANGES.json")
+        let stored1 = try jsonFile(try m.version(1) + "/CHANGES.json")
+        #expect(NSDictionary(dictionary: object(dry1)["changeReport"] as? [String: Any] ?? [:]) == stored1 as NSDictionary)
 
         // Month 2 (full): the dry run, then the apply, in text.
         let dryJSON = try mirrorctl("apply", m.bundles[1], "--mirror", m.mirror, "--dry-run", "--json")

@@ -278,6 +278,7 @@ struct PushTests {
 
         let first = try push(m, reg, "--prefix", "enclave")
         #expect(first.status == 0, "\(first.text)")
+        #expect(!first.err.contains("is stale"), "no maximum age, no expiry: no warning: \(first.err)")
         for ref in refs {
             // skopeo, reading the registry, sees exactly the layout's manifest bytes.
             #expect(try reg.manifestDigest("enclave/\(ref)") == (try p.layoutDigest(layout, ref)), "\(ref)")
@@ -297,10 +298,15 @@ struct PushTests {
         try sh("skopeo copy -q --preserve-digests --src-tls-verify=false docker://\(reg.host)/enclave/example/app:1.0 oci:\(back):a")
         #expect(try p.layoutDigest(back, "a") == (try p.layoutDigest(layout, "example/app:1.0")))
 
-        // Second push: the registry has every blob (HEAD), nothing is uploaded or mounted.
+        // Second push: the registry has every blob (HEAD), nothing is uploaded or mounted. The
+        // version was built in 2024: past a maximum age, push warns and still pushes.
+        #expect(try mirrorctl("config", "--mirror", m, "--max-age", "35d").status == 0)
         let patches = try reg.requests("PATCH"), puts = try reg.requests("PUT")
         let second = try push(m, reg, "--prefix", "enclave")
         #expect(second.status == 0, "\(second.text)")
+        #expect(second.err.contains("mirrorctl: warning: ") && second.err.contains("is stale: it was built ") && second.err.contains("more than the mirror's maximum age of 35d"),
+                "\(second.err)")
+        #expect(try mirrorctl("config", "--mirror", m, "--max-age", "none").status == 0)  // so verify, below, judges only the bytes
         for ref in refs {
             let line = blobLine(second.out, "enclave/\(ref)")
             #expect(count(line, "uploaded") == 0 && count(line, "mounted") == 0 && count(line, "skipped") > 0 && bytesSent(line) == 0, "\(line)")

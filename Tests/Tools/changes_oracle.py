@@ -3,7 +3,9 @@
 record by record, computed with Python's json and yaml modules (no code shared with the tools).
 
 Usage: changes_oracle.py OLD_ROOT|- NEW_ROOT REPORT.json
-  OLD_ROOT, NEW_ROOT  folders laid out as a mirror tree (advisories/<source>/...); "-" for none
+  OLD_ROOT, NEW_ROOT  folders laid out as a mirror tree (advisories/<source>/...); "-" for none:
+                      then the report must be a first version's (initial, NEW_ROOT's files
+                      counted, no record listed)
   REPORT.json         a report the tools wrote (CHANGES.json, or a --json output holding
                       "changeReport"); compared with this computation
 Prints "ok" and exits 0 when they agree; else prints each difference and exits 1.
@@ -158,11 +160,33 @@ def counts_hold(report):
     return problems
 
 
+def initial_problems(new_root, report):
+    """A first version's report: every file counted as added, nothing listed."""
+    problems = []
+    n = len(files(new_root))
+    if report.get("initial") is not True:
+        problems.append(f"initial is {report.get('initial')!r}, not true")
+    if report["counts"]["files"] != {"added": n, "changed": 0, "removed": 0}:
+        problems.append(f"counts.files is {report['counts']['files']}, the tree has {n} files")
+    listed = [k for k in ("advisories", "exploited") for v in report[k].values() if v] + \
+        [k for k in ("cves", "duplicates") if report[k]] + [k for k in report["otherFiles"] if report["otherFiles"][k]]
+    if listed:
+        problems.append(f"a first version lists {listed}")
+    return problems + counts_hold(report)
+
+
 def main():
     old_root, new_root, report_path = sys.argv[1:4]
     with open(report_path) as f:
         report = json.load(f)
     report = report.get("changeReport", report)
+    if old_root == "-":
+        problems = initial_problems(new_root, report)
+        print("\n".join(problems) if problems else "ok")
+        sys.exit(1 if problems else 0)
+    if report.get("initial") is not False:
+        print(f"initial is {report.get('initial')!r} in a report against an older version")
+        sys.exit(1)
     want, got = compute(old_root, new_root), project(report)
     problems = counts_hold(report)
     for section in want:

@@ -7,6 +7,14 @@ extension Summary {
     public mutating func add(_ report: ChangeReport, images: Bool = true, limit: Int = 20) {
         let r = report.records
         let o = report.other
+        if report.initial {
+            add("records", "a first version: \(report.files.added) files, every record in them new (not listed one by one)")
+            if images {
+                add("images", "\(report.images.added.count) added")
+                add(report.images)
+            }
+            return
+        }
         if r.added.count + r.modified.count + r.withdrawn.count + r.removed.count + r.exploitedAdded.count + r.exploitedRemoved.count
             + r.ransomwareChanged.count == 0 {
             add("records", "no advisory or known-exploited entry changed")

@@ -55,9 +55,9 @@ public enum RecordFile {
     /// record in YAML is a few kilobytes, so a larger one is not worth the time.
     public static let yamlLimit: Int64 = 4 << 20
     /// Longest id, time or alias kept; a longer value makes the field unusable.
-    static let fieldLimit = 256
+    public static let fieldLimit = 256
     /// At most this many aliases of one record are looked at.
-    static let aliasLimit = 4096
+    public static let aliasLimit = 4096
 
     enum Format { case json, yaml }
 
@@ -79,6 +79,11 @@ public enum RecordFile {
 
     /// The records in `bytes`, the contents of the file at `path`.
     public static func read(_ path: String, _ bytes: [UInt8]) -> FileRecords {
+        bytes.withUnsafeBufferPointer { read(path, $0) }
+    }
+
+    /// The records in `bytes` (valid only during the call: a reader's reused buffer).
+    public static func read(_ path: String, _ bytes: UnsafeBufferPointer<UInt8>) -> FileRecords {
         guard isCandidate(path, size: Int64(bytes.count)) else { return .other }
         switch format(of: path) {
         case .json?: return (try? RecordJSON.read(bytes, JSONRecord.read)) ?? .other
@@ -89,7 +94,17 @@ public enum RecordFile {
 
     /// The CVE ids of a record: its aliases that start with "CVE-", and its id if it does.
     static func cves(id: String, aliases: [String]) -> [String] {
-        Array(Set(([id] + aliases).filter { $0.hasPrefix("CVE-") })).sorted(by: LogicalPath.bytewiseLess)
+        var out = aliases.filter { $0.hasPrefix("CVE-") }
+        if id.hasPrefix("CVE-") { out.append(id) }
+        guard out.count > 1 else { return out }
+        out.sort(by: LogicalPath.bytewiseLess)
+        var kept = 1
+        for k in 1..<out.count where out[k] != out[kept - 1] {
+            out[kept] = out[k]
+            kept += 1
+        }
+        out.removeSubrange(kept...)
+        return out
     }
 
     /// An advisory from its fields, when `id` and `modified` are usable strings.
@@ -198,14 +213,17 @@ private enum JSONRecord {
 /// scalars `id`, `modified` and `withdrawn` and its sequence `aliases`, as text. No tag is
 /// resolved (`Resolver.basic`): a time stays the text it was written as, and `123` stays "123".
 private enum YAMLRecord {
-    static func read(_ bytes: [UInt8]) -> FileRecords {
+    /// The top-level keys read; any other is passed over.
+    static let keys: Set<String> = ["id", "modified", "withdrawn", "aliases"]
+
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> FileRecords {
         guard let text = String(validating: bytes, as: UTF8.self),
               // UTF-8 named: Yams' default encoding reads the process environment on every call.
               let root = try? Yams.compose(yaml: text, .basic, .default, .utf8), let top = root.mapping else { return .other }
         var fields: [String: Node] = [:]
         for (k, v) in top {
             guard case .scalar(let key) = k else { continue }
-            guard ["id", "modified", "withdrawn", "aliases"].contains(key.string) else { continue }
+            guard keys.contains(key.string) else { continue }
             guard fields.updateValue(v, forKey: key.string) == nil else { return .other }  // given twice: ambiguous
         }
         guard let id = scalar(fields["id"]), let modified = scalar(fields["modified"]) else { return .other }

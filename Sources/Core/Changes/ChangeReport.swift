@@ -35,8 +35,23 @@ public struct ChangeReport: Sendable {
     public var images = ImageChanges()
     /// Files that are not records, outside images/: policies, other files, unreadable records.
     public var other = OtherFiles()
+    /// A first version, against nothing (`initial(new:images:)`): counts and images only.
+    public var initial = false
 
     public init() {}
+
+    /// The report of a first version, applied to an empty mirror: how many files it brings and
+    /// its images, and no record read. Every record is new, so a list of each (2,600 PyPA
+    /// advisories, 1,400 KEV entries) tells no one what to act on that "everything" does not
+    /// (a scanner evaluates the whole version anyway), and reading them all would cost about
+    /// as much as the apply itself. `make(old: nil, ...)` still lists them, for whoever asks.
+    public static func initial(new: TreeListing, images: ImageChanges) -> ChangeReport {
+        var report = ChangeReport()
+        report.initial = true
+        report.images = images
+        report.files = Counts(added: ChangeSummary.between(nil, new).totalAdded)
+        return report
+    }
 
     /// The report of `new` against `old` (nil: an empty mirror). `records` gives the records of
     /// one side's file, and is asked only for changed files `RecordFile.isCandidate` accepts;

@@ -3,7 +3,7 @@ import Support
 
 /// CHANGES.json, and the `changeReport` of `--json`: counts first, then the lists.
 ///
-///     {"format": "airgap-changes/1", "from", "to",
+///     {"format": "airgap-changes/1", "from", "to", "initial",
 ///      "counts": {"files": {"added","changed","removed"}, "advisories": {"added","modified","withdrawn","removed"},
 ///                 "cves", "exploited": {"added","removed","ransomwareChanged"}, "images": {"added","moved","removed"},
 ///                 "otherFiles": {"added","changed","removed"}, "duplicates"},
@@ -27,6 +27,7 @@ extension ChangeReport {
         ])
         return .object([
             "format": .string(ChangeReport.format), "from": ChangeReport.text(from), "to": ChangeReport.text(to), "counts": counts,
+            "initial": .bool(initial),
             "advisories": .object(["added": .array(r.added.map(\.json)), "modified": .array(r.modified.map(\.json)),
                                    "withdrawn": .array(r.withdrawn.map(\.json)), "removed": .array(r.removed.map(\.json))]),
             "cves": ChangeReport.strings(r.cves),
@@ -50,6 +51,7 @@ extension ChangeReport {
               let other = o.object("otherFiles"), let images = o.object("imageChanges").flatMap(ChangeReport.images) else { return nil }
         self.init()
         (from, to) = (o.string("from"), o.string("to"))
+        initial = o.members["initial"] == .bool(true)  // absent in reports made before it existed
         files = Counts(added: f.int("added") ?? 0, changed: f.int("changed") ?? 0, removed: f.int("removed") ?? 0)
         self.images = images
         guard let added = a.list("added", AdvisoryChange.init), let modified = a.list("modified", AdvisoryChange.init),

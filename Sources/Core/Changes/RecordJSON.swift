@@ -1,3 +1,5 @@
+import Support
+
 /// A strict JSON reader for feed records that builds only what it is asked for.
 ///
 /// `JSON.parse` (BundleFormat) reads the project's own documents: integers only, everything
@@ -20,16 +22,14 @@ struct RecordJSON {
     /// Runs `body` over `bytes` as one JSON document: `body` reads the top-level value, and
     /// only white space may follow it. The bytes must be UTF-8 (checked once, up front, so the
     /// strings read later need no second check).
-    static func read<T>(_ bytes: [UInt8], _ body: (inout RecordJSON) throws -> T) throws -> T {
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw Invalid() }
-        return try bytes.withUnsafeBufferPointer { buffer in
-            var r = RecordJSON(buffer)
-            r.space()
-            let v = try body(&r)
-            r.space()
-            guard r.i == buffer.count else { throw Invalid() }
-            return v
-        }
+    static func read<T>(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (inout RecordJSON) throws -> T) throws -> T {
+        guard WellFormedUTF8.check(bytes) else { throw Invalid() }
+        var r = RecordJSON(bytes)
+        r.space()
+        let v = try body(&r)
+        r.space()
+        guard r.i == bytes.count else { throw Invalid() }
+        return v
     }
 
     /// The first byte of the next value, after white space.

@@ -32,6 +32,12 @@ public struct SHA256Digest: Hashable, Comparable, Sendable, CustomStringConverti
     public static func of(_ data: [UInt8]) -> SHA256Digest {
         SHA256Digest(bytes: Array(SHA256.hash(data: data)))!
     }
+
+    public static func of(_ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: bytes)
+        return SHA256Digest(bytes: Array(hasher.finalize()))!
+    }
 }
 
 /// Hashes bytes as they pass.

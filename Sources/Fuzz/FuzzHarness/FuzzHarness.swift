@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleVerify
+import Changes
 import Collect
 import Libarchive
 import Support
@@ -32,6 +33,9 @@ public enum FuzzHarness {
         /// hold: what a validly signed but hostile bundle reaches (splitting packs into objects,
         /// decoding patches against a base, rebuilding the tree), which random bytes never do.
         case packs
+        /// A feed record as the change report reads it (`RecordFile.read`): the first byte picks
+        /// the file's name (`j`: .json, `y`: .yaml, anything else: .yml), the rest is its bytes.
+        case records
     }
 
     public static func run(_ target: Target, _ data: [UInt8]) {
@@ -41,6 +45,7 @@ public enum FuzzHarness {
         case .index: index(data)
         case .archive: archive(data)
         case .packs: packs(data)
+        case .records: records(data)
         }
     }
 

@@ -11,8 +11,8 @@ import SystemIO
 ///
 /// Kept in versions/<id>/STAMPS, one line per entry of FILES.json in its order, after a header
 /// binding it to that listing. Not signed: a cache. `mirrorctl verify` never uses it.
-struct FileStamps {
-    struct Stamp: Equatable {
+struct FileStamps: Sendable {
+    struct Stamp: Equatable, Sendable {
         var device: UInt64, inode: UInt64, size: Int64, modified: Int64, changed: Int64, mode: UInt32
 
         init(_ i: FileInfo) {

@@ -15,17 +15,38 @@ enum VersionChanges {
     static let readLimit = 1 << 30
 
     /// Where one side's files are read: a version's tree, and whether to re-hash what is read
-    /// (not for a tree just staged from verified bytes).
+    /// (not for a tree just staged from verified bytes). A file still exactly as its stamp says
+    /// (`FileStamps`: what apply already knows of the current version) is not re-hashed either.
     struct Tree: Sendable {
         var path: String
         var check: Bool
+        var stamps = FileStamps()
     }
 
-    /// The records of the file at `path`, if it holds the listed bytes of `e` (checked when `check`).
-    static func records(at path: String, _ e: TreeListing.Entry, check: Bool = true) -> FileRecords? {
-        guard e.size <= RecordFile.jsonLimit, let bytes = try? FS.readFile(path, limit: Int(e.size), followingLinks: false),
-              Int64(bytes.count) == e.size, !check || SHA256Digest.of(bytes) == e.sha256 else { return nil }
-        return RecordFile.read(e.path, bytes)
+    /// The records of the file at `path`, if it holds the listed bytes of `e` (checked when
+    /// `check`, unless `stamp` still holds). Read through one descriptor into `buffer`, which the
+    /// caller reuses from file to file.
+    static func records(at path: String, _ e: TreeListing.Entry, check: Bool = true, stamp: FileStamps.Stamp? = nil,
+                        buffer: inout [UInt8]) -> FileRecords? {
+        guard e.size <= RecordFile.jsonLimit, let fd = try? FileDescriptor.open(path, options: .noFollow) else { return nil }
+        defer { try? fd.close() }
+        guard let info = try? fd.status(), info.kind == .regular, info.size == e.size else { return nil }
+        let size = Int(e.size)
+        // One byte more than listed: a file that grew since its status was read is noticed.
+        if buffer.count < size + 1 { buffer = [UInt8](repeating: 0, count: size + 1) }
+        let read = buffer.withUnsafeMutableBytes { b in try? fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: b[...size])) }
+        guard read == size else { return nil }
+        return buffer.withUnsafeBufferPointer { b in
+            let bytes = UnsafeBufferPointer(rebasing: b[..<size])
+            if check, stamp?.holds(info) != true, SHA256Digest.of(UnsafeRawBufferPointer(bytes)) != e.sha256 { return nil }
+            return RecordFile.read(e.path, bytes)
+        }
+    }
+
+    /// The records of `e` in `tree`.
+    static func records(in tree: Tree, _ e: TreeListing.Entry, buffer: inout [UInt8]) -> FileRecords? {
+        let path = tree.path + "/" + e.path
+        return records(at: path, e, check: tree.check, stamp: tree.stamps.byPath[path], buffer: &buffer)
     }
 
     /// The report of `listing` against `old` (nil: none). Each side's files come from its tree;
@@ -33,8 +54,8 @@ enum VersionChanges {
     static func report(old: TreeListing?, oldTree: Tree?, new listing: TreeListing, newTree: Tree?, collected: [String: FileRecords] = [:],
                        fallback: (TreeListing.Entry) -> FileRecords? = { _ in nil }, images: ImageChanges) -> ChangeReport {
         let wanted = ChangeReport.reads(old: old, new: listing).filter { $0.0 == .old || collected[$0.1.path] == nil }
-        let read = parallelRecords(wanted) { side, e in
-            (side == .old ? oldTree : newTree).flatMap { records(at: $0.path + "/" + e.path, e, check: $0.check) }
+        let read = parallelRecords(wanted) { side, e, buffer in
+            (side == .old ? oldTree : newTree).flatMap { records(in: $0, e, buffer: &buffer) }
         }
         return ChangeReport.make(old: old, new: listing, images: images) { side, e in
             if side == .new, let r = collected[e.path] { return r }
@@ -42,18 +63,19 @@ enum VersionChanges {
         }
     }
 
-    /// Reads the files on up to 4 threads when there is much to read (a first version's
-    /// thousands of YAML records take Yams about 0.3 ms each; a KEV catalog, old and new, 1 MB
-    /// and more each), else on this one. Results by side (0 old, 1 new), then path.
+    /// Reads the files on up to 4 threads when there are many (a first version's thousands of
+    /// YAML records take Yams about 0.3 ms each), else on this one: starting threads for a
+    /// month's few dozen files, or a KEV catalog's old and new versions, costs about what it
+    /// saves, and more on a busy machine. Each thread reuses one buffer. Results by side (0 old,
+    /// 1 new), then path.
     static func parallelRecords(_ wanted: [(ChangeReport.Side, TreeListing.Entry)],
-                                _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry) -> FileRecords?) -> [[String: FileRecords]] {
-        let bytes = wanted.reduce(Int64(0)) { $0 + $1.1.size }
-        let workers = wanted.count >= 64 || bytes >= 1 << 20 ? min(4, CurrentProcess.processorCount, wanted.count) : 1
+                                _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry, inout [UInt8]) -> FileRecords?) -> [[String: FileRecords]] {
+        let workers = wanted.count >= 64 ? min(4, CurrentProcess.processorCount, wanted.count) : 1
         let results = Results(count: workers)
         let stripe: @Sendable (Int) -> Void = { k in
-            var mine: [(Int, String, FileRecords)] = []
+            var mine: [(Int, String, FileRecords)] = [], buffer: [UInt8] = []
             for (n, (side, e)) in wanted.enumerated() where n % workers == k {
-                if let r = read(side, e) { mine.append((side == .old ? 0 : 1, e.path, r)) }
+                if let r = read(side, e, &buffer) { mine.append((side == .old ? 0 : 1, e.path, r)) }
             }
             results.store(k, mine)
         }
@@ -103,12 +125,18 @@ extension VersionChanges {
     /// The report of version `to` (being staged, or checked by a dry run) against `current`.
     static func report(_ listing: TreeListing, to: String, current: CurrentVersion?, paths: MirrorPaths, previousImages: [ImageSummary],
                        images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:]) -> ChangeReport {
-        var report = report(old: current?.listing, oldTree: current.map { Tree(path: paths.tree($0.id), check: true) },
+        guard let current else {
+            var report = ChangeReport.initial(new: listing, images: ImageChanges.between(previousImages, images))
+            report.to = to
+            return report
+        }
+        var buffer: [UInt8] = []
+        var report = report(old: current.listing, oldTree: Tree(path: paths.tree(current.id), check: true, stamps: current.stamps),
                             new: listing, newTree: newTree, collected: collected,
                             // A delta's file the current version holds under another path.
-                            fallback: { e in current?.pathByDigest[e.sha256].flatMap { records(at: $0, e) } },
+                            fallback: { e in current.pathByDigest[e.sha256].flatMap { records(at: $0, e, stamp: current.stamps.byPath[$0], buffer: &buffer) } },
                             images: ImageChanges.between(previousImages, images))
-        (report.from, report.to) = (current?.id, to)
+        (report.from, report.to) = (current.id, to)
         return report
     }
 }
@@ -121,7 +149,9 @@ extension OfflineMirror {
         var before: [String: SHA256Digest] = [:]
         for e in current?.listing.entries ?? [] { before[e.path] = e.sha256 }
         let collector = RecordCollector(index: index) { path, digest in before[path] != digest }
-        let listing = try Staging.check(reader, index, into: CollectingSink(collector), current: current,
+        // A first version's report reads no record (`ChangeReport.initial`): nothing to keep.
+        let sink: ObjectSink = current == nil ? DiscardingSink() : CollectingSink(collector)
+        let listing = try Staging.check(reader, index, into: sink, current: current,
                                         base: current.map { c in { try c.content($0) } }, progress: progress)
         let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
                                            images: reader.manifest.images, newTree: nil, collected: collector.records)
