@@ -53,8 +53,9 @@ public struct CanonicalRows {
     /// `value()` or `rows(_:)` for each key before asking for the next.
     public mutating func nextKey() throws -> String? {
         if ended { return nil }
-        try expect(lastKey == nil ? UInt8(ascii: "{") : nil)
-        if try peek() == UInt8(ascii: "}") {
+        if lastKey == nil { try open() }
+        guard let next = try peek() else { throw fail("unterminated object") }
+        if next == UInt8(ascii: "}") {
             pos += 1
             try finish()
             return nil
@@ -100,9 +101,19 @@ public struct CanonicalRows {
         ToolError.refused("\(what) is not valid JSON: \(m) at byte \(consumed + pos)")
     }
 
+    /// The opening brace. A document that is not an object is refused as the tree parser
+    /// refuses it: with what is wrong in it as JSON, or else that it is not an object.
+    private mutating func open() throws {
+        if try peek() == UInt8(ascii: "{") { return pos += 1 }
+        if read == nil { _ = try JSON.parse(buf, what: what) }
+        if let c = try peek(), [0x20, 0x09, 0x0A, 0x0D].contains(c) { throw notCanonical }
+        throw ToolError.refused("\(what) must be a JSON object")
+    }
+
     /// One value at `pos`, checked to be in its canonical encoding.
     private mutating func parseOne() throws -> JSON {
         try fill(maxRow)
+        if pos < buf.count, [0x20, 0x09, 0x0A, 0x0D].contains(buf[pos]) { throw notCanonical }
         var p = JSON.Parser(bytes: buf, what: what, i: pos, offset: consumed)
         let v: JSON
         do { v = try p.value(depth: 1) } catch {
@@ -122,8 +133,7 @@ public struct CanonicalRows {
         return pos < buf.count ? buf[pos] : nil
     }
 
-    private mutating func expect(_ c: UInt8?) throws {
-        guard let c else { return }
+    private mutating func expect(_ c: UInt8) throws {
         switch try peek() {
         case c?: pos += 1
         case nil: throw fail("unexpected end")
