@@ -6,7 +6,7 @@ import SystemIO
 /// `tar -xf B MANIFEST MANIFEST.sig` is cheap; then TRUST, the index and the packs.
 ///
 /// It is written to a scratch name and renamed into place, so a failed build never leaves a
-/// half-written bundle at the output.
+/// half-written bundle at the output. Each pack's scratch file goes as soon as it is copied in.
 struct BundleArchiver {
     /// The container's zstd level: its packs are compressed already, it only has to squeeze tar's
     /// headers and padding, and level 19 would need ~90 MiB of match tables for that.
@@ -37,6 +37,9 @@ struct BundleArchiver {
         try tar.addFile("INDEX.zst", bytes: head.index, mtime: mtime)
         for (p, ref) in packs.refs.enumerated() {
             try copy(tar, name: ref.path, from: packs.files[p], size: ref.size)
+            // Once in the bundle a pack's scratch copy is dead weight: removed at once, scratch
+            // never holds the whole bundle twice over, only the packs not yet written.
+            try FS.remove(packs.files[p])
         }
         let (digest, size) = try tar.finish()
         try fd.sync()
