@@ -59,11 +59,7 @@ struct Staging {
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
         try FS.writeAtomically(stage + "/FILES.json", listing.canonicalBytes)
-        // Written once into a fresh staging folder, which Commit flushes (syncfs) before the swap:
-        // no fsync of its own, which on a busy disk costs more than building the report.
-        let changes = try FileDescriptor.create(stage + "/" + VersionChanges.file)
-        try changes.write(report.json.canonicalBytes + [10])
-        try changes.close()
+        try VersionChanges.write(report, into: stage)
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
             "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,
