@@ -156,6 +156,7 @@ public struct RecordChanges: Equatable, Sendable {
             for f in files.sorted(by: { LogicalPath.bytewiseLess($0.path, $1.path) }) {
                 guard case .exploited(let list) = f.records else { continue }
                 c.lists.append((f.path, list))
+                c.at.reserveCapacity(c.at.count + list.count)
                 for (k, e) in list.enumerated() where c.at[e.cve] == nil { c.at[e.cve] = (c.lists.count - 1, k) }
             }
             return c

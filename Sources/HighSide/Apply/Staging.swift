@@ -61,11 +61,7 @@ struct Staging {
         let files = try FileDescriptor.create(stage + "/FILES.json")
         try listing.write { try files.write($0) }
         try files.close()
-        // Written once into a fresh staging folder, which Commit flushes (syncfs) before the swap:
-        // no fsync of its own, which on a busy disk costs more than building the report.
-        let changes = try FileDescriptor.create(stage + "/" + VersionChanges.file)
-        try changes.write(report.json.canonicalBytes + [10])
-        try changes.close()
+        try VersionChanges.write(report, into: stage)
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
             "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,

@@ -33,7 +33,9 @@ enum VersionChanges {
         guard let info = try? fd.status(), info.kind == .regular, info.size == e.size else { return nil }
         let size = Int(e.size)
         // One byte more than listed: a file that grew since its status was read is noticed.
-        if buffer.count < size + 1 { buffer = [UInt8](repeating: 0, count: size + 1) }
+        // Not zero-filled first: only the bytes `read` wrote are looked at, and filling would be
+        // one pass more over a KEV catalog's 1.3 MB.
+        if buffer.count < size + 1 { buffer = [UInt8](unsafeUninitializedCapacity: size + 1) { _, n in n = size + 1 } }
         let read = buffer.withUnsafeMutableBytes { b in try? fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: b[...size])) }
         guard read == size else { return nil }
         return buffer.withUnsafeBufferPointer { b in
@@ -88,6 +90,16 @@ enum VersionChanges {
         return results.merged
     }
 
+    /// Writes `report` as `folder`'s CHANGES.json. Written once into a fresh staging folder,
+    /// which Commit flushes (syncfs) before the swap: no fsync of its own, which on a busy disk
+    /// costs more than building the report. Never inlined, for the same profile as `report`.
+    @inline(never)
+    static func write(_ report: ChangeReport, into folder: String) throws {
+        let changes = try FileDescriptor.create(folder + "/" + file)
+        try changes.write(report.json.canonicalBytes + [10])
+        try changes.close()
+    }
+
     /// A report stored with version `id`, if it reads as one.
     static func stored(_ id: String, paths: MirrorPaths) -> ChangeReport? {
         guard let bytes = try? FS.readFile(paths.version(id) + "/" + file, limit: readLimit, followingLinks: false),
@@ -123,6 +135,9 @@ final class CollectingSink: ObjectSink {
 
 extension VersionChanges {
     /// The report of version `to` (being staged, or checked by a dry run) against `current`.
+    // Never inlined, so a profile can count the report's own share of an apply
+    // (`scripts/bench-changes --share`); one call per apply costs nothing measurable.
+    @inline(never)
     static func report(_ listing: TreeListing, to: String, current: CurrentVersion?, paths: MirrorPaths, previousImages: [ImageSummary],
                        images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:]) -> ChangeReport {
         guard let current else {
