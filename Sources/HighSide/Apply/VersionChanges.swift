@@ -13,6 +13,8 @@ enum VersionChanges {
     static let file = "CHANGES.json"
     /// A report of the size of its tree's listing at most (every file of a version added).
     static let readLimit = 1 << 30
+    /// Files to read adding up to this many bytes are read on several threads, however few.
+    static let parallelBytes: Int64 = 1 << 20
 
     /// Where one side's files are read: a version's tree, and whether to re-hash what is read
     /// (not for a tree just staged from verified bytes). A file still exactly as its stamp says
@@ -66,17 +68,21 @@ enum VersionChanges {
     }
 
     /// Reads the files on up to 4 threads when there are many (a first version's thousands of
-    /// YAML records take Yams about 0.3 ms each), else on this one: starting threads for a
-    /// month's few dozen files, or a KEV catalog's old and new versions, costs about what it
-    /// saves, and more on a busy machine. Each thread reuses one buffer. Results by side (0 old,
-    /// 1 new), then path.
+    /// YAML records take Yams about 0.3 ms each) or when they are large (a KEV catalog's old and
+    /// new versions, 1.3 MB each, take about 3 ms each to read and parse, against tens of
+    /// microseconds to start a thread); else on this one: a month's few small files would cost
+    /// more in threads than they save. Largest first, dealt round the threads, so two catalogs
+    /// go to two threads. Each thread reuses one buffer. Results by side (0 old, 1 new), then path.
     static func parallelRecords(_ wanted: [(ChangeReport.Side, TreeListing.Entry)],
                                 _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry, inout [UInt8]) -> FileRecords?) -> [[String: FileRecords]] {
-        let workers = wanted.count >= 64 ? min(4, CurrentProcess.processorCount, wanted.count) : 1
+        let bytes = wanted.reduce(Int64(0)) { $0 + min($1.1.size, RecordFile.jsonLimit) }
+        let many = wanted.count >= 64 || (wanted.count >= 2 && bytes >= parallelBytes)
+        let workers = many ? min(4, CurrentProcess.processorCount, wanted.count) : 1
+        let order = workers > 1 ? wanted.sorted { $0.1.size > $1.1.size } : wanted
         let results = Results(count: workers)
         let stripe: @Sendable (Int) -> Void = { k in
             var mine: [(Int, String, FileRecords)] = [], buffer: [UInt8] = []
-            for (n, (side, e)) in wanted.enumerated() where n % workers == k {
+            for (n, (side, e)) in order.enumerated() where n % workers == k {
                 if let r = read(side, e, &buffer) { mine.append((side == .old ? 0 : 1, e.path, r)) }
             }
             results.store(k, mine)
@@ -140,6 +146,11 @@ extension VersionChanges {
     @inline(never)
     static func report(_ listing: TreeListing, to: String, current: CurrentVersion?, paths: MirrorPaths, previousImages: [ImageSummary],
                        images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:]) -> ChangeReport {
+        // Only `scripts/bench-changes --off` compiles this in: the same sources with the record
+        // report replaced by the first version's counts, to time apply without it.
+        #if CHANGE_REPORT_OFF
+        let current: CurrentVersion? = nil
+        #endif
         guard let current else {
             var report = ChangeReport.initial(new: listing, images: ImageChanges.between(previousImages, images))
             report.to = to
