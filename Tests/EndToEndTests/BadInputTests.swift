@@ -9,16 +9,32 @@ struct Fixture {
     /// A valid bundle with the next sequence (2), not yet applied.
     let next: String
 
+    /// Each test gets its own copy (its own scratch folder, key files, bundles, specs and
+    /// mirror) of what is made once per test process: building the two PyPA bundles and
+    /// applying the first take seconds with the debug tools, and dozens of tests start here.
     init() throws {
+        let shared = try Fixture.shared.get()
         s = try Scratch()
-        (key, pub) = try s.key("op")
+        let files = ["op.key", "op.pub", "1.bundle", "2.bundle", "1.yaml", "2.yaml", "mirror"].map { shared + "/" + $0 }
+        try sh("cp -a \(files.joined(separator: " ")) \(s.path)/")
+        (key, pub, mirror, next) = (s.at("op.key"), s.at("op.pub"), s.at("mirror"), s.at("2.bundle"))
+    }
+
+    /// The folder made once: the specs name the unpacked months inside it, so it lives until
+    /// the test process exits (removed then by `atexit`).
+    private static let shared = Result { () throws -> String in
+        let dir = Scratch.defaultBase + "/airgap-e2e-fixture.\(getpid())"
+        try sh("rm -rf \(dir) && mkdir \(dir)")
+        atexit { _ = try? run("/bin/rm", ["-rf", Scratch.defaultBase + "/airgap-e2e-fixture.\(getpid())"]) }
+        let s = Scratch(existing: dir)
+        let (key, pub) = try s.key("op")
         let b1 = try s.build(try s.spec("1.yaml", sequence: 1, sources: [("pypa", "advisories", try s.pypa("2024-08-01"))]), key: key, output: "1.bundle")
         // A plain tar, so tests can damage one chosen entry; the compressed container has its own case.
-        next = try s.build(try s.spec("2.yaml", sequence: 2, sources: [("pypa", "advisories", try s.pypa("2024-09-01")),
-                                                                      ("kev", "advisories", try s.kev("2025-06-01"))]),
-                           key: key, output: "2.bundle", container: "tar")
-        mirror = s.at("mirror")
-        try sh("\(Env.mirrorctl) init --mirror \(mirror) --trust \(pub) && \(Env.mirrorctl) apply \(b1) --mirror \(mirror)")
+        _ = try s.build(try s.spec("2.yaml", sequence: 2, sources: [("pypa", "advisories", try s.pypa("2024-09-01")),
+                                                                   ("kev", "advisories", try s.kev("2025-06-01"))]),
+                        key: key, output: "2.bundle", container: "tar")
+        try sh("\(Env.mirrorctl) init --mirror \(s.at("mirror")) --trust \(pub) && \(Env.mirrorctl) apply \(b1) --mirror \(s.at("mirror"))")
+        return dir
     }
 
     /// Applies `bundle` and checks the refusal: exit code, message, and a mirror left exactly as it was.

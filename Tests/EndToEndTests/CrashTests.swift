@@ -63,9 +63,9 @@ struct CrashTests {
 
     /// The mirror lives on tmpfs (/dev/shm) where there is one: SIGKILL leaves the page cache
     /// intact, so a disk adds nothing to what this proves, and on this VM's ext4 the 50 resets
-    /// (removing and copying 2,600 files) took minutes instead of seconds. About 1 s a run on
-    /// the development machine: the apply (~0.4 s uninterrupted), two verifies, the next apply,
-    /// a reset. The seed is printed; AIRGAP_KILL_SEED replays a run.
+    /// (removing and copying 2,600 files) took minutes instead of seconds. A run is the apply
+    /// (~0.4 s uninterrupted), a verify of what the kill left, the next apply, a reset: the
+    /// next apply's own tree is `verify`'s to check in the tests about applies, not here. The seed is printed; AIRGAP_KILL_SEED replays a run.
     @Test("50 applies killed by SIGKILL at random moments: current is exactly old or new, verify passes, the next apply succeeds")
     func killedAtRandomMoments() throws {
         let s = try Scratch(under: FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : "/tmp")
@@ -135,7 +135,6 @@ struct CrashTests {
                 let log = try mirrorctl("log", "--mirror", m, "--json").out
                 #expect(log.contains("\"versionId\":\"\(newID)\""), "\(label): the journal does not record \(newID)")
             }
-            #expect(try mirrorctl("verify", "--mirror", m).status == 0, "\(label)")
         }
         print("SIGKILL runs (seed \(seed), apply \(Int(span * 1000)) ms, swap at \(Int(swapAt * 1000)) ms): \(leftOld) left the old version, \(swapped) the new one, \(finished) finished first")
         #expect(leftOld > 0 && swapped + finished > 0)

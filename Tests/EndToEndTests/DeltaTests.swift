@@ -184,7 +184,7 @@ struct DeltaTests {
             let tree = try s.pypa(month)
             trees.append(tree)
             let spec = try s.spec("p\(i).yaml", name: "pypa", sequence: i + 1, sources: [("pypa", "advisories", tree)])
-            bundles.append(try s.build(spec, key: key, output: "full\(i).bundle"))
+            bundles.append(try s.build(spec, key: key, output: "full\(i).bundle", level: nil))
             if i > 0 {
                 let r = try bundlectl("build", spec, "--key", key, "--output", s.at("delta\(i).bundle"), "--base", bundles[i - 1])
                 #expect(r.status == 0, "\(r.text)")

@@ -88,13 +88,18 @@ enum VersionChanges {
             results.store(k, mine)
         }
         // A thread that cannot be started leaves its stripe to this one.
-        let threads = (1..<workers).map { k in (k, try? JoinableThread("a record-reading thread") { stripe(k) }) }
+        let threads = (1..<workers).map { k in (k, try? JoinableThread("a record-reading thread") { onThread(stripe, k) }) }
         stripe(0)
         for (k, t) in threads {
             if let t { t.join() } else { stripe(k) }
         }
         return results.merged
     }
+
+    /// A record-reading thread's work, out of line so that a profile counts it as the report's
+    /// (`scripts/bench-changes --share`).
+    @inline(never)
+    static func onThread(_ stripe: @Sendable (Int) -> Void, _ k: Int) { stripe(k) }
 
     /// Writes `report` as `folder`'s CHANGES.json. Written once into a fresh staging folder,
     /// which Commit flushes (syncfs) before the swap: no fsync of its own, which on a busy disk
