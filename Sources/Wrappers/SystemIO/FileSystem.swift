@@ -68,10 +68,12 @@ public enum FS {
     /// The entries an open directory stream gives, but "." and "..", sorted by their bytes.
     static func names(in dir: OpaquePointer) -> [String] {
         var names: [String] = []
+        // The name is read where it is, up to its NUL: a record is only `d_reclen` bytes, often
+        // fewer than `struct dirent`, so copying the struct (`ent.pointee`) can read past the end
+        // of glibc's buffer, which crashed release builds listing folders of ~1,000 files.
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let ent = readdir(dir) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(ent) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name == "." || name == ".." { continue }
             names.append(name)
         }
