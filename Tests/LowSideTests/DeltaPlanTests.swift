@@ -40,8 +40,8 @@ struct DeltaPlanTests {
 
     @Test("same path, bytes and mode: unchanged; same bytes elsewhere: reused; paths not kept: removed")
     func unchangedReusedRemoved() throws {
-        let p = try plan([(Self.file("advisories/x/a"), "a1"), (Self.file("advisories/x/moved"), "b1"), (Self.file("advisories/x/b"), "b1")])
-        #expect(p.sources == [.unchanged, .base, .unchanged])
+        let p = try plan([(Self.file("advisories/x/a"), "a1"), (Self.file("advisories/x/b"), "b1"), (Self.file("advisories/x/moved"), "b1")])
+        #expect(p.sources == [.unchanged, .unchanged, .base])
         #expect(p.removed == ["advisories/x/gone"])
         #expect(p.patches.isEmpty && p.patchBodies.isEmpty)
         #expect(p.reused == 1 && p.unchanged == 2)
@@ -80,6 +80,21 @@ struct DeltaPlanTests {
         receipt.content = [:]
         let fromReceipt = try plan([(Self.file("advisories/x/a"), "a2"), (Self.file("advisories/x/b"), "b1")], base: receipt)
         #expect(fromReceipt.sources == [.whole, .unchanged])
+    }
+
+    @Test("the two sorted trees are walked side by side: removed paths before, between and after the new ones, a file where the base had a folder")
+    func sideBySide() throws {
+        var base = Self.base
+        base.listing = TreeListing(entries: ["a/1", "a/2", "b", "b.x", "c/d/e", "m", "z/1", "z/2"].map {
+            .init(path: "advisories/\($0)", mode: 0o644, size: 100, sha256: Self.digest($0))
+        })
+        let new = [("0", "new"), ("a/2", "a/2"), ("b-", "b-"), ("b.x", "changed"), ("c", "c"), ("m", "m"), ("n", "z/1")]
+        let p = try plan(new.map { (Self.file("advisories/\($0.0)"), $0.1) }, base: base)
+        #expect(p.sources == [.whole, .unchanged, .whole, .whole, .whole, .unchanged, .base])
+        #expect(p.removed == ["a/1", "b", "c/d/e", "z/1", "z/2"].map { "advisories/\($0)" })
+        // Against the plain map it replaced: a path is removed exactly when the new tree lacks it.
+        let present = Set(new.map { "advisories/\($0.0)" })
+        #expect(p.removed == base.listing.entries.map(\.path).filter { !present.contains($0) })
     }
 
     @Test("a full bundle carries every file whole")

@@ -135,26 +135,39 @@ public struct BundleIndex: Equatable, Sendable {
     /// The canonical encoding of `json`, written row by row instead of through a tree of values.
     public var canonicalBytes: [UInt8] {
         var out: [UInt8] = []
-        var w = CanonicalRowsWriter { out += $0 }
+        try? write { out += $0 }
+        return out
+    }
+
+    /// Streams the canonical encoding to `sink` in chunks of about 1 MiB.
+    public func write(to sink: @escaping ([UInt8]) throws -> Void) throws {
+        try BundleIndex.write(files: files, objects: objects, patches: patches, removed: removed, to: sink)
+    }
+
+    /// The canonical encoding of an index whose files come as a sequence: a build makes each
+    /// row from its own lists as it is written, so a large tree's index is never held.
+    public static func write<S: Sequence>(files: S, objects: [Object], patches: [Patch], removed: [String],
+                                          to sink: @escaping ([UInt8]) throws -> Void) throws where S.Element == File {
+        let numbering = BundleIndex(objects: objects, files: [], patches: patches)
+        var w = CanonicalRowsWriter(sink: sink)
         // Keys in byte order: files, objects, patches, removed.
-        try? w.rows("files", files) { f, row in
+        try w.rows("files", files) { f, row in
             row.string(f.path)
             row.int(Int64(f.mode))
             switch f.source {
             case .object(let i): row.int(Int64(i))
-            case .patch(let k): row.int(Int64(number(of: .patch(k))))
+            case .patch(let k): row.int(Int64(numbering.number(of: .patch(k))))
             case .base(let d): row.string(d.hex)
             }
         }
-        try? w.rows("objects", objects) { o, row in
+        try w.rows("objects", objects) { o, row in
             row.int(Int64(o.pack))
             row.int(o.size)
         }
         // Only deltas carry these keys, so a full bundle's index does not depend on them.
-        if !patches.isEmpty { try? w.member("patches", .array(patches.map(\.json))) }
-        if !removed.isEmpty { try? w.member("removed", .array(removed.map { .string($0) })) }
-        try? w.finish()
-        return out
+        if !patches.isEmpty { try w.member("patches", .array(patches.map(\.json))) }
+        if !removed.isEmpty { try w.member("removed", .array(removed.map { .string($0) })) }
+        try w.finish()
     }
 
     /// Parses and checks the index against the manifest it came with.
@@ -190,7 +203,7 @@ public struct BundleIndex: Equatable, Sendable {
             guard Int64(files.count) == manifest.treeFiles, total == manifest.treeSize else {
                 throw ToolError.refused("INDEX describes \(files.count) files of \(total) bytes; the manifest says \(manifest.treeFiles) of \(manifest.treeSize)")
             }
-            try TreeListing.checkShape(files.map(\.path))
+            try TreeListing.checkShape(files.lazy.map(\.path))
         }
     }
 
@@ -255,13 +268,14 @@ public struct BundleIndex: Equatable, Sendable {
     }
 
     private static func parseRemoved(_ rows: [JSON], files: [File]) throws -> [String] {
-        let listed = Set(files.map(\.path))
+        // `files` is sorted (checked as parsed): searched in place, not copied into a set.
+        let listed = files.lazy.map(\.path)
         var removed: [String] = []
         for (i, v) in rows.enumerated() {
             guard case .string(let path) = v else { throw ToolError.refused("INDEX removal \(i) is malformed") }
             try BundleIndex.checkPath(path)
             if let last = removed.last, !LogicalPath.bytewiseLess(last, path) { throw ToolError.refused("INDEX removals are not sorted at \"\(ToolError.shown(path))\"") }
-            guard !listed.contains(path) else { throw ToolError.refused("INDEX both changes and removes \"\(ToolError.shown(path))\"") }
+            guard !TreeListing.search(listed, for: path) else { throw ToolError.refused("INDEX both changes and removes \"\(ToolError.shown(path))\"") }
             removed.append(path)
         }
         return removed
@@ -412,7 +426,11 @@ public struct TreeListing: Equatable, Sendable {
     }
 
     /// Streams the canonical encoding to `sink`, row by row: a large listing is never held twice.
-    public func write(to sink: @escaping ([UInt8]) throws -> Void) throws {
+    public func write(to sink: @escaping ([UInt8]) throws -> Void) throws { try TreeListing.write(entries, to: sink) }
+
+    /// The canonical encoding of a listing of `entries` (sorted by path), made as they come: a
+    /// build's listing is never held at all, only its digest.
+    public static func write<S: Sequence>(_ entries: S, to sink: @escaping ([UInt8]) throws -> Void) throws where S.Element == Entry {
         var w = CanonicalRowsWriter(sink: sink)
         try w.rows("files", entries) { e, row in
             row.string(e.path)
@@ -429,11 +447,15 @@ public struct TreeListing: Equatable, Sendable {
         return out
     }
 
-    public var digest: SHA256Digest {
+    public var digest: SHA256Digest { TreeListing.digest(of: entries) }
+
+    /// The tree digest of a listing of `entries` (sorted by path), without holding the listing.
+    public static func digest<S: Sequence>(of entries: S) -> SHA256Digest where S.Element == Entry {
         var hash = SHA256Stream()
-        try? write { hash.update($0) }
+        try? write(entries) { hash.update($0) }
         return hash.finalize()
     }
+
     /// Saturates instead of wrapping: a hostile listing's sum then matches no signed size.
     public var totalSize: Int64 {
         entries.reduce(0) { sum, e in
@@ -475,24 +497,52 @@ public struct TreeListing: Equatable, Sendable {
     }
 
     /// Whether a file of the listing has this path: a binary search, as the entries are sorted.
-    public func contains(path: String) -> Bool {
-        var lo = 0, hi = entries.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if LogicalPath.bytewiseLess(entries[mid].path, path) { lo = mid + 1 } else { hi = mid }
+    public func contains(path: String) -> Bool { TreeListing.search(entries.lazy.map(\.path), for: path) }
+
+    /// The entry at `path`, found by binary search: no map of a large tree by path is needed.
+    public func entry(at path: String) -> Entry? {
+        let i = entries.lowerBound { LogicalPath.bytewiseLess($0.path, path) }
+        return i < entries.count && entries[i].path == path ? entries[i] : nil
+    }
+
+    /// Walks two sorted listings side by side, in path order: `body` gets each path's entry in
+    /// `old` and in `new`, nil where that side lacks it.
+    public static func pairs(_ old: [Entry], _ new: [Entry], _ body: (Entry?, Entry?) throws -> Void) rethrows {
+        var i = 0, j = 0
+        while i < old.count || j < new.count {
+            if j == new.count || (i < old.count && LogicalPath.bytewiseLess(old[i].path, new[j].path)) {
+                try body(old[i], nil)
+                i += 1
+            } else if i == old.count || LogicalPath.bytewiseLess(new[j].path, old[i].path) {
+                try body(nil, new[j])
+                j += 1
+            } else {
+                try body(old[i], new[j])
+                i += 1
+                j += 1
+            }
         }
-        return lo < entries.count && entries[lo].path == path
+    }
+
+    /// Whether the sorted `paths` hold `path`.
+    static func search<C: RandomAccessCollection>(_ paths: C, for path: String) -> Bool where C.Element == String, C.Index == Int {
+        let lo = paths.lowerBound { LogicalPath.bytewiseLess($0, path) }
+        return lo < paths.endIndex && paths[lo] == path
     }
 
     /// A path cannot be both a file and a folder ("a" and "a/b"), nor the mirror's own BUNDLE.json.
-    public static func checkShape(_ sortedPaths: [String]) throws {
-        let files = Set(sortedPaths)
-        for p in sortedPaths {
+    /// Sorted paths (a build's, a listing's) are searched where they are, so a large tree is not
+    /// copied into a set; others (an archive's, in archive order) are sorted first.
+    public static func checkShape<C: RandomAccessCollection>(_ paths: C) throws where C.Element == String, C.Index == Int {
+        // Non-decreasing, so a repeated path does not send a sorted copy round again.
+        let sorted = zip(paths, paths.dropFirst()).allSatisfy { !LogicalPath.bytewiseLess($1, $0) }
+        if !sorted { return try checkShape(paths.sorted(by: LogicalPath.bytewiseLess)) }
+        for p in paths {
             if p == "BUNDLE.json" { throw ToolError.refused("path \"BUNDLE.json\" is reserved for the mirror") }
             var prefix = Substring(p)
             while let slash = prefix.lastIndex(of: "/") {
                 prefix = prefix[..<slash]
-                if files.contains(String(prefix)) {
+                if search(paths, for: String(prefix)) {
                     throw ToolError.refused("\"\(ToolError.shown(String(prefix)))\" is listed as a file and as the folder of \"\(ToolError.shown(p))\"")
                 }
             }

@@ -40,6 +40,19 @@ public struct SHA256Digest: Hashable, Comparable, Sendable, CustomStringConverti
     }
 }
 
+/// A set of digests held as one sorted array: 32 bytes each, where a `Set` of a large tree's
+/// digests takes about twice that in its table.
+public struct SortedDigests: Sendable {
+    private let sorted: [SHA256Digest]
+
+    public init<S: Sequence>(_ digests: S) where S.Element == SHA256Digest { sorted = digests.sorted() }
+
+    public func contains(_ d: SHA256Digest) -> Bool {
+        let lo = sorted.lowerBound { $0 < d }
+        return lo < sorted.count && sorted[lo] == d
+    }
+}
+
 /// Hashes bytes as they pass.
 public struct SHA256Stream {
     private var hasher = SHA256()

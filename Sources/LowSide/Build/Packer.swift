@@ -96,8 +96,8 @@ public struct Packer {
         let scratch = try makeScratch()
         defer { try? FS.removeTree(scratch) }
 
-        let collected = try await Collector(spec: options.spec, scratch: scratch, pull: options.pull).collect()
-        let inputs = try InputHasher.hash(collected.files)
+        var collected = try await Collector(spec: options.spec, scratch: scratch, pull: options.pull).collect()
+        let inputs = try InputHasher.hash(taking: &collected.files)
         let plan = try planDelta(inputs, sequence: sequence, scratch: scratch)
         let layout = PackLayout(PackLayout.distinct(inputs) { plan.sources[$0] == .whole })
         var patched = plan

@@ -125,7 +125,7 @@ struct ArchiveUnpacker {
                                        mode: Collector.mode(entry.mode), source: source))
         }
         guard !files.isEmpty else { throw ToolError.usage("\(context): archive '\(archiveName)' holds no files") }
-        try inputError { try TreeListing.checkShape(files.map(\.logicalPath)) }
+        try inputError { try TreeListing.checkShape(files.lazy.map(\.logicalPath)) }
         return files
     }
 

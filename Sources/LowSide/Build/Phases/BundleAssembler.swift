@@ -24,9 +24,8 @@ struct BundleAssembler {
 
     func assemble(_ inputs: HashedInputs, plan: DeltaPlan, layout: PackLayout, packs: WrittenPacks,
                   images: [ImageSummary]) throws -> AssembledBundle {
-        let index = BundleAssembler.index(inputs, plan: plan, layout: layout)
-        try TreeListing.checkShape(inputs.files.map(\.logicalPath))
-        let (indexCompressed, indexRef) = try BundleAssembler.compress(index)
+        try TreeListing.checkShape(inputs.files.lazy.map(\.logicalPath))
+        let (indexCompressed, indexRef) = try BundleAssembler.compressIndex(inputs, plan: plan, layout: layout)
         let trust = try options.trustPolicy.map(TrustFiles.load)
         var manifest = makeManifest(inputs, index: indexRef, packs: packs.refs, base: plan.base)
         manifest.images = images
@@ -36,10 +35,14 @@ struct BundleAssembler {
                                index: indexCompressed, indexRef: indexRef, trust: trust)
     }
 
-    /// The index: a delta's lists only what changes.
-    static func index(_ inputs: HashedInputs, plan: DeltaPlan, layout: PackLayout) -> BundleIndex {
+    /// INDEX.zst: the canonical index at zstd -19, and what the manifest says of it. A delta's
+    /// lists only what changes. Its rows are made from the build's lists as they are written,
+    /// twice: once to count the bytes (the frame header records them), once into the compressor,
+    /// so neither the rows (~60 bytes a file) nor the plain index (~100) is ever held whole.
+    static func compressIndex(_ inputs: HashedInputs, plan: DeltaPlan, layout: PackLayout) throws -> ([UInt8], PartRef) {
         let objectNumber = layout.objectNumbers
-        let files: [BundleIndex.File] = inputs.files.enumerated().compactMap { i, f in
+        let files = inputs.files.indices.lazy.compactMap { i -> BundleIndex.File? in
+            let f = inputs.files[i]
             switch plan.sources[i] {
             case .whole: return BundleIndex.File(path: f.logicalPath, mode: f.mode, object: objectNumber[inputs.digests[i]]!)
             case .patch(let k): return BundleIndex.File(path: f.logicalPath, mode: f.mode, source: .patch(k))
@@ -47,33 +50,37 @@ struct BundleAssembler {
             case .unchanged: return nil
             }
         }
-        return BundleIndex(objects: layout.objects.map { BundleIndex.Object(pack: $0.pack, size: $0.size) }, files: files,
-                           patches: plan.patches, removed: plan.removed)
-    }
-
-    /// INDEX.zst: the canonical index at zstd -19, and what the manifest says of it.
-    static func compress(_ index: BundleIndex) throws -> ([UInt8], PartRef) {
-        let plain = index.canonicalBytes
+        let objects = layout.objects.map { BundleIndex.Object(pack: $0.pack, size: $0.size) }
+        func write(_ sink: @escaping ([UInt8]) throws -> Void) throws {
+            try BundleIndex.write(files: files, objects: objects, patches: plan.patches, removed: plan.removed, to: sink)
+        }
+        var plainSize: Int64 = 0
+        try write { plainSize += Int64($0.count) }
         var compressed: [UInt8] = []
-        let z = try ZstdCompressor(ZstdSettings(level: 19), pledgedSize: Int64(plain.count)) { compressed.append(contentsOf: $0) }
-        try z.write(plain)
+        let z = try ZstdCompressor(ZstdSettings(level: 19), pledgedSize: plainSize) { compressed.append(contentsOf: $0) }
+        try write { try z.write($0) }
         try z.finish()
         return (compressed, PartRef(path: "INDEX.zst", sha256: SHA256Digest.of(compressed), size: Int64(compressed.count),
-                                    uncompressed: Int64(plain.count)))
+                                    uncompressed: plainSize))
     }
 
     func makeManifest(_ inputs: HashedInputs, index: PartRef, packs: [PartRef], base: BaseRef?) -> Manifest {
         let spec = options.spec
         let files = inputs.files
-        let listing = TreeListing(entries: files.enumerated().map { i, f in
-            TreeListing.Entry(path: f.logicalPath, mode: f.mode, size: f.size, sha256: inputs.digests[i])
+        // Streamed, and counted in one pass: copies of the file list would be this phase's peak.
+        let tree = TreeListing.digest(of: files.indices.lazy.map { i in
+            TreeListing.Entry(path: files[i].logicalPath, mode: files[i].mode, size: files[i].size, sha256: inputs.digests[i])
         })
+        var counts = [Int64](repeating: 0, count: spec.sources.count), sizes = counts
+        for f in files {
+            counts[f.source] += 1
+            sizes[f.source] += f.size
+        }
         let sources = spec.sources.enumerated().map { i, s in
-            let mine = files.filter { $0.source == i }
-            return SourceSummary(name: s.name, kind: s.kind, origin: s.originText, files: Int64(mine.count), size: mine.reduce(0) { $0 + $1.size })
+            SourceSummary(name: s.name, kind: s.kind, origin: s.originText, files: counts[i], size: sizes[i])
         }
         return Manifest(name: spec.name, version: spec.version, sequence: sequence, created: options.created, expires: spec.expires,
-                        tree: listing.digest, treeFiles: Int64(files.count), treeSize: inputs.totalSize, index: index, packs: packs,
+                        tree: tree, treeFiles: Int64(files.count), treeSize: inputs.totalSize, index: index, packs: packs,
                         sources: sources, base: base)
     }
 

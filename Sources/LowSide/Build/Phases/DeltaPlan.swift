@@ -65,9 +65,7 @@ enum DeltaPlanner {
         switch choice {
         case .receipt(let path): base = try DeltaBase.receipt(path)
         case .bundle(let path):
-            var newByPath: [String: SHA256Digest] = [:]
-            for (i, f) in inputs.files.enumerated() { newByPath[f.logicalPath] = inputs.digests[i] }
-            base = try DeltaBase.bundle(path, trust: trust, scratch: scratch) { newByPath[$0] }
+            base = try DeltaBase.bundle(path, trust: trust, scratch: scratch) { inputs.digest(at: $0) }
         }
         guard base.ref.name == name else {
             throw ToolError.usage("the base is bundle '\(base.ref.name)'; this spec builds '\(name)'")
@@ -81,34 +79,43 @@ enum DeltaPlanner {
     /// Decides, file by file in order, how each reaches the mirror. A file the base has at the
     /// same path and mode is unchanged; bytes the base has anywhere are reused; a file whose
     /// path the base had may be patched (once per distinct content); the rest goes whole.
+    ///
+    /// Both lists are sorted by path, so they are walked side by side: the base file at a path,
+    /// and the base paths the new tree lacks, come without a map of either tree by path.
     static func plan(_ inputs: HashedInputs, against base: DeltaBase, patch: PatchMaker) throws -> DeltaPlan {
         var plan = DeltaPlan.full(files: inputs.files.count)
         plan.base = base.ref
-        var baseByPath: [String: TreeListing.Entry] = [:]
-        var baseDigests: Set<SHA256Digest> = []
-        for e in base.listing.entries {
-            baseByPath[e.path] = e
-            baseDigests.insert(e.sha256)
-        }
+        let baseEntries = base.listing.entries
+        let baseDigests = SortedDigests(baseEntries.lazy.map(\.sha256))
         var patched: [SHA256Digest: Int] = [:]
+        precondition(zip(inputs.files, inputs.files.dropFirst()).allSatisfy { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) },
+                     "a build's files are sorted by path, each once")
+        var j = 0
         for (i, f) in inputs.files.enumerated() {
+            while j < baseEntries.count, LogicalPath.bytewiseLess(baseEntries[j].path, f.logicalPath) {
+                plan.removed.append(baseEntries[j].path)
+                j += 1
+            }
+            var b: TreeListing.Entry?
+            if j < baseEntries.count && baseEntries[j].path == f.logicalPath {
+                b = baseEntries[j]
+                j += 1
+            }
             let d = inputs.digests[i]
-            if let b = baseByPath[f.logicalPath], b.sha256 == d, b.mode == f.mode {
+            if let b, b.sha256 == d, b.mode == f.mode {
                 plan.sources[i] = .unchanged
             } else if baseDigests.contains(d) {
                 plan.sources[i] = .base
             } else if let k = patched[d] {
                 plan.sources[i] = .patch(k)
-            } else if let b = baseByPath[f.logicalPath], let baseFile = base.content[b.sha256], !f.compressed,
-                      let body = try patch(f, d, baseFile) {
+            } else if let b, let baseFile = base.content[b.sha256], !f.compressed, let body = try patch(f, d, baseFile) {
                 patched[d] = plan.patches.count
                 plan.sources[i] = .patch(plan.patches.count)
                 plan.patches.append(BundleIndex.Patch(pack: 0, stored: body.stored, size: f.size, base: b.sha256, segments: body.segments))
                 plan.patchBodies.append(body)
             }
         }
-        let present = Set(inputs.files.map(\.logicalPath))
-        plan.removed = base.listing.entries.map(\.path).filter { !present.contains($0) }
+        plan.removed += baseEntries[j...].lazy.map(\.path)
         return plan
     }
 }

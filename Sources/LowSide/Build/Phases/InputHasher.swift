@@ -1,3 +1,4 @@
+import BundleFormat
 import Collect
 import Support
 import SystemIO
@@ -10,12 +11,20 @@ struct HashedInputs {
 
     /// The bytes of the whole tree, counting a file carried twice twice.
     var totalSize: Int64 { files.reduce(0) { $0 + $1.size } }
+
+    /// The digest of the file at `path`: a binary search, as the collector sorts files by path.
+    func digest(at path: String) -> SHA256Digest? {
+        let lo = files.lowerBound { LogicalPath.bytewiseLess($0.logicalPath, path) }
+        return lo < files.count && files[lo].logicalPath == path ? digests[lo] : nil
+    }
 }
 
 /// Phase 1 of a build: hashes every collected file, and notes which are compressed already.
 enum InputHasher {
-    static func hash(_ collected: [CollectedFile]) throws -> HashedInputs {
-        var files = collected
+    /// Takes the list, leaving `collected` empty: a copy of it would be the build's largest cost.
+    static func hash(taking collected: inout [CollectedFile]) throws -> HashedInputs {
+        var files: [CollectedFile] = []
+        swap(&files, &collected)
         let hashing = Progress("hashing", total: files.reduce(Int64(0)) { $0 + $1.size })
         var digests: [SHA256Digest] = []
         digests.reserveCapacity(files.count)

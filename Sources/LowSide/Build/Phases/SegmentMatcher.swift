@@ -46,11 +46,7 @@ struct SegmentMatcher {
 
     /// Where in the base the hash was seen, if once.
     private func lookup(_ h: UInt64) -> Int64? {
-        var lo = 0, hi = hashes.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if hashes[mid] < h { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = hashes.lowerBound { $0 < h }
         return lo < hashes.count && hashes[lo] == h ? offsets[lo] : nil
     }
 
