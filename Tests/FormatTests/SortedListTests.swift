@@ -76,6 +76,14 @@ struct SortedListTests {
         #expect(all(\.added) == added && all(\.removed) == removed && all(\.changed) == changed)
     }
 
+    @Test("bytewiseLess is the order of the UTF-8 bytes, for prefixes, equal strings and any scalar")
+    func bytewise() {
+        let words = ["", "a", "a/b", "a-b", "ab", "é", "e\u{301}", "\u{10FFFF}", "z", "a\u{0}"]
+        for a in words {
+            for b in words { #expect(LogicalPath.bytewiseLess(a, b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a) \(b)") }
+        }
+    }
+
     @Test("checkShape: a file that is also a folder is refused, sorted or not, repeated paths or not")
     func shape() throws {
         #expect(throws: ToolError.self) { try TreeListing.checkShape(["a", "a-b", "a.b", "a/b"]) }

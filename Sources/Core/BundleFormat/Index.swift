@@ -537,11 +537,15 @@ public struct TreeListing: Equatable, Sendable {
         // Non-decreasing, so a repeated path does not send a sorted copy round again.
         let sorted = zip(paths, paths.dropFirst()).allSatisfy { !LogicalPath.bytewiseLess($1, $0) }
         if !sorted { return try checkShape(paths.sorted(by: LogicalPath.bytewiseLess)) }
+        // Each folder is looked for among the files once: a tree has far fewer folders than files.
+        var folders = Set<Substring>()
         for p in paths {
             if p == "BUNDLE.json" { throw ToolError.refused("path \"BUNDLE.json\" is reserved for the mirror") }
             var prefix = Substring(p)
             while let slash = prefix.lastIndex(of: "/") {
                 prefix = prefix[..<slash]
+                // Its own folders were checked with it.
+                guard folders.insert(prefix).inserted else { break }
                 if search(paths, for: String(prefix)) {
                     throw ToolError.refused("\"\(ToolError.shown(String(prefix)))\" is listed as a file and as the folder of \"\(ToolError.shown(p))\"")
                 }

@@ -28,7 +28,18 @@ public enum LogicalPath {
         }
     }
 
+    /// The order of listings, indexes and walks: by UTF-8 bytes. Compared in the strings' own
+    /// storage, byte by byte: the generic `lexicographicallyPrecedes` over `utf8` took a tenth
+    /// of an apply of 300,000 files in binary searches alone.
     public static func bytewiseLess(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+        let fast = a.utf8.withContiguousStorageIfAvailable { pa in
+            b.utf8.withContiguousStorageIfAvailable { pb in
+                let n = Swift.min(pa.count, pb.count)
+                var k = 0
+                while k < n, pa[k] == pb[k] { k += 1 }
+                return k < n ? pa[k] < pb[k] : pa.count < pb.count
+            }
+        }
+        return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 }
