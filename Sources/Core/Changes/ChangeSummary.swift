@@ -26,16 +26,15 @@ public struct ChangeSummary: Sendable {
     /// Compares two listings (`old` nil: the mirror had no version), source by source.
     public static func between(_ old: TreeListing?, _ new: TreeListing) -> ChangeSummary {
         var summary = ChangeSummary()
-        var before: [String: TreeListing.Entry] = [:]
-        for e in old?.entries ?? [] { before[e.path] = e }
-        for e in new.entries {
-            if let o = before.removeValue(forKey: e.path) {
-                if o.sha256 != e.sha256 || o.mode != e.mode { summary.sources[source(of: e.path), default: PerSource()].changed.append(e.path) }
-            } else {
-                summary.sources[source(of: e.path), default: PerSource()].added.append(e.path)
+        TreeListing.pairs(old?.entries ?? [], new.entries) { o, e in
+            switch (o, e) {
+            case let (o?, e?) where o.sha256 != e.sha256 || o.mode != e.mode:
+                summary.sources[source(of: e.path), default: PerSource()].changed.append(e.path)
+            case let (nil, e?): summary.sources[source(of: e.path), default: PerSource()].added.append(e.path)
+            case let (o?, nil): summary.sources[source(of: o.path), default: PerSource()].removed.append(o.path)
+            default: break
             }
         }
-        for p in before.keys.sorted(by: LogicalPath.bytewiseLess) { summary.sources[source(of: p), default: PerSource()].removed.append(p) }
         return summary
     }
 
@@ -45,10 +44,8 @@ public struct ChangeSummary: Sendable {
     /// the base already has at that path changes nothing.
     public static func applying(_ index: BundleIndex, to base: TreeListing) -> ChangeSummary {
         var summary = ChangeSummary()
-        var before: [String: TreeListing.Entry] = [:]
-        for e in base.entries { before[e.path] = e }
         for f in index.files.sorted(by: { LogicalPath.bytewiseLess($0.path, $1.path) }) {
-            guard let o = before[f.path] else {
+            guard let o = base.entry(at: f.path) else {
                 summary.sources[source(of: f.path), default: PerSource()].added.append(f.path)
                 continue
             }

@@ -20,7 +20,7 @@ struct FileStamps: Sendable {
         }
 
         init?(_ line: Substring) {
-            let f = line.split(separator: " ")
+            let f = line.split(separator: " ", omittingEmptySubsequences: false)
             guard f.count == 6, let d = UInt64(f[0]), let n = UInt64(f[1]), let s = Int64(f[2]), let m = Int64(f[3]), let c = Int64(f[4]),
                   let mode = UInt32(f[5], radix: 8), s >= 0, mode <= 0o7777 else { return nil }
             (device, inode, size, modified, changed, self.mode) = (d, n, s, m, c, mode)
@@ -36,36 +36,61 @@ struct FileStamps: Sendable {
     /// Each line is at most ~90 bytes; FILES.json bounds the count.
     static let maxLine = 128
 
-    /// Stamps by path in the version's tree (full paths, as `CurrentVersion` names them).
-    private(set) var byPath: [String: Stamp] = [:]
+    /// The version's tree folder and listing (shared with `CurrentVersion`, not copied);
+    /// `stamps[i]` is entry i's. In listing order, not a map by path: a map of a large tree's
+    /// full paths cost ~200 bytes a file, the stamps themselves take 48.
+    private var tree = ""
+    private var entries: [TreeListing.Entry] = []
+    private var stamps: [Stamp] = []
+
+    /// The stamp of the file at `path` (a full path in the version's tree), if it has one.
+    func stamp(at path: String) -> Stamp? {
+        guard !stamps.isEmpty, path.utf8.count > tree.utf8.count, path.utf8.starts(with: tree.utf8),
+              path.utf8.dropFirst(tree.utf8.count).first == UInt8(ascii: "/"),
+              let relative = String(path.utf8.dropFirst(tree.utf8.count + 1)) else { return nil }
+        let i = entries.lowerBound { LogicalPath.bytewiseLess($0.path, relative) }
+        return i < entries.count && entries[i].path == relative ? stamps[i] : nil
+    }
 
     /// The stamps of version `id`, or none when the file is missing, damaged or of another
     /// listing: then every file is re-hashed, as before stamps existed.
     static func load(_ id: String, paths: MirrorPaths, listing: TreeListing, listingDigest: SHA256Digest) -> FileStamps {
-        var stamps = FileStamps()
         let limit = (listing.entries.count + 1) * maxLine
-        guard let bytes = try? FS.readFile(paths.version(id) + "/STAMPS", limit: limit, followingLinks: false) else { return stamps }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count == listing.entries.count + 2, lines.last == "",
-              lines[0] == "\(format) \(listing.entries.count) \(listingDigest.hex)" else { return stamps }
-        let tree = paths.tree(id)
-        for (e, line) in zip(listing.entries, lines.dropFirst()) {
-            guard let s = Stamp(line) else { return FileStamps() }
-            stamps.byPath[tree + "/" + e.path] = s
+        guard let bytes = try? FS.readFile(paths.version(id) + "/STAMPS", limit: limit, followingLinks: false),
+              let stamps = parse(bytes, count: listing.entries.count, header: "\(format) \(listing.entries.count) \(listingDigest.hex)")
+        else { return FileStamps() }
+        return FileStamps(tree: paths.tree(id), entries: listing.entries, stamps: stamps)
+    }
+
+    /// The header line, then `count` stamp lines, each ended by a newline; nil for anything else.
+    private static func parse(_ bytes: [UInt8], count: Int, header: String) -> [Stamp]? {
+        var stamps: [Stamp] = []
+        stamps.reserveCapacity(count)
+        var start = 0, sawHeader = false
+        while let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Substring(decoding: bytes[start..<end], as: UTF8.self)
+            start = end + 1
+            if !sawHeader {
+                guard line == header else { return nil }
+                sawHeader = true
+            } else {
+                guard stamps.count < count, let s = Stamp(line) else { return nil }
+                stamps.append(s)
+            }
         }
-        return stamps
+        return sawHeader && start == bytes.count && stamps.count == count ? stamps : nil
     }
 
     /// Stamps every file of version `id` as it is now. Call only when its bytes are known to be
     /// the signed ones (just staged and committed, or just verified), after anything that changes
     /// change times (links, pruning). A file that is not a plain file stops it: nothing is written.
     static func record(_ id: String, paths: MirrorPaths, listing: TreeListing, listingDigest: SHA256Digest) throws {
-        var out = "\(format) \(listing.entries.count) \(listingDigest.hex)\n"
+        var out = Array("\(format) \(listing.entries.count) \(listingDigest.hex)\n".utf8)
         let tree = paths.tree(id)
         for e in listing.entries {
             guard let i = try FS.info(tree + "/" + e.path), i.kind == .regular else { return }
-            out += Stamp(i).line + "\n"
+            out += (Stamp(i).line + "\n").utf8
         }
-        try FS.writeAtomically(paths.version(id) + "/STAMPS", Array(out.utf8))
+        try FS.writeAtomically(paths.version(id) + "/STAMPS", out)
     }
 }

@@ -39,7 +39,7 @@ final class Stager: ObjectSink {
     }
 
     private func reusable(_ digest: SHA256Digest, mode: UInt32) -> String? {
-        current?.pathByContent[CurrentVersion.Content(digest: digest, mode: mode)]
+        current?.path(holding: digest, mode: mode)
     }
 
     /// Links every file of the final tree that the bundle did not carry (unchanged files, and
@@ -119,7 +119,7 @@ final class Stager: ObjectSink {
         guard let fd = try? FileDescriptor.open(path, options: .noFollow), let info = try? fd.status(), info.kind == .regular,
               mode.map({ StoredMode.matches(info.mode, listed: $0) }) ?? true else { return nil }
         let key = Inode(device: info.device, inode: info.inode)
-        if current?.stamps.byPath[path]?.holds(info) == true || hashedHere[key] == Stamp(size: info.size, modified: info.modified) {
+        if current?.stamps.stamp(at: path)?.holds(info) == true || hashedHere[key] == Stamp(size: info.size, modified: info.modified) {
             hashedHere[key] = Stamp(size: info.size, modified: info.modified)
             return fd
         }
@@ -154,7 +154,7 @@ final class Stager: ObjectSink {
     /// Copies the current version's file holding `digest` into `target` in `mode`, hashing what
     /// passes through the one descriptor; false (and no `target`) unless it was the signed bytes.
     private func copyIntact(_ digest: SHA256Digest, to target: String, mode: UInt32) throws -> Bool {
-        guard let other = current?.pathByDigest[digest], let input = try? FileDescriptor.open(other, options: .noFollow),
+        guard let other = current?.path(holding: digest), let input = try? FileDescriptor.open(other, options: .noFollow),
               (try? input.status().kind) == .regular else { return false }
         var stream = SHA256Stream()
         try copy(input, to: target, mode: mode) { stream.update($0) }

@@ -50,7 +50,7 @@ enum VersionChanges {
     /// The records of `e` in `tree`.
     static func records(in tree: Tree, _ e: TreeListing.Entry, buffer: inout [UInt8]) -> FileRecords? {
         let path = tree.path + "/" + e.path
-        return records(at: path, e, check: tree.check, stamp: tree.stamps.byPath[path], buffer: &buffer)
+        return records(at: path, e, check: tree.check, stamp: tree.stamps.stamp(at: path), buffer: &buffer)
     }
 
     /// The report of `listing` against `old` (nil: none). Each side's files come from its tree;
@@ -165,7 +165,7 @@ extension VersionChanges {
         var report = report(old: current.listing, oldTree: Tree(path: paths.tree(current.id), check: true, stamps: current.stamps),
                             new: listing, newTree: newTree, collected: collected,
                             // A delta's file the current version holds under another path.
-                            fallback: { e in current.pathByDigest[e.sha256].flatMap { records(at: $0, e, stamp: current.stamps.byPath[$0], buffer: &buffer) } },
+                            fallback: { e in current.path(holding: e.sha256).flatMap { records(at: $0, e, stamp: current.stamps.stamp(at: $0), buffer: &buffer) } },
                             images: ImageChanges.between(previousImages, images))
         (report.from, report.to) = (current.id, to)
         return report

@@ -115,33 +115,16 @@ public final class BundleReader {
         guard objectDigests.count == index.itemCount else {
             throw ToolError.refused("'\(path)' has \(index.itemCount) items but \(objectDigests.count) were checked; its tree cannot be rebuilt")
         }
-        var entries: [String: TreeListing.Entry] = [:]
-        var baseSizes: [SHA256Digest: Int64] = [:]
+        var baseEntries: [TreeListing.Entry] = []
         if let baseRef = manifest.base {
             guard let base, base.digest == baseRef.tree else {
                 throw ToolError.refused("'\(path)' is a delta of \(baseRef.description); its base tree is not at hand")
             }
-            for e in base.entries {
-                entries[e.path] = e
-                baseSizes[e.sha256] = e.size
-            }
-            for r in index.removed where entries.removeValue(forKey: r) == nil {
-                throw ToolError.refused("'\(path)' removes \"\(r)\", which its base does not have")
-            }
+            baseEntries = base.entries
         }
-        for f in index.files {
-            let size: Int64, digest: SHA256Digest
-            switch f.source {
-            case .object(let i): (size, digest) = (index.size(of: .object(i)), objectDigests[index.number(of: .object(i))])
-            case .patch(let k): (size, digest) = (index.size(of: .patch(k)), objectDigests[index.number(of: .patch(k))])
-            case .base(let d):
-                guard let s = baseSizes[d] else { throw ToolError.refused("'\(path)' reuses content \(d.hex) that its base does not have") }
-                (size, digest) = (s, d)
-            }
-            entries[f.path] = TreeListing.Entry(path: f.path, mode: f.mode, size: size, sha256: digest)
-        }
-        let listing = TreeListing(entries: entries.values.sorted { LogicalPath.bytewiseLess($0.path, $1.path) })
-        try TreeListing.checkShape(listing.entries.map(\.path))
+        let rebuild = TreeRebuild(index: index, objectDigests: objectDigests, base: baseEntries, bundle: path)
+        let listing = TreeListing(entries: try rebuild.entries())
+        try TreeListing.checkShape(listing.entries.lazy.map(\.path))
         guard listing.digest == manifest.tree, Int64(listing.entries.count) == manifest.treeFiles, listing.totalSize == manifest.treeSize else {
             throw ToolError.refused("the files of '\(path)' do not add up to the signed tree digest")
         }
