@@ -8,30 +8,24 @@ import Testing
 /// refusals it must keep.
 @Suite("Tree rebuild: base listing, index files and removals merged in one walk")
 struct TreeRebuildTests {
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state
-        }
-    }
-
     static func digest(_ s: String) -> SHA256Digest { SHA256Digest.of(Array(s.utf8)) }
 
     /// A base over a small alphabet of paths, and a delta of it: some paths changed (a new
-    /// object), some reusing base bytes by digest, some added, some removed.
-    static func delta(_ random: inout Seeded) -> (base: [TreeListing.Entry], index: BundleIndex, digests: [SHA256Digest]) {
+    /// object), some reusing base bytes by digest, some added, some removed. Which, path by
+    /// path, is read from the bits of `seed` once mixed, so each seed is one fixed delta.
+    static func delta(_ seed: UInt64) -> (base: [TreeListing.Entry], index: BundleIndex, digests: [SHA256Digest]) {
         let names = ["a", "a-b", "a/b", "a/c", "b", "b.x", "c/d", "m", "z"].map { "advisories/x/\($0)" }
-        let base = names.filter { _ in Bool.random(using: &random) }
-            .map { TreeListing.Entry(path: $0, mode: 0o644, size: Int64($0.utf8.count), sha256: digest($0)) }
+        let bits = (seed &+ 1) &* 0x9E37_79B9_7F4A_7C15, choice = bits >> 9
+        let base = names.indices.filter { bits >> $0 & 1 == 1 }
+            .map { TreeListing.Entry(path: names[$0], mode: 0o644, size: Int64(names[$0].utf8.count), sha256: digest(names[$0])) }
         var files: [BundleIndex.File] = [], removed: [String] = [], objects: [BundleIndex.Object] = [], digests: [SHA256Digest] = []
-        for p in names {
-            switch Int.random(in: 0..<4, using: &random) {
+        for (k, p) in names.enumerated() {
+            switch choice >> (2 * k) & 3 {
             case 0:
                 files.append(BundleIndex.File(path: p, mode: 0o755, object: objects.count))
                 objects.append(BundleIndex.Object(pack: 0, size: 7))
                 digests.append(digest("new " + p))
-            case 1 where !base.isEmpty: files.append(BundleIndex.File(path: p, mode: 0o644, source: .base(base.randomElement(using: &random)!.sha256)))
+            case 1 where !base.isEmpty: files.append(BundleIndex.File(path: p, mode: 0o644, source: .base(base[k % base.count].sha256)))
             case 2 where base.contains { $0.path == p }: removed.append(p)
             default: break
             }
@@ -56,8 +50,7 @@ struct TreeRebuildTests {
 
     @Test("the walk gives the tree the map gave", arguments: 0..<40)
     func agrees(seed: UInt64) throws {
-        var random = Seeded(state: seed)
-        let (base, index, digests) = Self.delta(&random)
+        let (base, index, digests) = Self.delta(seed)
         let walked = try TreeRebuild(index: index, objectDigests: digests, base: base, bundle: "b").entries()
         #expect(walked == Self.byMap(base, index, digests))
     }

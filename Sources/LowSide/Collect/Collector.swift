@@ -121,16 +121,20 @@ public struct Collector {
             }
         }
         if !images.isEmpty { files += try images.finish() }
+        try checkAndSort(&files)
+        return (files, images.summaries, puller?.counts)
+    }
+
+    /// Every path checked, then sorted in place (a sorted copy would hold every path twice at
+    /// the build's peak) and copied once to its exact size (appending left up to twice the room).
+    private func checkAndSort(_ files: inout [CollectedFile]) throws {
         for f in files {
             if let problem = LogicalPath.problem(f.logicalPath) {
                 throw ToolError.usage("source '\(spec.sources[f.source].name)': path '\(f.logicalPath)' \(problem)")
             }
         }
-        // In place: a sorted copy would hold every path twice at the build's peak. Then copied
-        // once to its exact size: appending left up to twice the room it needs.
         files.sort { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }
         files = files.withUnsafeBufferPointer { Array($0) }
-        return (files, images.summaries, puller?.counts)
     }
 
     private func pullOptions() throws -> PullOptions {
