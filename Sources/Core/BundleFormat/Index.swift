@@ -484,7 +484,7 @@ public struct TreeListing: Equatable, Sendable {
             }
         }
         guard sawFiles else { throw ToolError.refused("\(what): field \"files\" must be an array") }
-        self.entries = entries
+        self.entries = entries.withExactCapacity()
     }
 
     private static func entry(_ v: JSON, _ i: Int, _ what: String) throws -> Entry {

@@ -126,7 +126,7 @@ public struct Collector {
     }
 
     /// Every path checked, then sorted in place (a sorted copy would hold every path twice at
-    /// the build's peak) and copied once to its exact size (appending left up to twice the room).
+    /// the build's peak) and copied once to its exact size.
     private func checkAndSort(_ files: inout [CollectedFile]) throws {
         for f in files {
             if let problem = LogicalPath.problem(f.logicalPath) {
@@ -134,7 +134,7 @@ public struct Collector {
             }
         }
         files.sort { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) }
-        files = files.withUnsafeBufferPointer { Array($0) }
+        files = files.withExactCapacity()
     }
 
     private func pullOptions() throws -> PullOptions {
