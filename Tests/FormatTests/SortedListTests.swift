@@ -60,6 +60,30 @@ struct SortedListTests {
         #expect(seen.allSatisfy { $0.1 == old.entry(at: $0.0) && $0.2 == new.entry(at: $0.0) })
     }
 
+    @Test("ContentIndex finds the first file in listing order with a digest and mode, as the map by content did", arguments: 0..<20)
+    func contentIndex(seed: UInt64) {
+        var random = Seeded(state: seed)
+        // Forty paths sharing four contents, in either mode: many files per (digest, mode).
+        let listing = TreeListing(entries: Self.listing(&random, count: 40).entries.map { e in
+            let content = "content \(Int.random(in: 0..<4, using: &random))"
+            return TreeListing.Entry(path: e.path, mode: e.mode, size: 9, sha256: SHA256Digest.of(Array(content.utf8)))
+        })
+        let index = TreeListing.ContentIndex(listing.entries)
+        var firstByContent: [String: TreeListing.Entry] = [:], modes: [SHA256Digest: Set<UInt32>] = [:]
+        for e in listing.entries {
+            let key = "\(e.sha256) \(e.mode)"
+            if firstByContent[key] == nil { firstByContent[key] = e }
+            modes[e.sha256, default: []].insert(e.mode)
+        }
+        for e in listing.entries {
+            #expect(index.first(e.sha256, mode: e.mode) == firstByContent["\(e.sha256) \(e.mode)"])
+            #expect(index.first(e.sha256)?.sha256 == e.sha256 && index.first(e.sha256)?.mode == modes[e.sha256]!.min())
+            let other: UInt32 = e.mode == 0o644 ? 0o755 : 0o644
+            #expect((index.first(e.sha256, mode: other) != nil) == modes[e.sha256]!.contains(other))
+        }
+        #expect(index.first(SHA256Digest.of([1, 2, 3])) == nil)
+    }
+
     @Test("the change summary of a walk equals the one of maps by path", arguments: 0..<20)
     func summary(seed: UInt64) {
         var random = Seeded(state: seed)

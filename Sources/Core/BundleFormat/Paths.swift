@@ -42,4 +42,10 @@ public enum LogicalPath {
         }
         return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
     }
+
+    /// Strictly ascending by bytes: sorted, and no path twice. The order every listing, index
+    /// and collected file list keeps, which binary searches and side-by-side walks rely on.
+    public static func strictlySorted<C: Collection>(_ paths: C) -> Bool where C.Element == String {
+        zip(paths, paths.dropFirst()).allSatisfy { bytewiseLess($0, $1) }
+    }
 }

@@ -7,47 +7,32 @@ import SystemIO
 /// the digest of that listing (the tree a delta must be based on), and where each content lives.
 ///
 /// One value serves admission (the delta's base), the stager (files to hard-link instead of
-/// writing) and the patch decoder (base bytes), so FILES.json is parsed and the maps built once.
+/// writing) and the patch decoder (base bytes), so FILES.json is parsed and indexed once.
 struct CurrentVersion {
     let id: String
     let listing: TreeListing
     /// SHA-256 of the stored FILES.json: equal to the signed tree digest of an intact version.
     let tree: SHA256Digest
     private let treePath: String
-    /// The listing's entry numbers sorted by (digest, mode, number): 4 bytes a file where maps
-    /// of full paths by content took ~250, and the first file with some content is found by
-    /// binary search.
-    private let byContent: [Int32]
+    /// Where each content is, without a map of full paths by content.
+    private let byContent: TreeListing.ContentIndex
     /// What the mirror saw of each file when it last knew its bytes (`FileStamps`).
     var stamps = FileStamps()
 
     var sequence: Int64 { VersionID.sequence(of: id) ?? 0 }
 
-    /// `listing` has at most `Int32.max` entries: FILES.json is bounded far below that.
     init(id: String, treePath: String, listing: TreeListing, tree: SHA256Digest) {
         self.id = id
         self.listing = listing
         self.tree = tree
         self.treePath = treePath
-        let entries = listing.entries
-        func key(_ i: Int32) -> (SHA256Digest, UInt32, Int32) { (entries[Int(i)].sha256, entries[Int(i)].mode, i) }
-        byContent = (0..<Int32(entries.count)).sorted { key($0) < key($1) }
+        byContent = TreeListing.ContentIndex(listing.entries)
     }
 
-    /// The path of the first file in listing order holding `digest` in `mode`.
-    func path(holding digest: SHA256Digest, mode: UInt32) -> String? {
-        let entries = listing.entries
-        let k = byContent.lowerBound { (entries[Int($0)].sha256, entries[Int($0)].mode) < (digest, mode) }
-        guard k < byContent.count, case let e = entries[Int(byContent[k])], e.sha256 == digest, e.mode == mode else { return nil }
-        return treePath + "/" + e.path
-    }
-
-    /// The path of a file holding `digest`, in any mode.
-    func path(holding digest: SHA256Digest) -> String? {
-        let entries = listing.entries
-        let k = byContent.lowerBound { entries[Int($0)].sha256 < digest }
-        guard k < byContent.count, case let e = entries[Int(byContent[k])], e.sha256 == digest else { return nil }
-        return treePath + "/" + e.path
+    /// The path of the first file in listing order holding `digest` in `mode`, or (no mode
+    /// given) holding it in any mode.
+    func path(holding digest: SHA256Digest, mode: UInt32? = nil) -> String? {
+        byContent.first(digest, mode: mode).map { treePath + "/" + $0.path }
     }
 
     /// Reads version `id`'s FILES.json.

@@ -40,7 +40,7 @@ struct FileStamps: Sendable {
     /// `stamps[i]` is entry i's. In listing order, not a map by path: a map of a large tree's
     /// full paths cost ~200 bytes a file, the stamps themselves take 48.
     private var tree = ""
-    private var entries: [TreeListing.Entry] = []
+    private var listing = TreeListing(entries: [])
     private var stamps: [Stamp] = []
 
     /// The stamp of the file at `path` (a full path in the version's tree), if it has one.
@@ -48,8 +48,7 @@ struct FileStamps: Sendable {
         guard !stamps.isEmpty, path.utf8.count > tree.utf8.count, path.utf8.starts(with: tree.utf8),
               path.utf8.dropFirst(tree.utf8.count).first == UInt8(ascii: "/"),
               let relative = String(path.utf8.dropFirst(tree.utf8.count + 1)) else { return nil }
-        let i = entries.lowerBound { LogicalPath.bytewiseLess($0.path, relative) }
-        return i < entries.count && entries[i].path == relative ? stamps[i] : nil
+        return listing.index(of: relative).map { stamps[$0] }
     }
 
     /// The stamps of version `id`, or none when the file is missing, damaged or of another
@@ -59,7 +58,7 @@ struct FileStamps: Sendable {
         guard let bytes = try? FS.readFile(paths.version(id) + "/STAMPS", limit: limit, followingLinks: false),
               let stamps = parse(bytes, count: listing.entries.count, header: "\(format) \(listing.entries.count) \(listingDigest.hex)")
         else { return FileStamps() }
-        return FileStamps(tree: paths.tree(id), entries: listing.entries, stamps: stamps)
+        return FileStamps(tree: paths.tree(id), listing: listing, stamps: stamps)
     }
 
     /// The header line, then `count` stamp lines, each ended by a newline; nil for anything else.

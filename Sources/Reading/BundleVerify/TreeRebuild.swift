@@ -16,15 +16,15 @@ struct TreeRebuild {
 
     func entries() throws -> [TreeListing.Entry] {
         // The parsers check each list's order; an index made in code is held to it here too.
-        guard TreeRebuild.sorted(base.lazy.map(\.path)), TreeRebuild.sorted(index.files.lazy.map(\.path)),
-              TreeRebuild.sorted(index.removed) else {
+        guard LogicalPath.strictlySorted(base.lazy.map(\.path)), LogicalPath.strictlySorted(index.files.lazy.map(\.path)),
+              LogicalPath.strictlySorted(index.removed) else {
             throw ToolError.refused("'\(bundle)': its index or its base's listing is not sorted by path; its tree cannot be rebuilt")
         }
         var out: [TreeListing.Entry] = []
         out.reserveCapacity(base.count + index.files.count)
         var b = 0, f = 0, r = 0
         let files = index.files, removed = index.removed
-        var bySize = BaseSizes(base)
+        var baseContent: TreeListing.ContentIndex?
         while b < base.count || f < files.count {
             let path = f < files.count && (b == base.count || !LogicalPath.bytewiseLess(base[b].path, files[f].path)) ? files[f].path : base[b].path
             let inBase = b < base.count && base[b].path == path
@@ -36,7 +36,7 @@ struct TreeRebuild {
                 r += 1
             }
             if f < files.count && files[f].path == path {
-                out.append(try entry(files[f], sizes: &bySize))
+                out.append(try entry(files[f], base: &baseContent))
                 f += 1
             } else if !isRemoved {
                 out.append(base[b])
@@ -47,43 +47,24 @@ struct TreeRebuild {
         return out
     }
 
-    /// Strictly ascending: sorted, and no path twice.
-    static func sorted<C: Collection>(_ paths: C) -> Bool where C.Element == String {
-        zip(paths, paths.dropFirst()).allSatisfy { LogicalPath.bytewiseLess($0, $1) }
-    }
-
     private func notInBase(_ p: String) -> ToolError {
         ToolError.refused("'\(bundle)' removes \"\(ToolError.shown(p))\", which its base does not have")
     }
 
     /// The listing entry of one file of the index: its item's size and checked digest, or for
-    /// bytes the base already has, the base's size for that digest.
-    private func entry(_ f: BundleIndex.File, sizes: inout BaseSizes) throws -> TreeListing.Entry {
+    /// bytes the base already has, the base's size for that digest. The base is indexed by
+    /// content on the first such file: a full bundle, or a delta that reuses nothing, never needs it.
+    private func entry(_ f: BundleIndex.File, base content: inout TreeListing.ContentIndex?) throws -> TreeListing.Entry {
         let size: Int64, digest: SHA256Digest
         switch f.source {
         case .object(let i): (size, digest) = (index.size(of: .object(i)), objectDigests[index.number(of: .object(i))])
         case .patch(let k): (size, digest) = (index.size(of: .patch(k)), objectDigests[index.number(of: .patch(k))])
         case .base(let d):
-            guard let s = sizes.size(of: d) else { throw ToolError.refused("'\(bundle)' reuses content \(d.hex) that its base does not have") }
+            let byContent = content ?? TreeListing.ContentIndex(base)
+            content = byContent
+            guard let s = byContent.first(d)?.size else { throw ToolError.refused("'\(bundle)' reuses content \(d.hex) that its base does not have") }
             (size, digest) = (s, d)
         }
         return TreeListing.Entry(path: f.path, mode: f.mode, size: size, sha256: digest)
-    }
-}
-
-/// The base's sizes by digest, as the base's entry numbers sorted by digest (4 bytes a file),
-/// made on the first question: a full bundle, or a delta that reuses nothing, never needs it.
-private struct BaseSizes {
-    let base: [TreeListing.Entry]
-    private var order: [Int32]?
-
-    init(_ base: [TreeListing.Entry]) { self.base = base }
-
-    mutating func size(of d: SHA256Digest) -> Int64? {
-        let base = self.base
-        let order = self.order ?? (0..<Int32(base.count)).sorted { base[Int($0)].sha256 < base[Int($1)].sha256 }
-        self.order = order
-        let k = order.lowerBound { base[Int($0)].sha256 < d }
-        return k < order.count && base[Int(order[k])].sha256 == d ? base[Int(order[k])].size : nil
     }
 }

@@ -88,8 +88,7 @@ enum DeltaPlanner {
         let baseEntries = base.listing.entries
         let baseDigests = SortedDigests(baseEntries.lazy.map(\.sha256))
         var patched: [SHA256Digest: Int] = [:]
-        precondition(zip(inputs.files, inputs.files.dropFirst()).allSatisfy { LogicalPath.bytewiseLess($0.logicalPath, $1.logicalPath) },
-                     "a build's files are sorted by path, each once")
+        precondition(LogicalPath.strictlySorted(inputs.files.lazy.map(\.logicalPath)), "a build's files are sorted by path, each once")
         var j = 0
         for (i, f) in inputs.files.enumerated() {
             while j < baseEntries.count, LogicalPath.bytewiseLess(baseEntries[j].path, f.logicalPath) {
