@@ -131,6 +131,39 @@ struct RecordReadingTests {
         }
     }
 
+    @Test("two stops in one word: the first is found, and the scan goes on to the second")
+    func twoStops() {
+        for a in 0..<16 {
+            for b in (a + 1)..<18 {
+                var chars = Array(repeating: "x" as Character, count: 18)
+                (chars[a], chars[b]) = ("\"", "\\")
+                let decoded = String(chars)
+                let escaped = decoded.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                #expect(RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(escaped)\",\"modified\":\"m\"}".utf8))
+                    == .advisory(Advisory(id: decoded, modified: "m")), "a quote at \(a), a backslash at \(b)")
+                chars[b] = "\u{1F}"
+                let raw = String(chars).replacingOccurrences(of: "\"", with: "\\\"")
+                #expect(RecordFile.read("advisories/a/s.json", Array("{\"id\":\"\(raw)\",\"modified\":\"m\"}".utf8)) == .other,
+                        "a quote at \(a), a raw control character at \(b)")
+            }
+        }
+    }
+
+    @Test("the in-place UTF-8 check agrees with the standard library at every offset of a word")
+    func utf8AtEveryOffset() {
+        let sequences: [[UInt8]] = [[0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80], [0xC0, 0x80], [0xED, 0xA0, 0x80],
+                                    [0xF4, 0x90, 0x80, 0x80], [0x80], [0xE2, 0x82], [0xFF], [0xF0, 0x9F, 0x98]]
+        for run in 0..<70 {
+            for seq in sequences {
+                for tail in [0, 1, 9, 33] {
+                    let bytes = Array(repeating: UInt8(ascii: "a"), count: run) + seq + Array(repeating: UInt8(ascii: "b"), count: tail)
+                    #expect(bytes.withUnsafeBufferPointer(WellFormedUTF8.check) == (String(validating: bytes, as: UTF8.self) != nil),
+                            "\(seq) after \(run) ASCII bytes, \(tail) after")
+                }
+            }
+        }
+    }
+
     @Test("only candidates are read: under advisories/, JSON up to 64 MiB, YAML up to 4 MiB")
     func candidates() {
         #expect(RecordFile.isCandidate("advisories/kev/kev.json", size: 64 << 20))

@@ -156,8 +156,12 @@ public struct RecordChanges: Equatable, Sendable {
             for f in files.sorted(by: { LogicalPath.bytewiseLess($0.path, $1.path) }) {
                 guard case .exploited(let list) = f.records else { continue }
                 c.lists.append((f.path, list))
-                c.at.reserveCapacity(c.at.count + list.count)
-                for (k, e) in list.enumerated() where c.at[e.cve] == nil { c.at[e.cve] = (c.lists.count - 1, k) }
+            }
+            c.at.reserveCapacity(c.lists.reduce(0) { $0 + $1.entries.count })
+            // Last to first, each entry stored over any later one: the first of an id stays, for
+            // one hash of each id instead of a lookup and then a store.
+            for l in c.lists.indices.reversed() {
+                for k in c.lists[l].entries.indices.reversed() { c.at[c.lists[l].entries[k].cve] = (l, k) }
             }
             return c
         }
@@ -172,7 +176,7 @@ public struct RecordChanges: Equatable, Sendable {
                 ransomwareChanged.append(RansomwareChange(cve: cve, path: after.lists[i.list].path, from: o.ransomware, to: n.ransomware))
             }
         }
-        exploitedRemoved = before.at.filter { after.at[$0.key] == nil }.map { change(before, $0.value) }
+        for (cve, j) in before.at where after.at[cve] == nil { exploitedRemoved.append(change(before, j)) }
         exploitedAdded.sort { LogicalPath.bytewiseLess($0.entry.cve, $1.entry.cve) }
         exploitedRemoved.sort { LogicalPath.bytewiseLess($0.entry.cve, $1.entry.cve) }
         ransomwareChanged.sort { LogicalPath.bytewiseLess($0.cve, $1.cve) }

@@ -168,23 +168,29 @@ struct RecordJSON {
     }
 
     /// The index of the first quote, backslash or control character at or after `k` (or the
-    /// end). Eight bytes at a time while none of them is one: a KEV catalog is mostly long
-    /// descriptions the report skips.
+    /// end). Eight bytes at a time: a KEV catalog is mostly long descriptions the report skips.
     private func plainRun(from start: Int) -> Int {
         var k = start
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         if let base = UnsafeRawPointer(p.baseAddress) {
             while p.count - k >= 8 {
-                let x = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: k, as: UInt64.self))
-                // A byte is zero in v exactly when (v - 1) borrows into its high bit while v's is clear.
-                func anyZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-                let control = (x &- 0x2020_2020_2020_2020) & ~x & highs != 0  // some byte below 0x20
-                if control || anyZero(x ^ 0x2222_2222_2222_2222) || anyZero(x ^ 0x5C5C_5C5C_5C5C_5C5C) { break }
+                let m = RecordJSON.stops(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: k, as: UInt64.self)))
+                if m != 0 { return k + m.trailingZeroBitCount >> 3 }
                 k += 8
             }
         }
         while k < p.count, p[k] != UInt8(ascii: "\""), p[k] != UInt8(ascii: "\\"), p[k] >= 0x20 { k += 1 }
         return k
+    }
+
+    /// The high bit of each byte of `x` (little-endian) that is a quote, a backslash or a control
+    /// character, exact up to the first such byte, so its lowest set bit finds that byte. A byte
+    /// of v is below n (at most 0x80) when (v - n) borrows into its high bit while v's is clear;
+    /// a borrow only runs upward, so no byte below the first such one is marked. A byte equal to
+    /// c is a byte of v ^ c below 1.
+    private static func stops(_ x: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func below(_ v: UInt64, _ n: UInt64) -> UInt64 { (v &- n &* ones) & ~v }
+        return (below(x, 0x20) | below(x ^ 0x2222_2222_2222_2222, 1) | below(x ^ 0x5C5C_5C5C_5C5C_5C5C, 1)) & highs
     }
 
     /// Passes over a string without decoding it (escapes are still checked).
