@@ -210,6 +210,34 @@ struct SystemIOTests {
         consumer.join()
         #expect(box.items == Array(0..<100))
     }
+
+    @Test("background work runs while the caller goes on, and its value is the work's")
+    func backgroundValue() {
+        // The work waits for the caller's signal: it can only finish if it runs on another thread.
+        final class Gate: @unchecked Sendable { var open = false }
+        let gate = Gate(), condition = Condition()
+        let pending = Background("a test thread") { () -> [Int] in
+            condition.locked { while !gate.open { condition.wait() } }
+            return Array(0..<1000).map { $0 * 2 }
+        }
+        condition.locked { gate.open = true; condition.broadcast() }
+        #expect(pending.value() == Array(0..<1000).map { $0 * 2 })
+        #expect(pending.value().count == 1000)
+    }
+
+    @Test("background work dropped unread is still waited for")
+    func backgroundDropped() {
+        final class Done: @unchecked Sendable { var done = false }
+        let done = Done()
+        do {
+            _ = Background("a test thread") { () -> Int in
+                Thread.sleep(forTimeInterval: 0.2)
+                done.done = true
+                return 1
+            }
+        }
+        #expect(done.done)
+    }
 }
 
 @Suite("Timestamp without libc")

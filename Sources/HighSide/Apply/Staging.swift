@@ -31,9 +31,9 @@ struct Staging {
     func folder(_ id: String) -> String { paths.staging + "/" + id }
 
     /// Stages version `id`: the tree (new files written, unchanged ones hard-linked from
-    /// `current`), then MANIFEST, its signatures, FILES.json, CHANGES.json (read from the staged
-    /// tree and `current`'s, both checked by then) and BUNDLE.json (with `record`'s fields over
-    /// its own: a repair keeps when the version was first applied).
+    /// `current`), then MANIFEST, its signatures, FILES.json, BUNDLE.json (with `record`'s fields
+    /// over its own: a repair keeps when the version was first applied) and CHANGES.json (read
+    /// from the staged tree and `current`'s, both checked by then).
     func stage(_ reader: BundleReader, id: String, current: CurrentVersion?, previousImages: [ImageSummary], now: Int64,
                progress: Progress, record: [String: JSON] = [:]) throws -> Staged {
         let stage = folder(id)
@@ -41,27 +41,33 @@ struct Staging {
         let index = try reader.readIndex()
         let stager = Stager(tree: stage + "/tree", index: index, current: current)
         try FS.makeDirectory(stage + "/tree")
+        let early = current.flatMap { [paths] in VersionChanges.readAhead(index, delta: reader.manifest.base != nil, current: $0, paths: paths) }
         let listing = try Staging.check(reader, index, into: stager, current: current,
                                         base: CurrentVersion.provider(current), progress: progress)
         try stager.carryOver(listing)
         progress.finish()
-        // The staged files were just written from verified bytes: read back without re-hashing.
-        let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
-                                           images: reader.manifest.images, newTree: .init(path: stage + "/tree", check: false))
-        try writeRecords(reader, listing: listing, report: report, into: stage, now: now, extra: record)
+        // The report reads and compares records on threads of its own while this one writes the
+        // version's records, each flushed to disk: time the processors would spend waiting. The
+        // staged files were just written from verified bytes: read back without re-hashing.
+        let (paths, images) = (paths, reader.manifest.images)
+        let pending = Background("the change report") {
+            VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages, images: images,
+                                  newTree: .init(path: stage + "/tree", check: false), early: early)
+        }
+        try writeRecords(reader, listing: listing, into: stage, now: now, extra: record)
+        let report = pending.value()
+        try VersionChanges.write(report, into: stage)
         return Staged(folder: stage, listing: listing, linkedFiles: stager.linked, writtenBytes: stager.written, report: report)
     }
 
     /// What a version keeps beside its tree, and BUNDLE.json in it.
-    private func writeRecords(_ reader: BundleReader, listing: TreeListing, report: ChangeReport, into stage: String, now: Int64,
-                              extra: [String: JSON]) throws {
+    private func writeRecords(_ reader: BundleReader, listing: TreeListing, into stage: String, now: Int64, extra: [String: JSON]) throws {
         let manifest = reader.manifest
         try FS.writeAtomically(stage + "/MANIFEST", reader.manifestBytes)
         for sig in reader.signatures { try FS.writeAtomically(stage + "/" + sig.entry, Array(sig.text.utf8)) }
         let files = try FileDescriptor.create(stage + "/FILES.json")
         try listing.write { try files.write($0) }
         try files.close()
-        try VersionChanges.write(report, into: stage)
         let record = JSON.object(Staging.identity(reader).merging([
             "created": .string(Timestamp.format(manifest.created)),
             "expires": manifest.expires.map { .string(Timestamp.format($0)) } ?? .null,

@@ -54,16 +54,61 @@ enum VersionChanges {
     }
 
     /// The report of `listing` against `old` (nil: none). Each side's files come from its tree;
-    /// `collected` answers first for the new side (a dry run's records read as they streamed).
+    /// `collected` answers first for the new side (a dry run's records read as they streamed),
+    /// `early` for the old side (`readAhead`).
     static func report(old: TreeListing?, oldTree: Tree?, new listing: TreeListing, newTree: Tree?, collected: [String: FileRecords] = [:],
-                       fallback: (TreeListing.Entry) -> FileRecords? = { _ in nil }, images: ImageChanges) -> ChangeReport {
-        let wanted = ChangeReport.reads(old: old, new: listing).filter { $0.0 == .old || collected[$0.1.path] == nil }
+                       early: [String: FileRecords] = [:], fallback: (TreeListing.Entry) -> FileRecords? = { _ in nil },
+                       images: ImageChanges) -> ChangeReport {
+        let wanted = ChangeReport.reads(old: old, new: listing).filter { side, e in (side == .old ? early : collected)[e.path] == nil }
         let read = parallelRecords(wanted) { side, e, buffer in
             (side == .old ? oldTree : newTree).flatMap { records(in: $0, e, buffer: &buffer) }
         }
         return ChangeReport.make(old: old, new: listing, images: images) { side, e in
-            if side == .new, let r = collected[e.path] { return r }
+            if let r = (side == .old ? early : collected)[e.path] { return r }
             return read[side == .old ? 0 : 1][e.path] ?? (side == .new ? fallback(e) : nil)
+        }
+    }
+
+    /// Only `scripts/bench-changes --off` sets this, at compile time: the same sources with the
+    /// record report replaced by the first version's counts, to time apply without it.
+    #if CHANGE_REPORT_OFF
+    static let reportOff = true
+    #else
+    static let reportOff = false
+    #endif
+
+    /// At most this many bytes of the current version's files are read ahead (`readAhead`).
+    static let readAheadBytes: Int64 = 64 << 20
+
+    /// The current version's record files the report will most likely read, read and parsed
+    /// on a thread of its own while the bundle streams, so that only the new side is left for
+    /// when it is staged: those at paths the index gives bytes of their own. In a delta that is
+    /// exactly the changed and the removed files; in a full bundle every file has bytes of its
+    /// own, so only files of `parallelBytes` and more are taken (a KEV catalog, which changes
+    /// every month), not thousands of small records most of which did not change. Largest
+    /// first, up to `readAheadBytes`. A file read here is re-checked against the current
+    /// listing as any other (`records(at:)`); one that turns out unchanged cost that thread's
+    /// time only. A file that cannot be read is kept as `.other`, which the report takes as
+    /// it would take the same failure later: a changed file.
+    static func readAhead(_ index: BundleIndex, delta: Bool, current: CurrentVersion, paths: MirrorPaths) -> Background<[String: FileRecords]>? {
+        guard !reportOff else { return nil }
+        // Sizes from the index first: a full bundle's thousands of small files are never looked up.
+        var named = index.files.compactMap { f in f.source.item.flatMap { delta || index.size(of: $0) >= parallelBytes ? f.path : nil } }
+        if delta { named += index.removed }
+        var picked: [TreeListing.Entry] = [], bytes: Int64 = 0
+        let candidates = named.compactMap { current.listing.entry(at: $0) }
+            .filter { RecordFile.isCandidate($0.path, size: $0.size) && (delta || $0.size >= parallelBytes) }
+        for e in candidates.sorted(by: { $0.size > $1.size }) where bytes + e.size <= readAheadBytes {
+            picked.append(e)
+            bytes += e.size
+        }
+        guard !picked.isEmpty else { return nil }
+        let tree = Tree(path: paths.tree(current.id), check: true, stamps: current.stamps)
+        return Background("a record-reading thread") { [picked] in
+            let read = parallelRecords(picked.map { (.old, $0) }) { _, e, buffer in records(in: tree, e, buffer: &buffer) }[0]
+            var out: [String: FileRecords] = [:]
+            for e in picked { out[e.path] = read[e.path] ?? .other }
+            return out
         }
     }
 
@@ -150,12 +195,9 @@ extension VersionChanges {
     // (`scripts/bench-changes --share`); one call per apply costs nothing measurable.
     @inline(never)
     static func report(_ listing: TreeListing, to: String, current: CurrentVersion?, paths: MirrorPaths, previousImages: [ImageSummary],
-                       images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:]) -> ChangeReport {
-        // Only `scripts/bench-changes --off` compiles this in: the same sources with the record
-        // report replaced by the first version's counts, to time apply without it.
-        #if CHANGE_REPORT_OFF
-        let current: CurrentVersion? = nil
-        #endif
+                       images: [ImageSummary], newTree: Tree?, collected: [String: FileRecords] = [:],
+                       early: Background<[String: FileRecords]>? = nil) -> ChangeReport {
+        let current = reportOff ? nil : current
         guard let current else {
             var report = ChangeReport.initial(new: listing, images: ImageChanges.between(previousImages, images))
             report.to = to
@@ -163,7 +205,7 @@ extension VersionChanges {
         }
         var buffer: [UInt8] = []
         var report = report(old: current.listing, oldTree: Tree(path: paths.tree(current.id), check: true, stamps: current.stamps),
-                            new: listing, newTree: newTree, collected: collected,
+                            new: listing, newTree: newTree, collected: collected, early: early?.value() ?? [:],
                             // A delta's file the current version holds under another path.
                             fallback: { e in current.path(holding: e.sha256).flatMap { records(at: $0, e, stamp: current.stamps.stamp(at: $0), buffer: &buffer) } },
                             images: ImageChanges.between(previousImages, images))
@@ -182,10 +224,11 @@ extension OfflineMirror {
         let collector = RecordCollector(index: index) { path, digest in before[path] != digest }
         // A first version's report reads no record (`ChangeReport.initial`): nothing to keep.
         let sink: ObjectSink = current == nil ? DiscardingSink() : CollectingSink(collector)
+        let early = current.flatMap { VersionChanges.readAhead(index, delta: reader.manifest.base != nil, current: $0, paths: paths) }
         let listing = try Staging.check(reader, index, into: sink, current: current,
                                         base: current.map { c in { try c.content($0) } }, progress: progress)
         let report = VersionChanges.report(listing, to: id, current: current, paths: paths, previousImages: previousImages,
-                                           images: reader.manifest.images, newTree: nil, collected: collector.records)
+                                           images: reader.manifest.images, newTree: nil, collected: collector.records, early: early)
         return (listing, report)
     }
 }

@@ -77,3 +77,32 @@ public final class JoinableThread {
         pthread_join(handle, nil)
     }
 }
+
+/// A value worked out on a thread of its own while the caller goes on: `value()` waits for it.
+/// When no thread can be started, the work runs in `value()` instead: later, never lost. One
+/// dropped unread still has its thread joined, so none outlives what it reads.
+public final class Background<T>: @unchecked Sendable {
+    /// Where the thread leaves the result: the thread holds this, never the `Background`, so
+    /// the owner's release is what ends it (joining there), not the thread's.
+    private final class Slot: @unchecked Sendable { var value: T? }
+    private let slot = Slot()
+    private let work: () -> T
+    private var thread: JoinableThread?
+
+    /// Starts `work`; `what` names the thread ("the change report").
+    public init(_ what: String, _ work: @escaping @Sendable () -> T) {
+        self.work = work
+        thread = try? JoinableThread(what) { [slot] in slot.value = work() }
+    }
+
+    /// The work's result, once it is done (joining the thread makes its writes visible here).
+    public func value() -> T {
+        thread?.join()
+        if let v = slot.value { return v }
+        let v = work()
+        slot.value = v
+        return v
+    }
+
+    deinit { thread?.join() }
+}
