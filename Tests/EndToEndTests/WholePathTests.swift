@@ -34,6 +34,25 @@ struct WholePathTests {
         #expect(try run("/usr/bin/cmp", ["-s", a, c]).status != 0)
     }
 
+    @Test("packs compressed on every core or on one give the same bundle, at the default level and at 3")
+    func sameOnAnyCores() throws {
+        let s = try Scratch()
+        let (key, _) = try s.key("op")
+        // Three large files (a pack each) beside the PyPA records (a solid pack): packs to share out.
+        let big = s.at("big")
+        try sh("mkdir -p \(big) && for i in 1 2 3; do yes \"row $i of a large file\" | head -c 9437184 > \(big)/f$i.bin; done")
+        let spec = try s.spec(sequence: 1, sources: [("pypa", "advisories", try s.pypa("2024-08-01")), ("db", "policies", big)])
+        for level in [nil, 3] as [Int?] {
+            let many = try s.build(spec, key: key, output: "many-\(level ?? 0).bundle", level: level)
+            let one = s.at("one-\(level ?? 0).bundle")
+            let r = try run("/usr/bin/taskset", ["-c", "0", Env.bundlectl, "build", spec, "--key", key, "--output", one]
+                                + (level.map { ["--level", String($0)] } ?? []), env: ["SOURCE_DATE_EPOCH": "1722470400"])
+            #expect(r.status == 0, "\(r.text)")
+            try sh("cmp \(many) \(one)")
+            #expect(try sh("bsdtar -tf \(many) | grep -c '^packs/'") == "4\n")
+        }
+    }
+
     @Test("three months applied in turn; unchanged files shared; rollback; replay refused")
     func monthlyChain() throws {
         let s = try Scratch()

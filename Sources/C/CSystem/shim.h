@@ -6,3 +6,7 @@ extern int syncfs(int fd);
 extern int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 // pipe2(2) is declared only under _GNU_SOURCE, which Swift's Glibc module does not set.
 extern int pipe2(int pipefd[2], int flags);
+// sched_getaffinity(2) is declared only under _GNU_SOURCE, with cpu_set_t; here with the mask as
+// plain bytes (the kernel's form: a bit per processor).
+#include <stddef.h>
+extern int sched_getaffinity(int pid, size_t cpusetsize, void *mask);

@@ -101,9 +101,13 @@ public struct Packer {
         let plan = try planDelta(inputs, sequence: sequence, scratch: scratch)
         let layout = PackLayout(PackLayout.distinct(inputs) { plan.sources[$0] == .whole })
         var patched = plan
-        let packs = try PackWriter(scratch: scratch, compression: options.compression).write(layout, files: inputs.files, plan: &patched)
+        PackWriter.numberPatches(&patched, after: layout)
+        // The index depends on the layout, not on the packs' bytes: compressed beside them.
+        let (numbered, level) = (patched, BundleAssembler.indexLevel(options.compression))
+        let index = Background("compressing the index") { Result { try BundleAssembler.compressIndex(inputs, plan: numbered, layout: layout, level: level) } }
+        let packs = try PackWriter(scratch: scratch, compression: options.compression).write(layout, files: inputs.files, plan: patched)
         let head = try BundleAssembler(options: options, sequence: sequence)
-            .assemble(inputs, plan: patched, layout: layout, packs: packs, images: collected.images)
+            .assemble(inputs, plan: patched, layout: layout, packs: packs, index: try index.value().get(), images: collected.images)
         let (bundleDigest, bundleSize) = try BundleArchiver(container: options.container, mtime: options.created, replace: options.replaceOutput)
             .write(head, packs: packs, scratchFile: "\(scratch)/bundle", output: options.output)
 

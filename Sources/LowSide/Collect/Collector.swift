@@ -5,7 +5,7 @@ import Support
 import SystemIO
 
 /// One file to carry: where it is now and where it lands in the tree.
-public struct CollectedFile {
+public struct CollectedFile: Sendable {
     public var logicalPath: String
     /// Where the bytes are now: `sourceBase`, then the last `sourceTail` bytes of `logicalPath`.
     /// A file found in a folder shares the folder's path (one string for every file under it)

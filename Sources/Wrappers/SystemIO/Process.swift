@@ -1,3 +1,4 @@
+internal import CSystem
 import Support
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +22,16 @@ public enum CurrentProcess {
         if let value { setenv(name, value, 1) } else { unsetenv(name) }
     }
 
-    /// Processors online now. The corresponding C function is `sysconf(_SC_NPROCESSORS_ONLN)`.
-    public static var processorCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    /// Processors this process may run on: its affinity mask, as `nproc` counts, so `taskset`
+    /// or a container's cpuset is honoured; the processors online when the mask cannot be read.
+    /// The corresponding C functions are `sched_getaffinity` and `sysconf(_SC_NPROCESSORS_ONLN)`.
+    public static var processorCount: Int {
+        // Room for 4,096 processors, a bit each; a larger machine fails the call and falls back.
+        var mask = [UInt64](repeating: 0, count: 64)
+        let r = mask.withUnsafeMutableBytes { sched_getaffinity(0, $0.count, $0.baseAddress) }
+        guard r == 0 else { return max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+        return max(1, mask.reduce(0) { $0 + $1.nonzeroBitCount })
+    }
 
     /// Ends the process with `status`. The corresponding C function is `exit`.
     public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }

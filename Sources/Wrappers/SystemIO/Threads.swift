@@ -106,3 +106,43 @@ public final class Background<T>: @unchecked Sendable {
 
     deinit { thread?.join() }
 }
+
+/// Runs `body(i)` for every i in 0..<count on up to `workers` threads, this one among them, each
+/// taking the next index as soon as it is free, so the order work starts in is the order of the
+/// indices. Once one call throws, no further index is taken; when all have stopped, the error
+/// of the lowest index is rethrown. A thread that cannot be started leaves its share to the rest.
+public func concurrentForEach(_ count: Int, workers: Int, what: String, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    let queue = IndexQueue(count)
+    let run: @Sendable () -> Void = {
+        while let i = queue.next() {
+            do { try body(i) } catch { queue.fail(i, error) }
+        }
+    }
+    let threads = (1..<max(1, min(workers, count))).compactMap { _ in try? JoinableThread(what, run) }
+    run()
+    for t in threads { t.join() }
+    if let e = queue.error { throw e }
+}
+
+/// The next index to work on, and the first failure, under one lock.
+private final class IndexQueue: @unchecked Sendable {
+    private let lock = Mutex()
+    private let count: Int
+    private var taken = 0
+    private var failure: (index: Int, error: Error)?
+    init(_ count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.locked {
+            guard failure == nil, taken < count else { return nil }
+            taken += 1
+            return taken - 1
+        }
+    }
+
+    func fail(_ i: Int, _ e: Error) {
+        lock.locked { if failure.map({ i < $0.index }) ?? true { failure = (i, e) } }
+    }
+
+    var error: Error? { lock.locked { failure?.error } }
+}

@@ -19,25 +19,40 @@ struct PackWriter {
     let scratch: String
     let compression: CompressionChoice
 
-    /// Writes the packs of `layout`, then (for a delta) one pack of the plan's patches, whose
-    /// patches are given that pack's number.
-    func write(_ layout: PackLayout, files: [CollectedFile], plan: inout DeltaPlan) throws -> WrittenPacks {
-        var written = WrittenPacks()
+    /// Packs compressed at once, at most: each solid pack at level 19 holds a match finder of
+    /// its own (up to ~100 MiB with a 32 MiB window), so more would buy memory, not speed.
+    static let maxWorkers = 4
+
+    /// Writes the packs of `layout`, then (for a delta) one pack of the plan's patches, which
+    /// `numberPatches` has given that pack's number. Packs are compressed on as many threads as there
+    /// are cores (up to `maxWorkers`), each into its own scratch file: a pack's bytes depend on
+    /// its members alone, so the bundle is the same whatever the number of cores.
+    func write(_ layout: PackLayout, files: [CollectedFile], plan: DeltaPlan) throws -> WrittenPacks {
         let compressing = Progress("compressing", total: layout.objects.reduce(Int64(0)) { $0 + $1.size })
-        for (p, pack) in layout.packs.enumerated() {
-            let scratchFile = "\(scratch)/pack-\(p)"
-            let (digest, size) = try compressPack(Array(layout.objects[pack.members]), files: files, to: scratchFile, size: pack.size,
-                                                  settings: pack.stored ? nil : settings(solid: pack.solid, size: pack.size), progress: compressing)
-            written.refs.append(PartRef(path: PartRef.packPath(digest, stored: pack.stored), sha256: digest, size: size,
-                                        uncompressed: pack.size, stored: pack.stored))
-            written.files.append(scratchFile)
+        let done = PackResults(layout.packs.count)
+        try concurrentForEach(layout.packs.count, workers: min(CurrentProcess.processorCount, PackWriter.maxWorkers),
+                              what: "a compressing thread") { [self] p in
+            let pack = layout.packs[p]
+            let result = try compressPack(Array(layout.objects[pack.members]), files: files, to: "\(scratch)/pack-\(p)", size: pack.size,
+                                          settings: pack.stored ? nil : settings(solid: pack.solid, size: pack.size), progress: compressing)
+            done.store(p, result)
         }
         compressing.finish()
-        if !plan.patchBodies.isEmpty {
-            for k in plan.patches.indices { plan.patches[k].pack = written.refs.count }
-            try writePatches(plan, into: &written)
+        var written = WrittenPacks()
+        for (p, pack) in layout.packs.enumerated() {
+            let (digest, size) = done.result(p)
+            written.refs.append(PartRef(path: PartRef.packPath(digest, stored: pack.stored), sha256: digest, size: size,
+                                        uncompressed: pack.size, stored: pack.stored))
+            written.files.append("\(scratch)/pack-\(p)")
         }
+        if !plan.patchBodies.isEmpty { try writePatches(plan, into: &written) }
         return written
+    }
+
+    /// Gives the plan's patches the number of the pack they go in, the one after `layout`'s
+    /// (`write` puts it there), so the index can be made before any pack is written.
+    static func numberPatches(_ plan: inout DeltaPlan, after layout: PackLayout) {
+        for k in plan.patches.indices { plan.patches[k].pack = layout.packs.count }
     }
 
     /// One pack of concatenated frames, each decodable alone by `zstd -d --patch-from`.
@@ -124,4 +139,14 @@ struct PackWriter {
             throw ToolError.environment("'\(f.sourcePath)' changed while the bundle was being built")
         }
     }
+}
+
+/// Each pack's digest and size, stored by the thread that wrote it.
+private final class PackResults: @unchecked Sendable {
+    private let lock = Mutex()
+    private var results: [(SHA256Digest, Int64)?]
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
+    func store(_ p: Int, _ r: (SHA256Digest, Int64)) { lock.locked { results[p] = r } }
+    /// Only after every pack was written without error.
+    func result(_ p: Int) -> (SHA256Digest, Int64) { lock.locked { results[p]! } }
 }
