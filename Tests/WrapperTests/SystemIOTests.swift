@@ -225,6 +225,23 @@ struct SystemIOTests {
         #expect(pending.value().count == 1000)
     }
 
+    @Test("work shared out over threads: results by index; the lowest failing index's error, and no new work after it")
+    func concurrentWork() throws {
+        #expect(try concurrentMap(1000, workers: 4, what: "a test thread") { $0 * $0 } == (0..<1000).map { $0 * $0 })
+        #expect(try concurrentMap(0, workers: 4, what: "a test thread") { $0 }.isEmpty)
+        struct Failed: Error, Equatable { var index: Int }
+        final class Count: @unchecked Sendable { let lock = Mutex(); var started = 0 }
+        let count = Count()
+        #expect(throws: Failed(index: 3)) {
+            try concurrentForEach(10_000, workers: 2, what: "a test thread") { i in
+                count.lock.locked { count.started += 1 }
+                if i == 3 || i == 7 { throw Failed(index: i) }
+            }
+        }
+        // Each of the two threads may have taken a few more before the failure was recorded.
+        #expect(count.started < 100, "\(count.started) started")
+    }
+
     @Test("background work dropped unread is still waited for")
     func backgroundDropped() {
         final class Done: @unchecked Sendable { var done = false }

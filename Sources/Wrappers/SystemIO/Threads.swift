@@ -124,6 +124,23 @@ public func concurrentForEach(_ count: Int, workers: Int, what: String, _ body: 
     if let e = queue.error { throw e }
 }
 
+/// `concurrentForEach` that keeps what each call returns: `[body(0), body(1), ...]`.
+public func concurrentMap<T>(_ count: Int, workers: Int, what: String, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+    let slots = Slots<T>(count)
+    try concurrentForEach(count, workers: workers, what: what) { i in slots.store(i, try body(i)) }
+    return slots.all
+}
+
+/// One result per index, each stored once by the thread that made it.
+private final class Slots<T>: @unchecked Sendable {
+    private let lock = Mutex()
+    private var values: [T?]
+    init(_ count: Int) { values = Array(repeating: nil, count: count) }
+    func store(_ i: Int, _ v: T) { lock.locked { values[i] = v } }
+    /// Only once every index has been stored (`concurrentForEach` returned without error).
+    var all: [T] { lock.locked { values.map { $0! } } }
+}
+
 /// The next index to work on, and the first failure, under one lock.
 private final class IndexQueue: @unchecked Sendable {
     private let lock = Mutex()

@@ -29,18 +29,16 @@ struct PackWriter {
     /// its members alone, so the bundle is the same whatever the number of cores.
     func write(_ layout: PackLayout, files: [CollectedFile], plan: DeltaPlan) throws -> WrittenPacks {
         let compressing = Progress("compressing", total: layout.objects.reduce(Int64(0)) { $0 + $1.size })
-        let done = PackResults(layout.packs.count)
-        try concurrentForEach(layout.packs.count, workers: min(CurrentProcess.processorCount, PackWriter.maxWorkers),
-                              what: "a compressing thread") { [self] p in
+        let done = try concurrentMap(layout.packs.count, workers: min(CurrentProcess.processorCount, PackWriter.maxWorkers),
+                                     what: "a compressing thread") { [self] p in
             let pack = layout.packs[p]
-            let result = try compressPack(Array(layout.objects[pack.members]), files: files, to: "\(scratch)/pack-\(p)", size: pack.size,
-                                          settings: pack.stored ? nil : settings(solid: pack.solid, size: pack.size), progress: compressing)
-            done.store(p, result)
+            return try compressPack(Array(layout.objects[pack.members]), files: files, to: "\(scratch)/pack-\(p)", size: pack.size,
+                                    settings: pack.stored ? nil : settings(solid: pack.solid, size: pack.size), progress: compressing)
         }
         compressing.finish()
         var written = WrittenPacks()
         for (p, pack) in layout.packs.enumerated() {
-            let (digest, size) = done.result(p)
+            let (digest, size) = done[p]
             written.refs.append(PartRef(path: PartRef.packPath(digest, stored: pack.stored), sha256: digest, size: size,
                                         uncompressed: pack.size, stored: pack.stored))
             written.files.append("\(scratch)/pack-\(p)")
@@ -139,14 +137,4 @@ struct PackWriter {
             throw ToolError.environment("'\(f.sourcePath)' changed while the bundle was being built")
         }
     }
-}
-
-/// Each pack's digest and size, stored by the thread that wrote it.
-private final class PackResults: @unchecked Sendable {
-    private let lock = Mutex()
-    private var results: [(SHA256Digest, Int64)?]
-    init(_ count: Int) { results = Array(repeating: nil, count: count) }
-    func store(_ p: Int, _ r: (SHA256Digest, Int64)) { lock.locked { results[p] = r } }
-    /// Only after every pack was written without error.
-    func result(_ p: Int) -> (SHA256Digest, Int64) { lock.locked { results[p]! } }
 }
