@@ -116,35 +116,33 @@ enum VersionChanges {
     /// YAML records take Yams about 0.3 ms each) or when they are large (a KEV catalog's old and
     /// new versions, 1.3 MB each, take about 3 ms each to read and parse, against tens of
     /// microseconds to start a thread); else on this one: a month's few small files would cost
-    /// more in threads than they save. Largest first, dealt round the threads, so two catalogs
-    /// go to two threads. Each thread reuses one buffer. Results by side (0 old, 1 new), then path.
+    /// more in threads than they save. Largest first, so two catalogs go to two threads.
+    /// Results by side (0 old, 1 new), then path.
     static func parallelRecords(_ wanted: [(ChangeReport.Side, TreeListing.Entry)],
                                 _ read: @escaping @Sendable (ChangeReport.Side, TreeListing.Entry, inout [UInt8]) -> FileRecords?) -> [[String: FileRecords]] {
         let bytes = wanted.reduce(Int64(0)) { $0 + min($1.1.size, RecordFile.jsonLimit) }
         let many = wanted.count >= 64 || (wanted.count >= 2 && bytes >= parallelBytes)
         let workers = many ? min(4, CurrentProcess.processorCount, wanted.count) : 1
         let order = workers > 1 ? wanted.sorted { $0.1.size > $1.1.size } : wanted
-        let results = Results(count: workers)
-        let stripe: @Sendable (Int) -> Void = { k in
-            var mine: [(Int, String, FileRecords)] = [], buffer: [UInt8] = []
-            for (n, (side, e)) in order.enumerated() where n % workers == k {
-                if let r = read(side, e, &buffer) { mine.append((side == .old ? 0 : 1, e.path, r)) }
-            }
-            results.store(k, mine)
+        // Nothing here throws: the reader turns every failure into nil (a changed file).
+        let results = (try? concurrentMap(order.count, workers: workers, what: "a record-reading thread") { n in
+            readOne(order[n], read)
+        }) ?? []
+        var out: [[String: FileRecords]] = [[:], [:]]
+        for (n, r) in results.enumerated() {
+            if let r { out[order[n].0 == .old ? 0 : 1][order[n].1.path] = r }
         }
-        // A thread that cannot be started leaves its stripe to this one.
-        let threads = (1..<workers).map { k in (k, try? JoinableThread("a record-reading thread") { onThread(stripe, k) }) }
-        stripe(0)
-        for (k, t) in threads {
-            if let t { t.join() } else { stripe(k) }
-        }
-        return results.merged
+        return out
     }
 
-    /// A record-reading thread's work, out of line so that a profile counts it as the report's
-    /// (`scripts/bench-changes --share`).
+    /// One file's records, out of line so that a profile counts a record-reading thread's work
+    /// as the report's (`scripts/bench-changes --share`).
     @inline(never)
-    static func onThread(_ stripe: @Sendable (Int) -> Void, _ k: Int) { stripe(k) }
+    static func readOne(_ item: (ChangeReport.Side, TreeListing.Entry),
+                        _ read: (ChangeReport.Side, TreeListing.Entry, inout [UInt8]) -> FileRecords?) -> FileRecords? {
+        var buffer: [UInt8] = []
+        return read(item.0, item.1, &buffer)
+    }
 
     /// Writes `report` as `folder`'s CHANGES.json. Written once into a fresh staging folder,
     /// which Commit flushes (syncfs) before the swap: no fsync of its own, which on a busy disk
@@ -161,21 +159,6 @@ enum VersionChanges {
         guard let bytes = try? FS.readFile(paths.version(id) + "/" + file, limit: readLimit, followingLinks: false),
               let json = try? JSON.parse(bytes, what: file) else { return nil }
         return ChangeReport(json: json)
-    }
-}
-
-/// What each record-reading thread read, kept under a lock until all have finished.
-private final class Results: @unchecked Sendable {
-    private let lock = Mutex()
-    private var stripes: [[(Int, String, FileRecords)]]
-    init(count: Int) { stripes = Array(repeating: [], count: count) }
-    func store(_ k: Int, _ items: [(Int, String, FileRecords)]) { lock.locked { stripes[k] = items } }
-    var merged: [[String: FileRecords]] {
-        lock.locked {
-            var out: [[String: FileRecords]] = [[:], [:]]
-            for s in stripes { for (side, path, r) in s { out[side][path] = r } }
-            return out
-        }
     }
 }
 
