@@ -164,6 +164,36 @@ struct ChangesReportTests {
         #expect(refused.status == 2 && refused.err.contains("is a delta; give a full bundle") && refused.out.isEmpty, "\(refused.text)")
     }
 
+    @Test("a current catalog changed in place with its times restored is read ahead as a changed file, never as entries")
+    func tamperedOldSide() throws {
+        let s = try Scratch()
+        let (key, pub) = try s.key("op")
+        let b = try [("2025-06-01", 1), ("2025-07-01", 2)].map { month, seq in
+            let dir = (try s.kev(month) as NSString).deletingLastPathComponent
+            return try s.build(try s.spec("k\(seq).yaml", sequence: seq, sources: [("kev", "advisories", dir)]), key: key, output: "k\(seq).bundle")
+        }
+        let mirror = s.at("mirror")
+        #expect(try mirrorctl("init", "--mirror", mirror, "--trust", pub).status == 0)
+        #expect(try mirrorctl("apply", b[0], "--mirror", mirror).status == 0)
+        // Same size, still valid JSON, one CVE id renamed, written in place (same inode) with
+        // its times put back: read unchecked, the renamed id would be reported.
+        let catalog = "\(mirror)/current/advisories/kev/known_exploited_vulnerabilities.json"
+        try sh("chmod u+w \(catalog) && cp -p \(catalog) \(s.at("times"))")
+        var text = try String(contentsOfFile: catalog, encoding: .utf8)
+        let first = try #require(text.range(of: "\"cveID\": \"CVE-"))
+        text.replaceSubrange(first, with: "\"cveID\": \"XVE-")
+        try text.write(toFile: catalog, atomically: false, encoding: .utf8)
+        try sh("touch -r \(s.at("times")) \(catalog)")
+        let dry = try mirrorctl("apply", b[1], "--mirror", mirror, "--json", "--dry-run")
+        let real = try mirrorctl("apply", b[1], "--mirror", mirror, "--json")
+        for r in [dry, real] {
+            #expect(r.status == 0, "\(r.text)")
+            let report = object(r)["changeReport"] as? [String: Any] ?? [:]
+            #expect(member(report, "otherFiles", "changed") as? [String] == ["advisories/kev/known_exploited_vulnerabilities.json"], "\(report)")
+            #expect(member(report, "counts", "exploited", "added") as? Int == 0, "\(report)")
+        }
+    }
+
     @Test("an unreadable record is a changed file and the apply succeeds; hostile ids are shown escaped")
     func unreadable() throws {
         let f = try ReachFeeds()

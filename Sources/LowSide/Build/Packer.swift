@@ -100,11 +100,10 @@ public struct Packer {
         let inputs = try InputHasher.hash(taking: &collected.files)
         let plan = try planDelta(inputs, sequence: sequence, scratch: scratch)
         let layout = PackLayout(PackLayout.distinct(inputs) { plan.sources[$0] == .whole })
-        var patched = plan
-        PackWriter.numberPatches(&patched, after: layout)
+        let patched = PackWriter.numberingPatches(plan, after: layout)
         // The index depends on the layout, not on the packs' bytes: compressed beside them.
-        let (numbered, level) = (patched, BundleAssembler.indexLevel(options.compression))
-        let index = Background("compressing the index") { Result { try BundleAssembler.compressIndex(inputs, plan: numbered, layout: layout, level: level) } }
+        let level = BundleAssembler.indexLevel(options.compression)
+        let index = Background("compressing the index") { Result { try BundleAssembler.compressIndex(inputs, plan: patched, layout: layout, level: level) } }
         let packs = try PackWriter(scratch: scratch, compression: options.compression).write(layout, files: inputs.files, plan: patched)
         let head = try BundleAssembler(options: options, sequence: sequence)
             .assemble(inputs, plan: patched, layout: layout, packs: packs, index: try index.value().get(), images: collected.images)

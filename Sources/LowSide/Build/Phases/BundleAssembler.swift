@@ -37,8 +37,8 @@ struct BundleAssembler {
     }
 
     /// The index's zstd level: 19 by default, where its ratio is cheap next to the packs'; the
-    /// build's own when one is given, since at 300,000 files -19 on the index alone took longer
-    /// than a whole `--level 3` build otherwise would.
+    /// build's own when one is given: at 100,000 files, -19 on the index took 2.2 s of a 4.7 s
+    /// `--level 3` build (perf, just before 33d43dd).
     static func indexLevel(_ compression: CompressionChoice) -> Int32 {
         switch compression {
         case .auto: 19

@@ -24,7 +24,7 @@ struct PackWriter {
     static let maxWorkers = 4
 
     /// Writes the packs of `layout`, then (for a delta) one pack of the plan's patches, which
-    /// `numberPatches` has given that pack's number. Packs are compressed on as many threads as there
+    /// `numberingPatches` has given that pack's number. Packs are compressed on as many threads as there
     /// are cores (up to `maxWorkers`), each into its own scratch file: a pack's bytes depend on
     /// its members alone, so the bundle is the same whatever the number of cores.
     func write(_ layout: PackLayout, files: [CollectedFile], plan: DeltaPlan) throws -> WrittenPacks {
@@ -49,8 +49,10 @@ struct PackWriter {
 
     /// Gives the plan's patches the number of the pack they go in, the one after `layout`'s
     /// (`write` puts it there), so the index can be made before any pack is written.
-    static func numberPatches(_ plan: inout DeltaPlan, after layout: PackLayout) {
-        for k in plan.patches.indices { plan.patches[k].pack = layout.packs.count }
+    static func numberingPatches(_ plan: DeltaPlan, after layout: PackLayout) -> DeltaPlan {
+        var numbered = plan
+        for k in numbered.patches.indices { numbered.patches[k].pack = layout.packs.count }
+        return numbered
     }
 
     /// One pack of concatenated frames, each decodable alone by `zstd -d --patch-from`.
